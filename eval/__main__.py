@@ -1,0 +1,5 @@
+"""`python -m eval` runs the same typer app as the `eval` and `chaos-eval` scripts."""
+
+from eval.cli import main
+
+main()

@@ -1,0 +1,328 @@
+"""The one door to the Docker engine API (docker-py, run in worker threads).
+
+Every call here is translated: docker-py and requests errors become DockerError. State is
+read as structured JSON (inspect), never by scraping text. Helper containers are never
+privileged: they drop every capability and add back only what the caller names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from eval.errors import DockerError
+
+log = logging.getLogger(__name__)
+
+HELPER_IMAGE_DEFAULT = "chaos-eval/helper:local"
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    status: str  # created | running | paused | restarting | exited | dead
+    running: bool
+    paused: bool
+    exit_code: int
+    started_at: str
+    ips: Mapping[str, str] = field(default_factory=dict)  # network name -> IPv4
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[int, int] = field(default_factory=dict)  # container tcp port -> 127.0.0.1 port
+    mounts: Mapping[str, str] = field(default_factory=dict)  # destination -> volume name
+
+
+@dataclass(frozen=True)
+class HelperResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Resources carrying a given label, by id/name."""
+
+    containers: tuple[str, ...]
+    networks: tuple[str, ...]
+    volumes: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.containers or self.networks or self.volumes)
+
+
+def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
+    state = attrs.get("State") or {}
+    net = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    ports_raw = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    ports: dict[int, int] = {}
+    for spec, bindings in ports_raw.items():
+        if not bindings or not spec.endswith("/tcp"):
+            continue
+        for b in bindings:
+            if b.get("HostIp") in ("127.0.0.1", "") and b.get("HostPort"):
+                ports[int(spec.split("/")[0])] = int(b["HostPort"])
+                break
+    mounts = {
+        m["Destination"]: m["Name"]
+        for m in attrs.get("Mounts") or []
+        if m.get("Type") == "volume" and m.get("Name")
+    }
+    return ContainerInfo(
+        id=str(attrs["Id"]),
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        status=str(state.get("Status", "")),
+        running=bool(state.get("Running")),
+        paused=bool(state.get("Paused")),
+        exit_code=int(state.get("ExitCode") or 0),
+        started_at=str(state.get("StartedAt", "")),
+        ips={k: v.get("IPAddress", "") for k, v in net.items() if v.get("IPAddress")},
+        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
+        ports=ports,
+        mounts=mounts,
+    )
+
+
+class Docker:
+    """Async facade over docker-py. One per process; thread-safe underneath."""
+
+    def __init__(self, client: docker.DockerClient | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=120)
+                self._client.ping()
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+                raise DockerError(f"cannot reach the Docker engine: {e}") from e
+        return self._client
+
+    async def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except docker.errors.NotFound:
+                raise
+            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+                raise DockerError(f"{what}: {e}") from e
+
+        return await asyncio.to_thread(run)
+
+    # -- containers ---------------------------------------------------------------------
+
+    async def inspect(self, container: str) -> ContainerInfo | None:
+        """The container's state, or None when it does not exist."""
+        try:
+            attrs = await self._call(
+                f"inspect {container}", self.client.api.inspect_container, container
+            )
+        except docker.errors.NotFound:
+            return None
+        return _container_info(attrs)
+
+    async def _lifecycle(self, verb: str, container: str, **kw: Any) -> bool:
+        """Run a lifecycle verb; False when the container does not exist."""
+        fn = getattr(self.client.api, verb)
+        try:
+            await self._call(f"{verb} {container}", fn, container, **kw)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    async def kill(self, container: str, signal: str = "SIGKILL") -> bool:
+        return await self._lifecycle("kill", container, signal=signal)
+
+    async def start(self, container: str) -> bool:
+        return await self._lifecycle("start", container)
+
+    async def pause(self, container: str) -> bool:
+        return await self._lifecycle("pause", container)
+
+    async def unpause(self, container: str) -> bool:
+        return await self._lifecycle("unpause", container)
+
+    async def remove(self, container: str) -> bool:
+        return await self._lifecycle("remove_container", container, force=True, v=True)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _helper_kwargs(
+        self,
+        *,
+        image: str,
+        argv: Iterable[str],
+        netns_of: str | None,
+        volume: str | None,
+        caps: Iterable[str],
+        labels: Mapping[str, str],
+        name: str | None,
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "image": image,
+            "command": list(argv),
+            "labels": dict(labels),
+            "cap_drop": ["ALL"],
+            "cap_add": list(caps),
+            "privileged": False,
+            "security_opt": ["no-new-privileges"],
+            "detach": True,
+        }
+        if name:
+            kwargs["name"] = name
+        if netns_of:
+            kwargs["network_mode"] = f"container:{netns_of}"
+        else:
+            kwargs["network_mode"] = "none"
+        if volume:
+            kwargs["volumes"] = {volume: {"bind": "/target", "mode": "rw"}}
+        return kwargs
+
+    async def run_helper(
+        self,
+        argv: Iterable[str],
+        *,
+        labels: Mapping[str, str],
+        netns_of: str | None = None,
+        volume: str | None = None,
+        caps: Iterable[str] = ("NET_ADMIN",),
+        image: str = HELPER_IMAGE_DEFAULT,
+        timeout_s: float = 30.0,
+    ) -> HelperResult:
+        """Run argv to completion in a one-shot helper and remove it, whatever happens.
+
+        netns_of: join that container's network namespace (tc, iptables, probes).
+        volume: mount that volume at /target (disk faults).
+        """
+        kwargs = self._helper_kwargs(
+            image=image, argv=argv, netns_of=netns_of, volume=volume, caps=caps,
+            labels=labels, name=None,
+        )
+
+        def run() -> HelperResult:
+            c = self.client.containers.run(**kwargs)
+            try:
+                res = c.wait(timeout=timeout_s)
+                out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+                err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+                return HelperResult(int(res.get("StatusCode", 1)), out, err)
+            finally:
+                try:
+                    c.remove(force=True)
+                except docker.errors.DockerException as e:  # pragma: no cover - best effort
+                    log.warning("could not remove helper %s: %s", c.id, e)
+
+        try:
+            return await asyncio.to_thread(run)
+        except docker.errors.NotFound as e:
+            raise DockerError(f"helper for {netns_of or volume}: {e}") from e
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise DockerError(f"helper {list(argv)[:3]}: {e}") from e
+
+    async def start_daemon_helper(
+        self,
+        argv: Iterable[str],
+        *,
+        name: str,
+        labels: Mapping[str, str],
+        netns_of: str,
+        caps: Iterable[str] = ("NET_ADMIN",),
+        image: str = HELPER_IMAGE_DEFAULT,
+    ) -> str:
+        """Start a long-running helper (e.g. the packet shaper) and return its id."""
+        kwargs = self._helper_kwargs(
+            image=image, argv=argv, netns_of=netns_of, volume=None, caps=caps,
+            labels=labels, name=name,
+        )
+        c = await self._call(f"start helper {name}", self.client.containers.run, **kwargs)
+        return str(c.id)
+
+    async def logs(self, container: str) -> str:
+        try:
+            raw = await self._call("logs", self.client.api.logs, container)
+        except docker.errors.NotFound:
+            return ""
+        return bytes(raw).decode("utf-8", "replace")
+
+    # -- labelled resources -------------------------------------------------------------
+
+    async def labelled(self, label: str, value: str | None = None) -> Labelled:
+        """Every container, network and volume carrying `label` (optionally =value)."""
+        flt = {"label": label if value is None else f"{label}={value}"}
+
+        def run() -> Labelled:
+            api = self.client.api
+            cs = tuple(c["Id"] for c in api.containers(all=True, filters=flt))
+            ns = tuple(n["Id"] for n in api.networks(filters=flt))
+            vs = tuple(v["Name"] for v in (api.volumes(filters=flt).get("Volumes") or []))
+            return Labelled(cs, ns, vs)
+
+        result: Labelled = await self._call("list labelled", run)
+        return result
+
+    async def label_values(self, label: str) -> dict[str, Labelled]:
+        """Group every labelled resource by the value of `label`."""
+
+        def run() -> dict[str, Labelled]:
+            api = self.client.api
+            flt = {"label": label}
+            groups: dict[str, tuple[list[str], list[str], list[str]]] = {}
+            for c in api.containers(all=True, filters=flt):
+                groups.setdefault(c["Labels"][label], ([], [], []))[0].append(c["Id"])
+            for n in api.networks(filters=flt):
+                groups.setdefault(n["Labels"][label], ([], [], []))[1].append(n["Id"])
+            for v in api.volumes(filters=flt).get("Volumes") or []:
+                groups.setdefault(v["Labels"][label], ([], [], []))[2].append(v["Name"])
+            return {k: Labelled(tuple(a), tuple(b), tuple(c)) for k, (a, b, c) in groups.items()}
+
+        result: dict[str, Labelled] = await self._call("group labelled", run)
+        return result
+
+    async def remove_labelled(self, res: Labelled) -> None:
+        """Force-remove containers, then networks, then volumes. Missing ones are fine."""
+
+        def run() -> None:
+            api = self.client.api
+            for cid in res.containers:
+                try:
+                    api.remove_container(cid, force=True, v=True)
+                except docker.errors.NotFound:
+                    pass
+            for nid in res.networks:
+                try:
+                    api.remove_network(nid)
+                except docker.errors.NotFound:
+                    pass
+            for vol in res.volumes:
+                try:
+                    api.remove_volume(vol, force=True)
+                except docker.errors.NotFound:
+                    pass
+
+        await self._call("remove labelled", run)
+
+    # -- images -------------------------------------------------------------------------
+
+    async def image_labels(self, ref: str) -> dict[str, str] | None:
+        """The image's labels, or None when the image is absent."""
+        try:
+            attrs = await self._call(f"inspect image {ref}", self.client.api.inspect_image, ref)
+        except docker.errors.NotFound:
+            return None
+        return dict((attrs.get("Config") or {}).get("Labels") or {})
+
+    async def images_present(self, refs: Iterable[str]) -> dict[str, bool]:
+        return {ref: (await self.image_labels(ref)) is not None for ref in refs}

@@ -1,0 +1,71 @@
+"""The one exception tree of chaos-eval.
+
+    ChaosEvalError                 base; carries a user-facing message
+    ├── ConfigError                bad campaign file: file, key path, reason      -> exit 2
+    ├── StoreError                 eval.db unreadable, corrupt, foreign, or misuse -> exit 2
+    │   └── LeaseHeldError         another live runner holds the campaign         -> exit 4
+    ├── CampaignNotFound           no campaign with that id                       -> exit 2
+    ├── ImageError                 an image is missing or cannot be built         -> exit 3
+    ├── HarnessError               Docker / Compose / helper failure              -> trial `error`
+    │   ├── DockerError            the engine API refused or failed
+    │   └── ComposeError           `docker compose` exited non-zero
+    ├── FaultError                 a fault could not be injected or verified      -> trial `error`
+    │   └── CleanupError           a fault could not be proven removed -> trial `cleanup_failed`
+    └── ParameterError             a value would reach tc/iptables/docker unvalidated
+
+Foreign exceptions (docker-py, aiosqlite, httpx, pydantic, yaml) are translated at the
+module that talks to them; nothing above that boundary sees them.
+"""
+
+from __future__ import annotations
+
+
+class ChaosEvalError(Exception):
+    """Base of every error chaos-eval raises on purpose."""
+
+
+class ConfigError(ChaosEvalError):
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        self.file, self.key, self.reason = file, key, reason
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {reason}")
+
+
+class StoreError(ChaosEvalError):
+    pass
+
+
+class LeaseHeldError(StoreError):
+    pass
+
+
+class CampaignNotFound(ChaosEvalError):
+    pass
+
+
+class ImageError(ChaosEvalError):
+    pass
+
+
+class HarnessError(ChaosEvalError):
+    pass
+
+
+class DockerError(HarnessError):
+    pass
+
+
+class ComposeError(HarnessError):
+    pass
+
+
+class FaultError(ChaosEvalError):
+    pass
+
+
+class CleanupError(FaultError):
+    pass
+
+
+class ParameterError(ChaosEvalError):
+    pass

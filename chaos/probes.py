@@ -1,0 +1,240 @@
+"""Outside observations shared by fault kinds: TCP reachability between nodes, HTTP probes
+of published endpoints, and polling to a deadline.
+
+Reachability is observed from a one-shot helper joined to the *source* node's network
+namespace (`nc -z -w 1 <dst ip> <dst peer port>`), so it sees exactly what the node's own
+traffic sees, without any tool in the target image. HTTP probes go through the port the
+node publishes on 127.0.0.1, as a client would. httpx errors are translated here into
+`HttpOutcome` values; nothing above this module sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+import httpx
+
+from eval.docker import HELPER_IMAGE_DEFAULT, Docker
+from eval.errors import FaultError, ParameterError
+from eval.subject import Endpoint, Node
+
+T = TypeVar("T")
+
+NC_TIMEOUT_S = 1  # nc -w: connect timeout of one reachability probe
+HELPER_CONCURRENCY = 3  # helpers started at once (a 2-core machine runs other trials too)
+
+
+# -- validation: nothing reaches an argv unchecked ------------------------------------------
+
+
+def checked_ipv4(address: str) -> str:
+    """The canonical text of an IPv4 address; ParameterError for anything else."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError as e:
+        raise ParameterError(f"not an IP address: {address!r}") from e
+    if not isinstance(ip, ipaddress.IPv4Address):
+        raise ParameterError(f"only IPv4 addresses are supported here: {address!r}")
+    if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+        raise ParameterError(f"not a node address: {address!r}")
+    return str(ip)
+
+
+def checked_port(port: int) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ParameterError(f"not a TCP port: {port!r}")
+    return port
+
+
+def peer_port(node: Node) -> int:
+    """The port other members dial on `node` (its first peer port)."""
+    if not node.peer_ports:
+        raise FaultError(f"node {node.name} declares no peer port to probe")
+    return checked_port(node.peer_ports[0])
+
+
+def nc_argv(ip: str, port: int, timeout_s: int = NC_TIMEOUT_S) -> tuple[str, ...]:
+    """argv of one TCP connect probe: exit 0 when the handshake completes."""
+    if timeout_s < 1:
+        raise ParameterError(f"nc timeout must be >= 1 s, got {timeout_s}")
+    return ("nc", "-z", "-w", str(timeout_s), checked_ipv4(ip), str(checked_port(port)))
+
+
+# -- reachability between nodes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairProbe:
+    """One TCP connect attempt from `src`'s network namespace to `dst`'s peer port."""
+
+    src: str
+    dst: str
+    port: int
+    open: bool
+    exit_code: int
+
+    def __str__(self) -> str:
+        return f"{self.src}->{self.dst}:{self.port} {'open' if self.open else 'blocked'}"
+
+
+async def probe_pair(
+    docker: Docker,
+    labels: Mapping[str, str],
+    src: Node,
+    dst: Node,
+    *,
+    image: str = HELPER_IMAGE_DEFAULT,
+) -> PairProbe:
+    """Try to connect from `src` to `dst`'s peer port. Raises DockerError if the helper
+    cannot run (e.g. `src` is not running: it has no network namespace to join)."""
+    port = peer_port(dst)
+    res = await docker.run_helper(
+        nc_argv(dst.address, port),
+        labels=labels,
+        netns_of=src.container_id,
+        image=image,
+        timeout_s=NC_TIMEOUT_S + 20,
+    )
+    return PairProbe(src.name, dst.name, port, res.exit_code == 0, res.exit_code)
+
+
+async def reachability(
+    docker: Docker,
+    labels: Mapping[str, str],
+    pairs: Iterable[tuple[Node, Node]],
+    *,
+    image: str = HELPER_IMAGE_DEFAULT,
+    concurrency: int = HELPER_CONCURRENCY,
+) -> tuple[PairProbe, ...]:
+    """Probe every (src, dst) pair, at most `concurrency` helpers at a time; input order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(src: Node, dst: Node) -> PairProbe:
+        async with gate:
+            return await probe_pair(docker, labels, src, dst, image=image)
+
+    return tuple(await asyncio.gather(*(one(s, d) for s, d in pairs)))
+
+
+def ordered_pairs(nodes: Iterable[Node]) -> tuple[tuple[Node, Node], ...]:
+    """Every (src, dst) with src != dst, in name order."""
+    ns = sorted(nodes, key=lambda n: n.name)
+    return tuple((a, b) for a in ns for b in ns if a.name != b.name)
+
+
+# -- HTTP probes of published endpoints -------------------------------------------------------
+
+
+class HttpOutcome(StrEnum):
+    ANSWERED = "answered"  # an HTTP response arrived (any status: the process is serving)
+    CLOSED = "closed"  # the connection was closed or reset without a response
+    TIMEOUT = "timeout"  # no response within the timeout (frozen, partitioned, overloaded)
+    REFUSED = "refused"  # the TCP connect itself failed
+    ERROR = "error"  # anything else httpx reported
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    outcome: HttpOutcome
+    status: int | None
+    elapsed_s: float
+    detail: str = ""
+
+
+async def http_probe(
+    url: str,
+    *,
+    method: str = "POST",
+    json_body: object = None,
+    timeout_s: float = 1.0,
+) -> HttpProbe:
+    """One request on a fresh connection; never raises for a failed request."""
+    t0 = time.monotonic()
+    status: int | None = None
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as client:
+            resp = await client.request(method, url, json=json_body)
+            status = resp.status_code
+        outcome, detail = HttpOutcome.ANSWERED, ""
+    except httpx.TimeoutException as e:
+        outcome, detail = HttpOutcome.TIMEOUT, type(e).__name__
+    except httpx.ConnectError as e:
+        outcome, detail = HttpOutcome.REFUSED, str(e)[:200]
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+        outcome, detail = HttpOutcome.CLOSED, type(e).__name__
+    except httpx.HTTPError as e:
+        outcome, detail = HttpOutcome.ERROR, f"{type(e).__name__}: {e}"[:200]
+    return HttpProbe(outcome, status, time.monotonic() - t0, detail)
+
+
+def probe_endpoint_of(node: Node) -> Endpoint | None:
+    """The endpoint used to observe a node from outside: "client", else the first one."""
+    for ep in node.endpoints:
+        if ep.name == "client":
+            return ep
+    return node.endpoints[0] if node.endpoints else None
+
+
+class EndpointTracker:
+    """Follows one published endpoint of a node across restarts (its host port changes).
+
+    `pin()` remembers which container port the endpoint publishes while the node is as the
+    subject described it; `current()` reads the host port publishing it now.
+    """
+
+    def __init__(self, docker: Docker, node: Node, endpoint: Endpoint) -> None:
+        self._docker, self._node, self._endpoint = docker, node, endpoint
+        self._container_port: int | None = None
+
+    @property
+    def node(self) -> Node:
+        return self._node
+
+    async def pin(self) -> None:
+        if self._container_port is not None:
+            return
+        info = await self._docker.inspect(self._node.container_id)
+        if info is None:
+            return
+        for cport, hport in info.ports.items():
+            if hport == self._endpoint.port:
+                self._container_port = cport
+                return
+
+    async def current(self) -> Endpoint | None:
+        """The endpoint as published now; None while the container publishes nothing."""
+        await self.pin()
+        if self._container_port is None:
+            return self._endpoint  # never seen published: trust the subject's description
+        info = await self._docker.inspect(self._node.container_id)
+        if info is None or self._container_port not in info.ports:
+            return None
+        ep = self._endpoint
+        return Endpoint(ep.name, ep.host, info.ports[self._container_port])
+
+
+# -- polling --------------------------------------------------------------------------------
+
+
+async def poll_until(
+    check: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    timeout_s: float,
+    interval_s: float = 0.25,
+) -> tuple[T, float]:
+    """Call `check` until `done(result)` or the deadline; return the last result and the
+    seconds it took. Always checks at least once."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
+    while True:
+        result = await check()
+        now = time.monotonic()
+        if done(result) or now >= deadline:
+            return result, now - t0
+        await asyncio.sleep(min(interval_s, max(0.0, deadline - now)))

@@ -6,6 +6,10 @@ reset mid-write: it may have happened). Clients never raise for a failed operati
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,3 +71,129 @@ class Workload(Protocol):
 
     def ops(self) -> tuple[Op, ...]:
         """Every operation recorded so far, in completion order."""
+
+
+# --------------------------------------------------------------------------------------
+# The key-value workload every subject gets: unique-key writes, linearizable reads, and a
+# final read of every write that may have happened.
+# --------------------------------------------------------------------------------------
+
+FINAL_PRESENT = ""  # final_read op `error` field: the acknowledged value was read back
+FINAL_ABSENT = "absent"  # the key is missing: an acknowledged write was lost
+FINAL_MISMATCH = "mismatch"  # a value we never wrote was read
+
+
+class KVWorkload:
+    """Round-robin writes and reads over every node at `rate_per_s`, at most `concurrency`
+    in flight. Times are seconds on the trial's monotonic clock (`clock()`)."""
+
+    def __init__(
+        self,
+        clients: dict[str, KVClient],
+        *,
+        prefix: str,
+        rate_per_s: float,
+        concurrency: int,
+        read_fraction: float,
+        clock: Callable[[], float],
+        seed: int,
+    ) -> None:
+        self._clients = clients
+        self._nodes = sorted(clients)
+        self._prefix = prefix
+        self._interval = 1.0 / rate_per_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self._read_fraction = read_fraction
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._ops: list[Op] = []
+        self._written: dict[str, str] = {}  # key -> value, for ok and unknown writes
+        self._acked: list[str] = []
+        self._stop = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._seq = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def ops(self) -> tuple[Op, ...]:
+        return tuple(self._ops)
+
+    async def run(self) -> None:
+        next_at = self._clock()
+        try:
+            while not self._stop.is_set():
+                await self._slots.acquire()
+                task = asyncio.create_task(self._one(self._nodes[self._seq % len(self._nodes)]))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+                self._seq += 1
+                next_at += self._interval
+                delay = next_at - self._clock()
+                if delay < -1.0:  # fell behind (slow ops): do not burst to catch up
+                    next_at = self._clock()
+                    delay = 0.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=max(delay, 0.0))
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _one(self, node: str) -> None:
+        try:
+            client = self._clients[node]
+            if self._acked and self._rng.random() < self._read_fraction:
+                key = self._rng.choice(self._acked)
+                start = self._clock()
+                res = await client.get(key, linearizable=True)
+                self._ops.append(
+                    Op(OpKind.READ, node, key, start, self._clock(), res.outcome, res.error)
+                )
+                return
+            key = f"{self._prefix}/{self._seq:08d}"
+            value = f"v{self._seq}"
+            self._written[key] = value
+            start = self._clock()
+            outcome, err = await client.put(key, value)
+            self._ops.append(Op(OpKind.WRITE, node, key, start, self._clock(), outcome, err))
+            if outcome == OpOutcome.OK:
+                self._acked.append(key)
+            elif outcome == OpOutcome.FAIL:
+                self._written.pop(key, None)
+        finally:
+            self._slots.release()
+
+    async def final_read(self) -> None:
+        """Read back every write that may have happened, from the first node that answers."""
+        for key in sorted(self._written):
+            for node in self._nodes:
+                start = self._clock()
+                res = await self._clients[node].get(key, linearizable=True)
+                if res.outcome != OpOutcome.OK:
+                    continue
+                if res.value is None:
+                    verdict = FINAL_ABSENT
+                elif res.value == self._written[key]:
+                    verdict = FINAL_PRESENT
+                else:
+                    verdict = FINAL_MISMATCH
+                self._ops.append(
+                    Op(OpKind.FINAL_READ, node, key, start, self._clock(), OpOutcome.OK, verdict)
+                )
+                break
+            else:
+                self._ops.append(
+                    Op(
+                        OpKind.FINAL_READ,
+                        "*",
+                        key,
+                        self._clock(),
+                        self._clock(),
+                        OpOutcome.FAIL,
+                        "no node answered",
+                    )
+                )
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()

@@ -1,0 +1,378 @@
+"""A campaign: matrix expansion, scheduling under one semaphore, and continuation.
+
+Expansion is deterministic: the spec hash covers the whole validated config, and each
+trial's key is a hash of the spec hash and the trial's coordinates (subject, fault entry,
+grid point, repetition). Running the same file against the same db again continues the
+unfinished campaign of that name: finished trials are skipped, the rest run, none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval import __version__
+from eval.config import CampaignConfig, ChaosSpec, Scalar, SubjectSpec, canonical_params
+from eval.docker import Docker
+from eval.errors import ChaosEvalError, LeaseHeldError, StoreError
+from eval.fault import undo_plan_from_json
+from eval.outcomes import CampaignStatus, LedgerState, TrialStatus
+from eval.store import CampaignRow, PlannedTrial, Store, TrialRow
+from eval.subject import LABEL_CAMPAIGN
+from eval.trial import RunControl, TrialPlan, run_trial, shielded
+from eval.undo import run_undo
+
+log = logging.getLogger(__name__)
+
+BASELINE = "baseline"
+LEASE_STALE_S = 30.0
+HEARTBEAT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """Where a trial sits in the matrix."""
+
+    subject: SubjectSpec
+    chaos: ChaosSpec | None
+    chaos_index: int  # -1 for baseline
+    params: dict[str, Scalar]
+    repetition: int
+
+
+def spec_json(cfg: CampaignConfig) -> str:
+    return json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def spec_hash(cfg: CampaignConfig) -> str:
+    return hashlib.sha256(spec_json(cfg).encode()).hexdigest()
+
+
+def campaign_seed(cfg: CampaignConfig) -> int:
+    return cfg.seed if cfg.seed is not None else int(spec_hash(cfg)[:15], 16)
+
+
+def trial_key(shash: str, c: Coordinates) -> str:
+    coords = json.dumps(
+        [
+            c.subject.label,
+            c.chaos_index,
+            c.chaos.type if c.chaos else BASELINE,
+            canonical_params(c.params),
+            c.repetition,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(f"{shash}|{coords}".encode()).hexdigest()[:20]
+
+
+def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
+    """The whole matrix, in run order: baselines first (one per subject), then the cells."""
+    shash, seed = spec_hash(cfg), campaign_seed(cfg)
+    coords: list[Coordinates] = []
+    if cfg.include_baseline:
+        coords += [Coordinates(s, None, -1, {}, 0) for s in cfg.subjects]
+    for s in cfg.subjects:
+        for i, chaos in enumerate(cfg.chaos_types):
+            for point in chaos.grid():
+                coords += [
+                    Coordinates(s, chaos, i, point, r) for r in range(cfg.trials_per_combination)
+                ]
+    out = []
+    for ordinal, c in enumerate(coords):
+        key = trial_key(shash, c)
+        out.append(
+            (
+                PlannedTrial(
+                    key=key,
+                    ordinal=ordinal,
+                    subject=c.subject.label,
+                    subject_type=c.subject.type,
+                    fault=c.chaos.type if c.chaos else BASELINE,
+                    params=json.dumps(c.params, sort_keys=True),
+                    target=c.chaos.target if c.chaos else "",
+                    repetition=c.repetition,
+                    seed=int(hashlib.sha256(f"{seed}|{key}".encode()).hexdigest()[:15], 16),
+                ),
+                c,
+            )
+        )
+    if not out:
+        raise ChaosEvalError("the campaign expands to zero trials")
+    return out
+
+
+def git_sha() -> str:
+    try:
+        res = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return res.stdout.strip() if res.returncode == 0 else "unknown"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    campaign: CampaignRow
+    created: bool
+
+
+async def resolve_campaign(
+    store: Store, cfg: CampaignConfig, config_path: str, argv: Sequence[str], *, new: bool
+) -> Resolution:
+    """Find the campaign this run continues, or create it. A changed spec is refused."""
+    shash = spec_hash(cfg)
+    latest = await store.latest_campaign(cfg.name)
+    if latest is not None and not new:
+        if latest.spec_hash == shash:
+            return Resolution(latest, created=False)
+        if latest.status != CampaignStatus.FINISHED:
+            raise StoreError(
+                f"campaign {latest.id} ({cfg.name!r}) is unfinished and {config_path} no longer "
+                f"matches its spec; resume it with its original file or `eval resume "
+                f"{latest.id}`, or pass --new to start a fresh campaign"
+            )
+    planned = [p for p, _ in expand(cfg)]
+    cid = await store.create_campaign(
+        name=cfg.name,
+        spec_hash=shash,
+        spec_json=spec_json(cfg),
+        config_path=config_path,
+        seed=campaign_seed(cfg),
+        harness_version=__version__,
+        git_sha=git_sha(),
+        argv=argv,
+        trials=planned,
+    )
+    return Resolution(await store.campaign(cid), created=True)
+
+
+@dataclass
+class Progress:
+    """What the CLI shows while a campaign runs (rendered by report/cli, not here)."""
+
+    total: int
+    done: dict[str, int] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+
+
+ProgressFn = Callable[[str, TrialRow | None, TrialStatus | None], None]
+
+
+async def repair(store: Store, docker: Docker, campaign_id: int) -> dict[str, int]:
+    """Undo what a dead run left behind: open ledger rows, labelled resources, running rows."""
+    undone = failed = 0
+    for row in await store.open_ledger(campaign_id):
+        problems = await run_undo(
+            docker,
+            undo_plan_from_json(row.undo),
+            {LABEL_CAMPAIGN: str(campaign_id), "chaos-eval.role": "helper"},
+        )
+        await store.close_ledger(
+            row.id, LedgerState.CLEANED if not problems else LedgerState.CLEANUP_FAILED
+        )
+        await store.event(
+            campaign_id,
+            "ledger_repaired",
+            "; ".join(problems) or row.description,
+            trial_id=row.trial_id,
+        )
+        undone += 1 if not problems else 0
+        failed += 1 if problems else 0
+    leftovers = await docker.labelled(LABEL_CAMPAIGN, str(campaign_id))
+    if not leftovers.empty:
+        await docker.remove_labelled(leftovers)
+        await store.event(
+            campaign_id,
+            "resources_removed",
+            f"{len(leftovers.containers)} containers, {len(leftovers.networks)} networks, "
+            f"{len(leftovers.volumes)} volumes",
+        )
+    interrupted = await store.mark_running_interrupted(campaign_id)
+    return {
+        "ledger_undone": undone,
+        "ledger_failed": failed,
+        "interrupted": interrupted,
+        "containers_removed": len(leftovers.containers),
+    }
+
+
+class CampaignRunner:
+    """Runs one campaign's remaining trials under the `parallel` bound."""
+
+    def __init__(
+        self,
+        cfg: CampaignConfig,
+        campaign: CampaignRow,
+        store: Store,
+        docker: Docker,
+        *,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.cfg, self.campaign, self.store, self.docker = cfg, campaign, store, docker
+        self.progress = progress or (lambda *_: None)
+        self.control = RunControl()
+        self.stop = asyncio.Event()
+        self.signals = 0
+        self.token = uuid.uuid4().hex
+        self.consecutive_errors = 0
+        self.abort_reason = ""
+        self.max_running = 0
+        self._running: set[asyncio.Task[None]] = set()
+
+    # -- signals ------------------------------------------------------------------------
+
+    def on_signal(self) -> None:
+        """First signal: stop scheduling and cancel running trials (they clean up).
+        Second: also skip cluster teardown waits; faults are still removed."""
+        self.signals += 1
+        self.stop.set()
+        if self.signals >= 2:
+            self.control.hurry = True
+        for task in list(self._running):
+            task.cancel()
+
+    @contextlib.contextmanager
+    def _signal_handlers(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.on_signal)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            yield None
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self) -> CampaignStatus:
+        cid = self.campaign.id
+        holder = await self.store.acquire_lease(
+            cid,
+            token=self.token,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            stale_after_s=LEASE_STALE_S,
+        )
+        if holder is not None:
+            age = time.time() - (holder.lease_heartbeat or 0)
+            raise LeaseHeldError(
+                f"campaign {cid} is being run by pid {holder.lease_pid} on {holder.lease_host} "
+                f"(heartbeat {age:.0f}s ago); wait for it or stop it first"
+            )
+        heart = asyncio.create_task(self._heartbeat())
+        try:
+            with self._signal_handlers():
+                await repair(self.store, self.docker, cid)
+                status = await self._schedule()
+        finally:
+            heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heart
+            await shielded(self.store.set_campaign_status(cid, status, self.abort_reason), 30)
+            await shielded(self.store.release_lease(cid, self.token), 30)
+        return status
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            if not await self.store.heartbeat(self.campaign.id, self.token):
+                log.error("lease on campaign %s was taken over; stopping", self.campaign.id)
+                self.on_signal()
+                return
+
+    async def _schedule(self) -> CampaignStatus:
+        rows = {r.key: r for r in await self.store.trials(self.campaign.id)}
+        todo = [
+            (rows[p.key], c)
+            for p, c in expand(self.cfg)
+            if p.key in rows and not rows[p.key].status.is_final
+        ]
+        sem = asyncio.Semaphore(self.cfg.parallel)  # THE concurrency bound
+        tasks: list[asyncio.Task[None]] = []
+        for row, coords in todo:
+            await sem.acquire()
+            if self.stop.is_set():
+                sem.release()
+                break
+            task = asyncio.create_task(self._slot(row, coords, sem), name=f"trial-{row.key[:8]}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            tasks.append(task)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.abort_reason:
+            return CampaignStatus.ABORTED
+        if self.signals:
+            return CampaignStatus.INTERRUPTED
+        final = all(r.status.is_final for r in await self.store.trials(self.campaign.id))
+        return CampaignStatus.FINISHED if final else CampaignStatus.INTERRUPTED
+
+    async def _slot(self, row: TrialRow, coords: Coordinates, sem: asyncio.Semaphore) -> None:
+        self.max_running = max(self.max_running, self.cfg.parallel - sem._value)
+        try:
+            status = await self._with_retries(row, coords)
+            self.progress("finished", row, status)
+            if status == TrialStatus.ERROR:
+                self.consecutive_errors += 1
+                if self.consecutive_errors >= self.cfg.max_consecutive_errors:
+                    self.abort_reason = (
+                        f"{self.consecutive_errors} consecutive trials ended in harness errors; "
+                        "the environment, not the subject, looks broken"
+                    )
+                    self.stop.set()
+            else:
+                self.consecutive_errors = 0
+            if not self.stop.is_set() and self.cfg.cooldown_seconds:
+                await asyncio.sleep(self.cfg.cooldown_seconds)  # configured phase: cooldown
+        except asyncio.CancelledError:
+            self.progress("interrupted", row, TrialStatus.INTERRUPTED)
+        finally:
+            sem.release()
+
+    async def _with_retries(self, row: TrialRow, coords: Coordinates) -> TrialStatus:
+        slo = coords.chaos.slo if coords.chaos and coords.chaos.slo else self.cfg.slo
+        plan = TrialPlan(
+            trial_id=row.id,
+            campaign_id=self.campaign.id,
+            key=row.key,
+            seed=row.seed,
+            subject=coords.subject,
+            chaos=coords.chaos,
+            params=coords.params,
+            timing=self.cfg.timing,
+            workload=self.cfg.workload,
+            slo=slo,
+        )
+        status = TrialStatus.ERROR
+        for _ in range(self.cfg.max_retries + 1):
+            self.progress("started", row, None)
+            status = await asyncio.wait_for(
+                run_trial(plan, self.store, self.docker, self.control),
+                self.cfg.timing.trial_timeout_s,
+            )
+            if status != TrialStatus.ERROR or self.stop.is_set():
+                break
+        return status

@@ -1,0 +1,164 @@
+"""Per-trial metrics computed from the recorded ops and the fault window. Pure functions.
+
+Definitions (also in the README):
+- availability(phase) = ok / attempted for reads and writes started in that phase; `unknown`
+  ops count as attempted and are reported separately.
+- latency p50/p99 (ms) over ok ops started in the phase.
+- lost writes = acknowledged writes whose final read found the key absent;
+  unexpected values = final reads that returned a value we never wrote for that key.
+- workload recovery = from the fault's removal (and separately from its injection) until the
+  start of the first window of `window_s` seconds in which every node that served the
+  workload before the fault succeeds at no less than its pre-fault success ratio (minus 5 pts),
+  with at least one op on each; measured at the resolution of the workload's op start times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from eval.outcomes import OpOutcome
+from eval.workload import FINAL_ABSENT, FINAL_MISMATCH, Op, OpKind
+
+TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """Trial-clock seconds. For a baseline trial, the window is the equivalent hold period."""
+
+    injected_at: float
+    removed_at: float
+
+
+@dataclass(frozen=True)
+class Counts:
+    ok: int = 0
+    fail: int = 0
+    unknown: int = 0
+
+    @property
+    def attempted(self) -> int:
+        return self.ok + self.fail + self.unknown
+
+    @property
+    def availability(self) -> float | None:
+        return self.ok / self.attempted if self.attempted else None
+
+
+@dataclass(frozen=True)
+class TrialMetrics:
+    counts: dict[str, Counts]  # before | during | after
+    latency_ms: dict[str, dict[str, float | None]]  # phase -> {p50, p99}
+    errors: dict[str, int]  # error class -> count (fail and unknown ops)
+    acked_writes: int
+    lost_writes: int
+    unexpected_values: int
+    unverified_writes: int  # final read could not reach any node
+    workload_recovery_s: float | None
+    workload_recovery_from_injection_s: float | None
+    lost_keys: tuple[str, ...] = field(default=())
+
+    def availability(self, phase: str) -> float | None:
+        return self.counts[phase].availability
+
+    def to_json(self) -> dict[str, object]:
+        d = asdict(self)
+        d["availability"] = {p: c.availability for p, c in self.counts.items()}
+        d["lost_keys"] = list(self.lost_keys[:50])
+        return d
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def phase_of(t: float, w: FaultWindow) -> str:
+    if t < w.injected_at:
+        return "before"
+    if t < w.removed_at:
+        return "during"
+    return "after"
+
+
+def _count(ops: Iterable[Op]) -> Counts:
+    c = Counter(o.outcome for o in ops)
+    return Counts(c[OpOutcome.OK], c[OpOutcome.FAIL], c[OpOutcome.UNKNOWN])
+
+
+def workload_recovery(ops: Sequence[Op], w: FaultWindow, window_s: float) -> float | None:
+    """Seconds from removal to the first fully healthy window (see module doc), or None."""
+    live = [o for o in ops if o.kind != OpKind.FINAL_READ]
+    before = [o for o in live if o.start < w.injected_at]
+    nodes = sorted({o.node for o in before})
+    if not nodes:
+        return None
+    level = {}
+    for n in nodes:
+        c = _count(o for o in before if o.node == n)
+        level[n] = (c.availability or 0.0) - TOLERANCE
+    after = sorted((o for o in live if o.start >= w.removed_at), key=lambda o: o.start)
+    if not after:
+        return None
+    last = after[-1].start
+    for i, first in enumerate(after):
+        c0 = first.start
+        if c0 + window_s > last:
+            return None  # not enough observation left to see a full window
+        window = [o for o in after[i:] if o.start < c0 + window_s]
+        if all(
+            (cnt := _count(o for o in window if o.node == n)).attempted > 0
+            and (cnt.availability or 0.0) >= level[n]
+            for n in nodes
+        ):
+            return c0 - w.removed_at
+    return None
+
+
+def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> TrialMetrics:
+    live = [o for o in ops if o.kind != OpKind.FINAL_READ]
+    finals = [o for o in ops if o.kind == OpKind.FINAL_READ]
+    by_phase: dict[str, list[Op]] = {"before": [], "during": [], "after": []}
+    for o in live:
+        by_phase[phase_of(o.start, w)].append(o)
+    latency = {
+        p: {
+            "p50": percentile([(o.end - o.start) * 1000 for o in lst if o.outcome == "ok"], 50),
+            "p99": percentile([(o.end - o.start) * 1000 for o in lst if o.outcome == "ok"], 99),
+        }
+        for p, lst in by_phase.items()
+    }
+    errors = Counter(o.error or o.outcome.value for o in live if o.outcome != OpOutcome.OK)
+    acked = {o.key for o in live if o.kind == OpKind.WRITE and o.outcome == OpOutcome.OK}
+    final_by_key = {o.key: o for o in finals}
+    lost = sorted(
+        k
+        for k in acked
+        if (f := final_by_key.get(k)) is not None and f.outcome == "ok" and f.error == FINAL_ABSENT
+    )
+    unexpected = sum(1 for o in finals if o.outcome == "ok" and o.error == FINAL_MISMATCH)
+    unverified = sum(
+        1 for k in acked if (f := final_by_key.get(k)) is None or f.outcome != OpOutcome.OK
+    )
+    rec = workload_recovery(ops, w, window_s)
+    return TrialMetrics(
+        counts={p: _count(lst) for p, lst in by_phase.items()},
+        latency_ms=latency,
+        errors=dict(sorted(errors.items())),
+        acked_writes=len(acked),
+        lost_writes=len(lost),
+        unexpected_values=unexpected,
+        unverified_writes=unverified,
+        workload_recovery_s=rec,
+        workload_recovery_from_injection_s=(
+            None if rec is None else rec + (w.removed_at - w.injected_at)
+        ),
+        lost_keys=tuple(lost),
+    )

@@ -1,0 +1,223 @@
+"""Render analyses and statuses: rich tables, JSON, CSV, Markdown, JUnit XML.
+
+Only this module and cli.py print. Renderers take a rich Console so tests can render into
+an in-memory console.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from rich.console import Console
+from rich.table import Table
+
+from eval.analyze import Analysis, Cell
+from eval.outcomes import TrialStatus
+
+
+def _f(v: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def cells_table(a: Analysis) -> Table:
+    c = a.campaign
+    t = Table(title=f"campaign {c.id} · {c.name} · {c.status.value}", show_lines=False)
+    for col in (
+        "cell",
+        "n",
+        "pass",
+        "fail",
+        "err",
+        "cleanup!",
+        "pass rate (95% CI)",
+        "recovery s min/med/max",
+        "avail during",
+        "avail after",
+        "p99 ms",
+        "lost",
+    ):
+        t.add_column(col, justify="left" if col == "cell" else "right")
+    for cell in a.cells:
+        pr = cell.pass_rate
+        t.add_row(
+            cell.label,
+            str(cell.trials),
+            str(cell.passed),
+            f"[red]{cell.failed}[/]" if cell.failed else "0",
+            f"[yellow]{cell.errors}[/]" if cell.errors else "0",
+            f"[bold red]{cell.cleanup_failed}[/]" if cell.cleanup_failed else "0",
+            "-" if pr.value is None else f"{pr.value:.0%} ({pr.low:.0%}-{pr.high:.0%})",
+            f"{_f(cell.recovery_s.min)}/{_f(cell.recovery_s.median)}/{_f(cell.recovery_s.max)}",
+            _pct(cell.availability_during),
+            _pct(cell.availability_after),
+            _f(cell.latency_p99_ms, "{:.0f}"),
+            f"[red]{cell.lost_writes}[/]" if cell.lost_writes else "0",
+        )
+    return t
+
+
+def render_analysis(a: Analysis, fmt: str, console: Console) -> None:
+    if fmt == "json":
+        console.print_json(json.dumps(a.to_json()))
+        return
+    if fmt == "csv":
+        console.out(analysis_csv(a), end="", highlight=False)
+        return
+    if fmt == "markdown":
+        console.out(analysis_markdown(a), end="", highlight=False)
+        return
+    console.print(cells_table(a))
+    cleanup = [t for t in a.trials if t.status == TrialStatus.CLEANUP_FAILED]
+    if cleanup:
+        console.print(
+            f"[bold red]{len(cleanup)} trial(s) could not prove their fault was removed "
+            f"(cleanup_failed): trials {[t.id for t in cleanup]}. "
+            "Those clusters were not reused.[/]"
+        )
+    for cell in a.cells:
+        for reason in cell.reasons[:3]:
+            console.print(f"  [dim]{cell.label}:[/] {reason}")
+
+
+CSV_COLUMNS = (
+    "subject",
+    "fault",
+    "params",
+    "trials",
+    "passed",
+    "failed",
+    "errors",
+    "cleanup_failed",
+    "pass_rate",
+    "pass_rate_low",
+    "pass_rate_high",
+    "recovery_min_s",
+    "recovery_median_s",
+    "recovery_max_s",
+    "recovery_p95_s",
+    "availability_during",
+    "availability_after",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "lost_writes",
+)
+
+
+def _cell_row(c: Cell) -> list[Any]:
+    return [
+        c.subject,
+        c.fault,
+        json.dumps(c.params, sort_keys=True),
+        c.trials,
+        c.passed,
+        c.failed,
+        c.errors,
+        c.cleanup_failed,
+        c.pass_rate.value,
+        c.pass_rate.low,
+        c.pass_rate.high,
+        c.recovery_s.min,
+        c.recovery_s.median,
+        c.recovery_s.max,
+        c.recovery_s.p95,
+        c.availability_during,
+        c.availability_after,
+        c.latency_p50_ms,
+        c.latency_p99_ms,
+        c.lost_writes,
+    ]
+
+
+def analysis_csv(a: Analysis) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for c in a.cells:
+        w.writerow(["" if v is None else v for v in _cell_row(c)])
+    return buf.getvalue()
+
+
+def analysis_markdown(a: Analysis) -> str:
+    c = a.campaign
+    lines = [
+        f"# Campaign {c.id}: {c.name} ({c.status.value})",
+        "",
+        "| cell | n | passed | failed | errors | cleanup_failed | pass rate (95% CI) "
+        "| recovery s (min/median/max) | availability during | lost writes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cell in a.cells:
+        pr = cell.pass_rate
+        rate = "-" if pr.value is None else f"{pr.value:.0%} ({pr.low:.0%}-{pr.high:.0%})"
+        r = cell.recovery_s
+        lines.append(
+            f"| {cell.label} | {cell.trials} | {cell.passed} | {cell.failed} | {cell.errors} "
+            f"| {cell.cleanup_failed} | {rate} | {_f(r.min)}/{_f(r.median)}/{_f(r.max)} "
+            f"| {_pct(cell.availability_during)} | {cell.lost_writes} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(a: Analysis) -> str:
+    """One <testcase> per trial, one <testsuite> per cell; failures carry the reasons."""
+    root = ET.Element("testsuites", name=f"chaos-eval campaign {a.campaign.id}")
+    by_id = {t.id: t for t in a.trials}
+    for cell in a.cells:
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=cell.label,
+            tests=str(cell.trials),
+            failures=str(cell.failed),
+            errors=str(cell.errors + cell.cleanup_failed),
+        )
+        for tid in cell.trial_ids:
+            t = by_id[tid]
+            wall = t.measurements_dict.get("wall_s")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=cell.label,
+                name=f"trial {t.id} rep {t.repetition} ({t.key[:8]})",
+                time=str(wall if wall is not None else 0),
+            )
+            reasons = "; ".join(json.loads(t.reasons)) or t.error
+            if t.status == TrialStatus.FAILED:
+                ET.SubElement(case, "failure", message=reasons or "missed SLO").text = reasons
+            elif t.status in (TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED):
+                ET.SubElement(case, "error", message=f"{t.status.value}: {reasons}")
+            elif not t.status.is_final:
+                ET.SubElement(case, "skipped", message=t.status.value)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def status_table(views: Sequence[Any]) -> Table:
+    t = Table(title="campaigns")
+    for col in ("id", "name", "status", "done/total", "by status", "lease", "heartbeat", "flags"):
+        t.add_column(col)
+    for v in views:
+        t.add_row(
+            str(v.id),
+            v.name,
+            v.status,
+            f"{v.trials_done}/{v.trials_total}",
+            " ".join(f"{k}={n}" for k, n in v.by_status.items()),
+            v.lease_holder or "-",
+            "-" if v.heartbeat_age_s is None else f"{v.heartbeat_age_s:.0f}s ago",
+            f"[bold yellow]{' '.join(v.flags)}[/]" if v.flags else "",
+        )
+    return t
+
+
+def render_lines(console: Console, lines: Sequence[str]) -> None:
+    for line in lines:
+        console.print(line, highlight=False)

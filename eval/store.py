@@ -1,0 +1,577 @@
+"""eval.db: the one Store, with verb methods. The only module with SQL (plus migrations).
+
+One aiosqlite connection per process, WAL mode, and every write under one asyncio lock in an
+explicit `BEGIN IMMEDIATE` transaction, so parallel trials never interleave a state change.
+Readers in other processes (`eval status` while a campaign runs) see committed state only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from eval.errors import CampaignNotFound, StoreError
+from eval.migrations import MIGRATIONS
+from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
+from eval.workload import Op
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    id: int
+    name: str
+    spec_hash: str
+    spec_json: str
+    config_path: str
+    status: CampaignStatus
+    reason: str
+    seed: int
+    harness_version: str
+    git_sha: str
+    argv: str
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+    lease_token: str | None
+    lease_pid: int | None
+    lease_host: str | None
+    lease_heartbeat: float | None
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    """One cell x repetition of the matrix, before it runs."""
+
+    key: str
+    ordinal: int
+    subject: str
+    subject_type: str
+    fault: str  # fault type, or "baseline"
+    params: str  # canonical JSON of the grid point
+    target: str
+    repetition: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    id: int
+    campaign_id: int
+    key: str
+    ordinal: int
+    subject: str
+    subject_type: str
+    fault: str
+    params: str
+    target: str
+    repetition: int
+    seed: int
+    status: TrialStatus
+    phase: TrialPhase | None
+    attempts: int
+    started_at: float | None
+    finished_at: float | None
+    targets: str
+    recovery_s: float | None
+    measurements: str
+    proof: str
+    reasons: str
+    error: str
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.params)
+        return loaded
+
+    @property
+    def reasons_list(self) -> list[str]:
+        return [str(r) for r in json.loads(self.reasons)]
+
+    @property
+    def measurements_dict(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(self.measurements)
+        return loaded
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    campaign_id: int
+    trial_id: int
+    kind: str
+    description: str
+    targets: str
+    undo: str
+    state: LedgerState
+    opened_at: float
+    closed_at: float | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    campaign_id: int | None
+    trial_id: int | None
+    at: float
+    kind: str
+    detail: str
+
+
+def _campaign(r: sqlite3.Row) -> CampaignRow:
+    d = dict(r)
+    d["status"] = CampaignStatus(d["status"])
+    return CampaignRow(**d)
+
+
+def _trial(r: sqlite3.Row) -> TrialRow:
+    d = dict(r)
+    d["status"] = TrialStatus(d["status"])
+    d["phase"] = TrialPhase(d["phase"]) if d["phase"] else None
+    return TrialRow(**d)
+
+
+def _ledger(r: sqlite3.Row) -> LedgerRow:
+    d = dict(r)
+    d["state"] = LedgerState(d["state"])
+    return LedgerRow(**d)
+
+
+class Store:
+    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+        self._db = conn
+        self.path = path
+        self._lock: Any = None  # created lazily inside the running loop
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: Path, *, create: bool = True) -> Store:
+        """Open (and migrate) eval.db. A corrupt or foreign file raises StoreError."""
+        if not create and not path.exists():
+            raise StoreError(f"{path}: no such database (run a campaign first, or pass --db)")
+        if path.exists() and path.is_dir():
+            raise StoreError(f"{path}: is a directory, not a database file")
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None, timeout=30)
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"{path}: cannot open database: {e}") from None
+        conn.row_factory = sqlite3.Row
+        store = cls(conn, path)
+        try:
+            await store._prepare()
+        except sqlite3.DatabaseError as e:
+            await conn.close()
+            raise StoreError(f"{path}: not a usable chaos-eval database ({e})") from None
+        except StoreError:
+            await conn.close()
+            raise
+        return store
+
+    async def _prepare(self) -> None:
+        await self._db.execute("PRAGMA busy_timeout = 30000")
+        tables = {
+            r[0]
+            for r in await self._db.execute_fetchall(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+        if tables and "_migrations" not in tables:
+            raise StoreError(
+                f"{self.path}: this SQLite file was not made by chaos-eval "
+                f"(it has tables {sorted(tables)[:5]} but no _migrations); refusing to touch it"
+            )
+        await self._db.execute("PRAGMA journal_mode = WAL")
+        await self._db.execute("PRAGMA foreign_keys = ON")
+        await self._db.execute("PRAGMA synchronous = NORMAL")
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+        )
+        done = {r[0] for r in await self._db.execute_fetchall("SELECT name FROM _migrations")}
+        known = {name for name, _ in MIGRATIONS}
+        if done - known:
+            raise StoreError(
+                f"{self.path}: made by a newer chaos-eval (migrations {sorted(done - known)})"
+            )
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in (s.strip() for s in sql.split(";")):
+                    if stmt:
+                        await self._db.execute(stmt)
+                await self._db.execute(
+                    "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One serialized write transaction."""
+        import asyncio
+
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _all(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        return list(await self._db.execute_fetchall(sql, args))
+
+    # -- campaigns ------------------------------------------------------------------------
+
+    async def create_campaign(
+        self,
+        *,
+        name: str,
+        spec_hash: str,
+        spec_json: str,
+        config_path: str,
+        seed: int,
+        harness_version: str,
+        git_sha: str,
+        argv: Sequence[str],
+        trials: Iterable[PlannedTrial],
+    ) -> int:
+        now = time.time()
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT INTO campaigns(name, spec_hash, spec_json, config_path, status, seed,"
+                " harness_version, git_sha, argv, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    name,
+                    spec_hash,
+                    spec_json,
+                    config_path,
+                    CampaignStatus.RUNNING.value,
+                    seed,
+                    harness_version,
+                    git_sha,
+                    json.dumps(list(argv)),
+                    now,
+                    now,
+                ),
+            )
+            cid = int(cur.lastrowid or 0)
+            await db.executemany(
+                "INSERT INTO trials(campaign_id, key, ordinal, subject, subject_type, fault,"
+                " params, target, repetition, seed, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        cid,
+                        t.key,
+                        t.ordinal,
+                        t.subject,
+                        t.subject_type,
+                        t.fault,
+                        t.params,
+                        t.target,
+                        t.repetition,
+                        t.seed,
+                        TrialStatus.PENDING.value,
+                    )
+                    for t in trials
+                ],
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
+                (cid, now, "campaign_created", name),
+            )
+        return cid
+
+    async def campaign(self, campaign_id: int) -> CampaignRow:
+        rows = await self._all("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+        if not rows:
+            raise CampaignNotFound(f"no campaign with id {campaign_id} in {self.path}")
+        return _campaign(rows[0])
+
+    async def campaigns(self) -> list[CampaignRow]:
+        return [_campaign(r) for r in await self._all("SELECT * FROM campaigns ORDER BY id")]
+
+    async def latest_campaign(self, name: str) -> CampaignRow | None:
+        rows = await self._all(
+            "SELECT * FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)
+        )
+        return _campaign(rows[0]) if rows else None
+
+    async def set_campaign_status(
+        self, campaign_id: int, status: CampaignStatus, reason: str = ""
+    ) -> None:
+        now = time.time()
+        finished = now if status == CampaignStatus.FINISHED else None
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE campaigns SET status = ?, reason = ?, updated_at = ?, finished_at = ?"
+                " WHERE id = ?",
+                (status.value, reason, now, finished, campaign_id),
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
+                (campaign_id, now, f"campaign_{status.value}", reason),
+            )
+
+    # -- lease ----------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, campaign_id: int, *, token: str, pid: int, host: str, stale_after_s: float
+    ) -> CampaignRow | None:
+        """Take the campaign's lease. Returns None on success, or the row of the live holder."""
+        now = time.time()
+        async with self._tx() as db:
+            rows = list(
+                await db.execute_fetchall("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+            )
+            if not rows:
+                raise CampaignNotFound(f"no campaign with id {campaign_id}")
+            row = _campaign(rows[0])
+            fresh = (
+                row.lease_token is not None
+                and row.lease_token != token
+                and row.lease_heartbeat is not None
+                and now - row.lease_heartbeat < stale_after_s
+            )
+            if fresh:
+                return row
+            kind = "lease_taken_over" if row.lease_token else "lease_acquired"
+            await db.execute(
+                "UPDATE campaigns SET lease_token = ?, lease_pid = ?, lease_host = ?,"
+                " lease_heartbeat = ?, status = ?, updated_at = ? WHERE id = ?",
+                (token, pid, host, now, CampaignStatus.RUNNING.value, now, campaign_id),
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
+                (campaign_id, now, kind, f"pid {pid} on {host}"),
+            )
+        return None
+
+    async def heartbeat(self, campaign_id: int, token: str) -> bool:
+        """Refresh the lease; False if someone else took it over."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE campaigns SET lease_heartbeat = ? WHERE id = ? AND lease_token = ?",
+                (time.time(), campaign_id, token),
+            )
+            return cur.rowcount == 1
+
+    async def release_lease(self, campaign_id: int, token: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE campaigns SET lease_token = NULL, lease_pid = NULL, lease_host = NULL,"
+                " lease_heartbeat = NULL WHERE id = ? AND lease_token = ?",
+                (campaign_id, token),
+            )
+
+    # -- trials ---------------------------------------------------------------------------
+
+    async def trials(self, campaign_id: int) -> list[TrialRow]:
+        rows = await self._all(
+            "SELECT * FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,)
+        )
+        return [_trial(r) for r in rows]
+
+    async def trial(self, trial_id: int) -> TrialRow:
+        rows = await self._all("SELECT * FROM trials WHERE id = ?", (trial_id,))
+        if not rows:
+            raise StoreError(f"no trial with id {trial_id}")
+        return _trial(rows[0])
+
+    async def record_trial_started(self, trial_id: int) -> int:
+        """Mark the trial running and count the attempt; returns the attempt number."""
+        now = time.time()
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE trials SET status = ?, phase = ?, attempts = attempts + 1,"
+                " started_at = ?, finished_at = NULL, error = '' WHERE id = ?",
+                (TrialStatus.RUNNING.value, TrialPhase.STARTED.value, now, trial_id),
+            )
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT attempts, campaign_id FROM trials WHERE id = ?", (trial_id,)
+                )
+            )
+            attempt, cid = int(rows[0][0]), int(rows[0][1])
+            await db.execute(
+                "DELETE FROM ops WHERE trial_id = ? AND attempt = ?", (trial_id, attempt)
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, trial_id, at, kind, detail) VALUES (?,?,?,?,?)",
+                (cid, trial_id, now, "trial_started", f"attempt {attempt}"),
+            )
+        return attempt
+
+    async def record_phase(self, trial_id: int, phase: TrialPhase, detail: str = "") -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE trials SET phase = ? WHERE id = ?", (phase.value, trial_id))
+            await db.execute(
+                "INSERT INTO events(campaign_id, trial_id, at, kind, detail)"
+                " SELECT campaign_id, id, ?, ?, ? FROM trials WHERE id = ?",
+                (time.time(), f"phase_{phase.value}", detail, trial_id),
+            )
+
+    async def record_targets(self, trial_id: int, targets: Sequence[str]) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE trials SET targets = ? WHERE id = ?", (json.dumps(list(targets)), trial_id)
+            )
+
+    async def record_trial_finished(
+        self,
+        trial_id: int,
+        status: TrialStatus,
+        *,
+        recovery_s: float | None,
+        measurements: dict[str, Any],
+        proof: dict[str, Any],
+        reasons: Sequence[str],
+        error: str = "",
+    ) -> None:
+        now = time.time()
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE trials SET status = ?, finished_at = ?, recovery_s = ?, measurements = ?,"
+                " proof = ?, reasons = ?, error = ? WHERE id = ?",
+                (
+                    status.value,
+                    now,
+                    recovery_s,
+                    json.dumps(measurements, sort_keys=True),
+                    json.dumps(proof, sort_keys=True),
+                    json.dumps(list(reasons)),
+                    error,
+                    trial_id,
+                ),
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, trial_id, at, kind, detail)"
+                " SELECT campaign_id, id, ?, ?, ? FROM trials WHERE id = ?",
+                (now, f"trial_{status.value}", error or "; ".join(reasons), trial_id),
+            )
+
+    async def mark_running_interrupted(self, campaign_id: int) -> int:
+        """Trials left `running` by a dead or stopped runner become `interrupted`."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE trials SET status = ? WHERE campaign_id = ? AND status = ?",
+                (TrialStatus.INTERRUPTED.value, campaign_id, TrialStatus.RUNNING.value),
+            )
+            return cur.rowcount
+
+    async def record_ops(self, trial_id: int, attempt: int, ops: Iterable[Op]) -> None:
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO ops(trial_id, attempt, kind, node, key, start, end, outcome, error)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        trial_id,
+                        attempt,
+                        o.kind,
+                        o.node,
+                        o.key,
+                        o.start,
+                        o.end,
+                        o.outcome.value,
+                        o.error,
+                    )
+                    for o in ops
+                ],
+            )
+
+    async def ops(self, trial_id: int) -> list[Op]:
+        """The ops of the trial's latest attempt."""
+        rows = await self._all(
+            "SELECT kind, node, key, start, end, outcome, error FROM ops WHERE trial_id = ?"
+            " AND attempt = (SELECT attempts FROM trials WHERE id = ?) ORDER BY end",
+            (trial_id, trial_id),
+        )
+        return [Op(r[0], r[1], r[2], r[3], r[4], OpOutcome(r[5]), r[6]) for r in rows]
+
+    # -- fault ledger ---------------------------------------------------------------------
+
+    async def record_fault_planned(
+        self, trial_id: int, *, kind: str, description: str, targets: Sequence[str], undo: str
+    ) -> int:
+        """Write-ahead: the ledger row exists before the fault is injected."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT INTO fault_ledger(campaign_id, trial_id, kind, description, targets,"
+                " undo, state, opened_at)"
+                " SELECT campaign_id, id, ?, ?, ?, ?, ?, ? FROM trials WHERE id = ?",
+                (
+                    kind,
+                    description,
+                    json.dumps(list(targets)),
+                    undo,
+                    LedgerState.OPEN.value,
+                    time.time(),
+                    trial_id,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    async def close_ledger(self, ledger_id: int, state: LedgerState) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE fault_ledger SET state = ?, closed_at = ? WHERE id = ?",
+                (state.value, time.time(), ledger_id),
+            )
+
+    async def open_ledger(self, campaign_id: int | None = None) -> list[LedgerRow]:
+        if campaign_id is None:
+            rows = await self._all("SELECT * FROM fault_ledger WHERE state = 'open' ORDER BY id")
+        else:
+            rows = await self._all(
+                "SELECT * FROM fault_ledger WHERE state = 'open' AND campaign_id = ? ORDER BY id",
+                (campaign_id,),
+            )
+        return [_ledger(r) for r in rows]
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def event(
+        self, campaign_id: int | None, kind: str, detail: str = "", trial_id: int | None = None
+    ) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO events(campaign_id, trial_id, at, kind, detail) VALUES (?,?,?,?,?)",
+                (campaign_id, trial_id, time.time(), kind, detail),
+            )
+
+    async def events(self, campaign_id: int, kind: str | None = None) -> list[EventRow]:
+        sql = "SELECT * FROM events WHERE campaign_id = ?"
+        args: list[object] = [campaign_id]
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return [EventRow(**dict(r)) for r in await self._all(sql + " ORDER BY id", args)]
+
+    async def integrity_check(self) -> str:
+        rows = await self._all("PRAGMA integrity_check")
+        return str(rows[0][0])

@@ -1,0 +1,93 @@
+"""An in-memory subject for harness tests at the Subject seam (no Docker)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from eval.config import SubjectSpec
+from eval.outcomes import OpOutcome
+from eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
+from eval.workload import ReadResult
+
+
+class Tracker:
+    running = 0
+    max_running = 0
+    started: ClassVar[list[str]] = []
+    torn_down: ClassVar[list[str]] = []
+    fail_up_for: ClassVar[set[str]] = set()  # trial keys whose `up` raises
+    lose_writes = False
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.running = cls.max_running = 0
+        cls.started, cls.torn_down = [], []
+        cls.fail_up_for = set()
+        cls.lose_writes = False
+
+
+class MemClient:
+    def __init__(self, data: dict[str, str]) -> None:
+        self.data = data
+
+    async def put(self, key: str, value: str) -> tuple[OpOutcome, str]:
+        await asyncio.sleep(0)
+        if not Tracker.lose_writes:
+            self.data[key] = value
+        return OpOutcome.OK, ""
+
+    async def get(self, key: str, *, linearizable: bool = True) -> ReadResult:
+        await asyncio.sleep(0)
+        return ReadResult(OpOutcome.OK, self.data.get(key))
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FakeSubject:
+    kind: ClassVar[str] = "fake"
+
+    def __init__(self, ctx: TrialContext) -> None:
+        self.ctx = ctx
+        self.data: dict[str, str] = {}
+        self._nodes = tuple(
+            Node(f"n{i}", "fake", f"c{i}", f"10.0.0.{i}", (Endpoint("client", "127.0.0.1", i),))
+            for i in range(1, 4)
+        )
+
+    @classmethod
+    def from_spec(cls, spec: SubjectSpec, ctx: TrialContext, docker: Any) -> FakeSubject:
+        return cls(ctx)
+
+    async def up(self) -> None:
+        Tracker.running += 1
+        Tracker.max_running = max(Tracker.max_running, Tracker.running)
+        Tracker.started.append(self.ctx.trial_key)
+        if self.ctx.trial_key in Tracker.fail_up_for:
+            from eval.errors import ComposeError
+
+            raise ComposeError("compose up failed (simulated)")
+        await asyncio.sleep(0.02)
+
+    async def wait_healthy(self, timeout_s: float) -> Health:
+        return await self.health()
+
+    async def nodes(self) -> tuple[Node, ...]:
+        return self._nodes
+
+    async def health(self) -> Health:
+        return Health(True, "n1")
+
+    async def state(self) -> ClusterState:
+        return ClusterState(("n1", "n2", "n3"), "n1", 2, 10)
+
+    async def leader(self, role: str | None = None) -> Node | None:
+        return self._nodes[0]
+
+    def client(self, node: Node, timeout_s: float) -> MemClient:
+        return MemClient(self.data)
+
+    async def teardown(self) -> None:
+        Tracker.running -= 1
+        Tracker.torn_down.append(self.ctx.trial_key)

@@ -41,8 +41,8 @@ images_app = typer.Typer(no_args_is_help=True, help="Build the images subjects a
 app.add_typer(run_app, name="run")
 app.add_typer(images_app, name="images")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DbOpt = Annotated[Path, typer.Option("--db", help="Path of the SQLite results database.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | csv | markdown")]

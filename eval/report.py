@@ -31,34 +31,34 @@ def _pct(v: float | None) -> str:
 def cells_table(a: Analysis) -> Table:
     c = a.campaign
     t = Table(title=f"campaign {c.id} · {c.name} · {c.status.value}", show_lines=False)
+    t.add_column("cell", overflow="fold")
     for col in (
-        "cell",
         "n",
-        "pass",
-        "fail",
-        "err",
-        "cleanup!",
+        "pass/fail/err/cleanup!",
         "pass rate (95% CI)",
         "recovery s min/med/max",
-        "avail during",
-        "avail after",
+        "avail during/after",
         "p99 ms",
         "lost",
     ):
-        t.add_column(col, justify="left" if col == "cell" else "right")
+        t.add_column(col, justify="right", overflow="fold")
     for cell in a.cells:
         pr = cell.pass_rate
+        outcome = (
+            f"{cell.passed}/"
+            + (f"[red]{cell.failed}[/]" if cell.failed else "0")
+            + "/"
+            + (f"[yellow]{cell.errors}[/]" if cell.errors else "0")
+            + "/"
+            + (f"[bold red]{cell.cleanup_failed}[/]" if cell.cleanup_failed else "0")
+        )
         t.add_row(
             cell.label,
             str(cell.trials),
-            str(cell.passed),
-            f"[red]{cell.failed}[/]" if cell.failed else "0",
-            f"[yellow]{cell.errors}[/]" if cell.errors else "0",
-            f"[bold red]{cell.cleanup_failed}[/]" if cell.cleanup_failed else "0",
+            outcome,
             "-" if pr.value is None else f"{pr.value:.0%} ({pr.low:.0%}-{pr.high:.0%})",
             f"{_f(cell.recovery_s.min)}/{_f(cell.recovery_s.median)}/{_f(cell.recovery_s.max)}",
-            _pct(cell.availability_during),
-            _pct(cell.availability_after),
+            f"{_pct(cell.availability_during)}/{_pct(cell.availability_after)}",
             _f(cell.latency_p99_ms, "{:.0f}"),
             f"[red]{cell.lost_writes}[/]" if cell.lost_writes else "0",
         )

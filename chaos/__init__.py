@@ -1,0 +1,1 @@
+"""Fault implementations, one module per kind."""

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -268,10 +268,20 @@ class PartitionFault:
     # observation --------------------------------------------------------------------------
 
     async def _running(self) -> tuple[tuple[Node, ...], tuple[str, ...]]:
+        """Running members, with their address as it is now (a restarted container may get
+        a new one on the private network), and the names of those not running."""
         infos = await asyncio.gather(*(self._docker.inspect(n.container_id) for n in self.cluster))
-        up = tuple(n for n, i in zip(self.cluster, infos, strict=True) if i and i.running)
-        down = tuple(n.name for n in self.cluster if n not in up)
-        return up, down
+        up: list[Node] = []
+        down: list[str] = []
+        for node, info in zip(self.cluster, infos, strict=True):
+            if info is None or not info.running:
+                down.append(node.name)
+                continue
+            ips = set(info.ips.values())
+            if node.address not in ips and len(ips) == 1:
+                node = replace(node, address=checked_ipv4(ips.pop()))
+            up.append(node)
+        return tuple(up), tuple(down)
 
     async def _matrix(self, nodes: tuple[Node, ...]) -> tuple[PairProbe, ...]:
         return await reachability(

@@ -219,6 +219,19 @@ class EndpointTracker:
         return Endpoint(ep.name, ep.host, info.ports[self._container_port])
 
 
+# Any HTTP response proves a process is serving, so one path serves every subject; this one
+# is cheap and local on etcd (no raft round trip) and a plain 404 elsewhere.
+LIVENESS_PATH = "/v3/maintenance/status"
+
+
+async def probe_tracked(tracker: EndpointTracker, timeout_s: float = 1.0) -> HttpProbe:
+    """POST LIVENESS_PATH to the endpoint as published now; REFUSED when nothing is."""
+    ep = await tracker.current()
+    if ep is None:
+        return HttpProbe(HttpOutcome.REFUSED, None, 0.0, "no port published")
+    return await http_probe(ep.url + LIVENESS_PATH, json_body={}, timeout_s=timeout_s)
+
+
 # -- polling --------------------------------------------------------------------------------
 
 

@@ -8,16 +8,18 @@ privileged: they drop every capability and add back only what the caller names.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
 
-from eval.errors import DockerError
+from eval.errors import DockerError, ImageError
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,23 @@ class Docker:
         except docker.errors.NotFound:
             return None
         return _container_info(attrs)
+
+    async def find_containers(self, labels: Mapping[str, str]) -> tuple[ContainerInfo, ...]:
+        """Every container (running or not) carrying ALL of `labels`, inspected, by name."""
+        flt = {"label": [f"{k}={v}" for k, v in sorted(labels.items())]}
+
+        def run() -> tuple[ContainerInfo, ...]:
+            api = self.client.api
+            found: list[ContainerInfo] = []
+            for c in api.containers(all=True, filters=flt):
+                try:
+                    found.append(_container_info(api.inspect_container(c["Id"])))
+                except docker.errors.NotFound:  # removed between list and inspect
+                    continue
+            return tuple(sorted(found, key=lambda i: i.name))
+
+        result: tuple[ContainerInfo, ...] = await self._call("find containers", run)
+        return result
 
     async def _lifecycle(self, verb: str, container: str, **kw: Any) -> bool:
         """Run a lifecycle verb; False when the container does not exist."""
@@ -326,3 +345,52 @@ class Docker:
 
     async def images_present(self, refs: Iterable[str]) -> dict[str, bool]:
         return {ref: (await self.image_labels(ref)) is not None for ref in refs}
+
+    async def import_image(
+        self,
+        tar_path: Path,
+        ref: str,
+        *,
+        labels: Mapping[str, str],
+        cmd: Sequence[str],
+    ) -> str:
+        """Import a root filesystem tarball as image `ref` (like `docker import`), with
+        `labels` and `cmd` applied as image config; return the new image id.
+
+        Replaces the tag if it exists (the old image is left dangling, not removed). Raises
+        ImageError when the tarball is missing or the engine rejects the import.
+        """
+        if not tar_path.is_file():
+            # docker-py would treat a missing path as a URL for the engine to fetch.
+            raise ImageError(f"import {ref}: no tarball at {tar_path}")
+        repository, tag = split_ref(ref)
+        changes = [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
+        changes.append(f"CMD {json.dumps(list(cmd))}")
+
+        def run() -> str:
+            out = self.client.api.import_image(
+                src=str(tar_path), repository=repository, tag=tag, changes=changes
+            )
+            for line in str(out).splitlines():
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict) and msg.get("error"):
+                    raise ImageError(f"import {ref}: {msg['error']}")
+            attrs = self.client.api.inspect_image(ref)
+            return str(attrs["Id"])
+
+        try:
+            result: str = await self._call(f"import {ref}", run)
+        except (DockerError, docker.errors.NotFound) as e:
+            raise ImageError(f"import {ref}: {e}") from e
+        return result
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """`repo[:tag]` -> (repo, tag); a registry port (`host:5000/x`) is not a tag."""
+    repo, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return repo, tag

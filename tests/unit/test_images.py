@@ -187,6 +187,6 @@ def test_image_ref_default_and_env_override(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_preflight_refuses_non_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(images.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr("eval.images.os.geteuid", lambda: 1000)
     with pytest.raises(ImageError, match="root"):
         images._preflight()

@@ -46,6 +46,19 @@ def _labelled_leftovers(trial_key: str) -> list[str]:
         client.close()
 
 
+def _holder_ls(ctx: TrialContext, path: str) -> list[str]:
+    """`ls path` inside the project's holder container (docker-py, test-side only)."""
+    client = docker_sdk.from_env()
+    try:
+        flt = {"label": [f"{LABEL_TRIAL}={ctx.trial_key}", "chaos-eval.role=holder"]}
+        (holder,) = client.containers.list(filters=flt)
+        code, out = holder.exec_run(["ls", path])
+        assert code == 0, out
+        return str(out.decode()).split()
+    finally:
+        client.close()
+
+
 async def _until(what: str, check: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
     """Poll an async predicate to a deadline."""
     deadline = time.monotonic() + timeout_s
@@ -103,6 +116,9 @@ async def test_cluster_lifecycle_kill_restart_and_teardown(etcd_image: str) -> N
                 return not (await subject.health()).healthy
 
             await _until("cluster reports the kill", victim_down, 10)
+            # while the member is down its tmpfs stays mounted (the holder keeps it)
+            wal = await asyncio.to_thread(_holder_ls, ctx, f"/hold/{victim.name}/etcd/member/wal")
+            assert any(f.endswith(".wal") for f in wal), wal
             outcome, err = await kv.put("/test/while-down", "x")
             assert (outcome, err) == (OpOutcome.FAIL, "refused")
 

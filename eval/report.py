@@ -29,40 +29,40 @@ def _pct(v: float | None) -> str:
 
 
 def cells_table(a: Analysis) -> Table:
+    """Eight narrow columns, so the table stays legible in an 80-column terminal."""
     c = a.campaign
-    t = Table(title=f"campaign {c.id} · {c.name} · {c.status.value}", show_lines=False)
-    t.add_column("cell", overflow="fold")
-    for col in (
-        "n",
-        "pass/fail/err/cleanup!",
-        "pass rate (95% CI)",
-        "recovery s min/med/max",
-        "avail during/after",
-        "p99 ms",
-        "lost",
-    ):
-        t.add_column(col, justify="right", overflow="fold")
+    t = Table(title=f"campaign {c.id} · {c.name} · {c.status.value}", caption=TABLE_KEY,
+              show_lines=True, caption_justify="left")
+    t.add_column("cell", overflow="fold", min_width=14)
+    for col in ("n", "p/f/e/c", "pass rate", "recovery s", "avail", "p99 ms", "lost"):
+        t.add_column(col, justify="right", no_wrap=False)
     for cell in a.cells:
         pr = cell.pass_rate
-        outcome = (
-            f"{cell.passed}/"
-            + (f"[red]{cell.failed}[/]" if cell.failed else "0")
-            + "/"
-            + (f"[yellow]{cell.errors}[/]" if cell.errors else "0")
-            + "/"
-            + (f"[bold red]{cell.cleanup_failed}[/]" if cell.cleanup_failed else "0")
-        )
+        outcome = "/".join([
+            str(cell.passed),
+            f"[red]{cell.failed}[/]" if cell.failed else "0",
+            f"[yellow]{cell.errors}[/]" if cell.errors else "0",
+            f"[bold red]{cell.cleanup_failed}[/]" if cell.cleanup_failed else "0",
+        ])
+        params = ", ".join(f"{k}={v}" for k, v in sorted(cell.params.items()))
+        r = cell.recovery_s
         t.add_row(
-            cell.label,
-            str(cell.trials),
-            outcome,
-            "-" if pr.value is None else f"{pr.value:.0%} ({pr.low:.0%}-{pr.high:.0%})",
-            f"{_f(cell.recovery_s.min)}/{_f(cell.recovery_s.median)}/{_f(cell.recovery_s.max)}",
-            f"{_pct(cell.availability_during)}/{_pct(cell.availability_after)}",
+            f"{cell.subject} / {cell.fault}" + (f"\n[dim]{params}[/]" if params else ""),
+            str(cell.trials), outcome,
+            "-" if pr.value is None else f"{pr.value:.0%}\n[dim][{pr.low:.0%}-{pr.high:.0%}][/]",
+            f"{_f(r.median)}\n[dim]{_f(r.min)}-{_f(r.max)}[/]",
+            f"{_pct(cell.availability_during)}\n[dim]{_pct(cell.availability_after)}[/]",
             _f(cell.latency_p99_ms, "{:.0f}"),
             f"[red]{cell.lost_writes}[/]" if cell.lost_writes else "0",
         )
     return t
+
+
+TABLE_KEY = (
+    "p/f/e/c: passed/failed/error/cleanup_failed · pass rate: Wilson 95% interval below · "
+    "recovery s: median, min-max below · avail: during the fault, after it below · "
+    "p99 ms: latency during the fault"
+)
 
 
 def render_analysis(a: Analysis, fmt: str, console: Console) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -149,12 +149,11 @@ async def run_trial(
         await store.record_phase(plan.trial_id, TrialPhase.WARMUP)
         await asyncio.sleep(plan.timing.warmup_s)  # configured phase: steady state before fault
 
-        window = await _fault_phase(plan, subject, nodes, ctx, docker, store, rec, clock)
-
-        await store.record_phase(plan.trial_id, TrialPhase.RECOVERY)
-        recovered, rec.recovery_s, last = await _observe_recovery(
-            subject, plan.timing.recovery_timeout_s, clock, window.removed_at
+        window, recovery = await _fault_phase(
+            plan, subject, nodes, ctx, docker, store, rec, clock
         )
+        await store.record_phase(plan.trial_id, TrialPhase.RECOVERY)
+        recovered, rec.recovery_s, last = await recovery
         rec.proof["state_after"] = _state_json(await subject.state())
         workload.stop()
         await wl_task
@@ -210,6 +209,9 @@ async def run_trial(
     return rec.status
 
 
+Recovery = asyncio.Task[tuple[bool, float | None, Health]]
+
+
 async def _fault_phase(
     plan: TrialPlan,
     subject: Subject,
@@ -218,13 +220,22 @@ async def _fault_phase(
     docker: Docker,
     store: Store,
     rec: _Record,
-    clock: Any,
-) -> FaultWindow:
-    """Inject, hold, and always remove the fault; return the fault window on the trial clock."""
+    clock: Callable[[], float],
+) -> tuple[FaultWindow, Recovery]:
+    """Inject, hold, and always remove the fault. Returns the fault window on the trial clock
+    and the recovery observation, which starts the moment `cleanup_chaos` returns and runs
+    while `verify_removed` gathers its proof."""
+
+    def observe(removed_at: float) -> Recovery:
+        return asyncio.create_task(
+            _observe_recovery(subject, plan.timing.recovery_timeout_s, clock, removed_at)
+        )
+
     if plan.chaos is None:  # baseline: the same hold, no fault
         start = clock()
         await asyncio.sleep(plan.timing.fault_duration_s)
-        return FaultWindow(start, clock())
+        end = clock()
+        return FaultWindow(start, end), observe(end)
     leader = None
     if isinstance(subject, LeaderAware):
         node = await subject.leader(plan.chaos.role)
@@ -240,6 +251,7 @@ async def _fault_phase(
         undo=undo_plan_to_json(fault.undo_plan()),
     )
     injected_at = clock()
+    recovery: Recovery | None = None
     try:
         await fault.inject()
         active = await fault.verify_active()
@@ -251,26 +263,38 @@ async def _fault_phase(
         await asyncio.sleep(plan.timing.fault_duration_s)  # configured phase: hold the fault
     finally:
         removing_at = clock()
-        removed = await shielded(_remove(fault, docker, ctx), plan.timing.cleanup_timeout_s)
+        await shielded(_cleanup(fault, docker, ctx), plan.timing.cleanup_timeout_s)
+        removed_at = clock()
+        rec.measurements["cleanup_s"] = round(removed_at - removing_at, 3)
+        recovery = observe(removed_at)
+        try:
+            removed = await shielded(_verify_removed(fault), plan.timing.cleanup_timeout_s)
+        except BaseException:
+            recovery.cancel()
+            raise
         rec.proof["removed"] = removed.to_json()
-        rec.measurements["cleanup_s"] = round(clock() - removing_at, 3)
+        rec.measurements["verify_removed_s"] = round(clock() - removed_at, 3)
         state = LedgerState.CLEANED if removed.holds else LedgerState.CLEANUP_FAILED
         await shielded(store.close_ledger(ledger_id, state), 30)
         await shielded(
             store.record_phase(plan.trial_id, TrialPhase.FAULT_REMOVED, removed.summary), 30
         )
         if not removed.holds:
+            recovery.cancel()
             raise CleanupError(f"{fault.kind} could not be proven removed: {removed.summary}")
-    return FaultWindow(injected_at, removing_at)
+    return FaultWindow(injected_at, removed_at), recovery
 
 
-async def _remove(fault: Fault, docker: Docker, ctx: TrialContext) -> Evidence:
-    """cleanup_chaos, and if that raises, the ledger's undo plan; then prove removal."""
+async def _cleanup(fault: Fault, docker: Docker, ctx: TrialContext) -> None:
+    """cleanup_chaos, and if that raises, the ledger's undo plan."""
     try:
         await fault.cleanup_chaos()
     except ChaosEvalError as e:
         log.warning("cleanup_chaos of %s failed (%s); running its undo plan", fault.kind, e)
         await run_undo(docker, fault.undo_plan(), ctx.labels("helper"))
+
+
+async def _verify_removed(fault: Fault) -> Evidence:
     try:
         return await fault.verify_removed()
     except ChaosEvalError as e:
@@ -278,7 +302,7 @@ async def _remove(fault: Fault, docker: Docker, ctx: TrialContext) -> Evidence:
 
 
 async def _observe_recovery(
-    subject: Subject, timeout_s: float, clock: Any, removed_at: float
+    subject: Subject, timeout_s: float, clock: Callable[[], float], removed_at: float
 ) -> tuple[bool, float | None, Health]:
     deadline = clock() + timeout_s
     last = Health(False, None, ("not probed",))

@@ -178,12 +178,13 @@ ProgressFn = Callable[[str, TrialRow | None, TrialStatus | None], None]
 
 async def repair(store: Store, docker: Docker, campaign_id: int) -> dict[str, int]:
     """Undo what a dead run left behind: open ledger rows, labelled resources, running rows."""
+    label = (await store.campaign(campaign_id)).uid
     undone = failed = 0
     for row in await store.open_ledger(campaign_id):
         problems = await run_undo(
             docker,
             undo_plan_from_json(row.undo),
-            {LABEL_CAMPAIGN: str(campaign_id), "chaos-eval.role": "helper"},
+            {LABEL_CAMPAIGN: label, "chaos-eval.role": "helper"},
         )
         await store.close_ledger(
             row.id, LedgerState.CLEANED if not problems else LedgerState.CLEANUP_FAILED
@@ -196,7 +197,7 @@ async def repair(store: Store, docker: Docker, campaign_id: int) -> dict[str, in
         )
         undone += 1 if not problems else 0
         failed += 1 if problems else 0
-    leftovers = await docker.labelled(LABEL_CAMPAIGN, str(campaign_id))
+    leftovers = await docker.labelled(LABEL_CAMPAIGN, label)
     if not leftovers.empty:
         await docker.remove_labelled(leftovers)
         await store.event(
@@ -357,6 +358,7 @@ class CampaignRunner:
         plan = TrialPlan(
             trial_id=row.id,
             campaign_id=self.campaign.id,
+            campaign_uid=self.campaign.uid,
             key=row.key,
             seed=row.seed,
             subject=coords.subject,

@@ -14,6 +14,7 @@ def _check(column: str, values: type[object]) -> str:
 INITIAL = f"""
 CREATE TABLE campaigns (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid             TEXT NOT NULL UNIQUE,
     name            TEXT NOT NULL,
     spec_hash       TEXT NOT NULL,
     spec_json       TEXT NOT NULL,

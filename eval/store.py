@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from eval.workload import Op
 @dataclass(frozen=True)
 class CampaignRow:
     id: int
+    uid: str  # the chaos-eval.campaign label value: unique across databases
     name: str
     spec_hash: str
     spec_json: str
@@ -262,10 +264,11 @@ class Store:
         now = time.time()
         async with self._tx() as db:
             cur = await db.execute(
-                "INSERT INTO campaigns(name, spec_hash, spec_json, config_path, status, seed,"
+                "INSERT INTO campaigns(uid, name, spec_hash, spec_json, config_path, status, seed,"
                 " harness_version, git_sha, argv, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
+                    uuid.uuid4().hex[:12],
                     name,
                     spec_hash,
                     spec_json,

@@ -79,15 +79,22 @@ class TrialContext:
     campaign_id: int
     trial_key: str
     seed: int
+    campaign_uid: str = ""  # random per campaign: ids repeat across databases, uids do not
+
+    @property
+    def campaign_label(self) -> str:
+        """The value of the chaos-eval.campaign label on everything this trial creates."""
+        return self.campaign_uid or str(self.campaign_id)
 
     @property
     def project(self) -> str:
-        """The compose project name: unique per trial, so parallel trials never collide."""
-        return f"ce{self.campaign_id}-{self.trial_key[:12]}"
+        """The compose project name: unique per trial and per campaign (two campaigns of the
+        same spec share trial keys), so parallel trials and campaigns never collide."""
+        return f"ce{self.campaign_label[:10]}-{self.trial_key[:12]}"
 
     def labels(self, role: str) -> dict[str, str]:
         return {
-            LABEL_CAMPAIGN: str(self.campaign_id),
+            LABEL_CAMPAIGN: self.campaign_label,
             LABEL_TRIAL: self.trial_key,
             LABEL_ROLE: role,
         }

@@ -43,6 +43,7 @@ POLL_S = 0.25
 class TrialPlan:
     trial_id: int
     campaign_id: int
+    campaign_uid: str
     key: str
     seed: int
     subject: SubjectSpec
@@ -112,7 +113,7 @@ async def run_trial(
     plan: TrialPlan, store: Store, docker: Docker, control: RunControl
 ) -> TrialStatus:
     attempt = await store.record_trial_started(plan.trial_id)
-    ctx = TrialContext(plan.campaign_id, plan.key, plan.seed)
+    ctx = TrialContext(plan.campaign_id, plan.key, plan.seed, plan.campaign_uid)
     rec = _Record()
     t0 = time.monotonic()
 
@@ -149,9 +150,7 @@ async def run_trial(
         await store.record_phase(plan.trial_id, TrialPhase.WARMUP)
         await asyncio.sleep(plan.timing.warmup_s)  # configured phase: steady state before fault
 
-        window, recovery = await _fault_phase(
-            plan, subject, nodes, ctx, docker, store, rec, clock
-        )
+        window, recovery = await _fault_phase(plan, subject, nodes, ctx, docker, store, rec, clock)
         await store.record_phase(plan.trial_id, TrialPhase.RECOVERY)
         recovered, rec.recovery_s, last = await recovery
         rec.proof["state_after"] = _state_json(await subject.state())

@@ -88,7 +88,7 @@ class EtcdSubject:
         nonce = secrets.token_hex(8)
         token = hashlib.sha256(f"{ctx.trial_key}:{nonce}".encode()).hexdigest()[:24]
         self.env: dict[str, str] = {
-            "CHAOS_EVAL_CAMPAIGN": str(ctx.campaign_id),
+            "CHAOS_EVAL_CAMPAIGN": ctx.campaign_label,
             "CHAOS_EVAL_TRIAL": ctx.trial_key,
             "CHAOS_EVAL_TOKEN": f"ce-{token}",
             "CHAOS_EVAL_IMAGE_ETCD": image,
@@ -139,7 +139,7 @@ class EtcdSubject:
         """Resources labelled with both this trial and this campaign (a trial key alone
         could repeat across two campaigns of the same spec)."""
         by_trial = await self._docker.labelled(LABEL_TRIAL, self.ctx.trial_key)
-        by_campaign = await self._docker.labelled(LABEL_CAMPAIGN, str(self.ctx.campaign_id))
+        by_campaign = await self._docker.labelled(LABEL_CAMPAIGN, self.ctx.campaign_label)
         return Labelled(
             tuple(c for c in by_trial.containers if c in set(by_campaign.containers)),
             tuple(n for n in by_trial.networks if n in set(by_campaign.networks)),

@@ -161,3 +161,21 @@ async def test_changed_spec_is_refused_unless_new(tmp_path: Path) -> None:
             await resolve_campaign(store, changed, "mem.yaml", ["eval"], new=False)
         res = await resolve_campaign(store, changed, "mem.yaml", ["eval"], new=True)
         assert res.created and res.campaign.id == 2
+
+
+async def test_same_spec_campaigns_never_share_labels_or_projects(tmp_path: Path) -> None:
+    """Trial keys repeat for identical specs (and ids repeat across databases), so labels and
+    compose projects carry a per-campaign uid instead."""
+    from eval.subject import TrialContext
+
+    ctxs = []
+    for db in ("a.db", "b.db"):
+        async with await Store.open(tmp_path / db) as store:
+            cfg = parse_campaign(doc(), "mem")
+            c = (await resolve_campaign(store, cfg, "mem.yaml", ["eval"], new=False)).campaign
+            key = (await store.trials(c.id))[0].key
+            ctxs.append(TrialContext(c.id, key, 1, c.uid))
+    a, b = ctxs
+    assert (a.campaign_id, a.trial_key) == (b.campaign_id, b.trial_key)
+    assert a.project != b.project
+    assert a.labels("etcd")["chaos-eval.campaign"] != b.labels("etcd")["chaos-eval.campaign"]

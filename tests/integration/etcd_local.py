@@ -1,12 +1,10 @@
-"""A real three-member etcd cluster for the fault integration tests, started with docker-py.
+"""A real three-member etcd cluster for the fault integration tests: the project's own
+EtcdSubject (compose/etcd.yml, one compose project per test, labelled with the trial), on
+the locally built images, plus a small independent client for observing it.
 
-Stands in until subjects/etcd.py lands. Every container and the network carry the trial's
-chaos-eval labels, and teardown removes only what carries this trial's label. Members talk
-by container name on a private bridge network; each member's client port 2379 is published
-on 127.0.0.1 on an ephemeral port. Data lives in the container's own filesystem, so a member
-killed and started again comes back with it.
-
-The etcd client here speaks the v3 JSON gateway over httpx (the same door a user has).
+The client here speaks the v3 JSON gateway over httpx through each member's port published
+on 127.0.0.1 (the same door a user has), independently of the subject's own client, so a
+test's observations do not depend on the code under test.
 """
 
 from __future__ import annotations
@@ -16,22 +14,21 @@ import base64
 import itertools
 import json
 import logging
-import os
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from eval.compose import Compose
 from eval.docker import Docker
-from eval.subject import LABEL_TRIAL, Endpoint, Node, TrialContext
+from eval.images import ensure_images, image_ref
+from eval.subject import LABEL_TRIAL, Node, TrialContext
+from subjects.etcd import EtcdSubject
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the figures
 
-ETCD_IMAGE = os.environ.get("CHAOS_EVAL_TEST_ETCD_IMAGE", "chaos-eval-test:latest")
-# the dev image carries the helper's tools too; switch to chaos-eval/helper:local once built
-HELPER_IMAGE = os.environ.get("CHAOS_EVAL_TEST_HELPER_IMAGE", "chaos-eval-test:latest")
 MEMBERS = ("etcd1", "etcd2", "etcd3")
 
 
@@ -40,7 +37,8 @@ def _b64(s: str) -> str:
 
 
 def new_ctx() -> TrialContext:
-    return TrialContext(campaign_id=0, trial_key=f"itest{uuid.uuid4().hex}", seed=1)
+    # a campaign id and trial key nobody else on this machine uses
+    return TrialContext(900_000 + secrets.randbelow(99_999), secrets.token_hex(16), seed=1)
 
 
 @dataclass
@@ -55,9 +53,9 @@ class Put:
 class LocalEtcd:
     docker: Docker
     ctx: TrialContext
+    helper_image: str = ""
     nodes: tuple[Node, ...] = ()
-    network: str = ""
-    containers: dict[str, str] = field(default_factory=dict)
+    subject: EtcdSubject | None = field(default=None, repr=False)
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -65,67 +63,21 @@ class LocalEtcd:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        client = self.docker.client
-        labels = self.ctx.labels("etcd")
-        prefix = self.ctx.project
-        token = f"tok-{self.ctx.trial_key}"
-        cluster = ",".join(f"{m}=http://{prefix}-{m}:2380" for m in MEMBERS)
-
-        def run() -> None:
-            net = client.networks.create(
-                f"{prefix}-net", driver="bridge", labels=self.ctx.labels("network")
-            )
-            self.network = str(net.name)
-            for m in MEMBERS:
-                host = f"{prefix}-{m}"
-                c = client.containers.run(
-                    ETCD_IMAGE,
-                    [
-                        "/usr/bin/etcd",
-                        f"--name={m}",
-                        "--data-dir=/data/etcd",
-                        "--listen-client-urls=http://0.0.0.0:2379",
-                        f"--advertise-client-urls=http://{host}:2379",
-                        "--listen-peer-urls=http://0.0.0.0:2380",
-                        f"--initial-advertise-peer-urls=http://{host}:2380",
-                        f"--initial-cluster={cluster}",
-                        f"--initial-cluster-token={token}",
-                        "--initial-cluster-state=new",
-                        "--heartbeat-interval=100",
-                        "--election-timeout=1000",
-                    ],
-                    name=host,
-                    hostname=m,
-                    labels=labels,
-                    network=self.network,
-                    ports={"2379/tcp": ("127.0.0.1", None)},
-                    detach=True,
-                )
-                self.containers[m] = str(c.id)
-
-        await asyncio.to_thread(run)
+        """Build missing/stale images (etcd, helper), then bring the subject up."""
+        built = {r.name: r.ref for r in await ensure_images(["etcd", "helper"], self.docker)}
+        self.helper_image = built["helper"]
+        self.subject = EtcdSubject(self.ctx, self.docker, Compose(), image=image_ref("etcd"))
+        await self.subject.up()
         await self.refresh()
 
     async def refresh(self) -> None:
         """Re-read addresses and published ports (they change when a member restarts)."""
-        nodes = []
-        for m in MEMBERS:
-            info = await self.docker.inspect(self.containers[m])
-            assert info is not None
-            port = info.ports.get(2379)
-            nodes.append(
-                Node(
-                    name=m,
-                    role="etcd",
-                    container_id=info.id,
-                    address=info.ips.get(self.network, ""),
-                    endpoints=(Endpoint("client", "127.0.0.1", port),) if port else (),
-                    peer_ports=(2380,),
-                )
-            )
-        self.nodes = tuple(nodes)
+        assert self.subject is not None
+        self.nodes = await self.subject.nodes()
 
     async def teardown(self) -> None:
+        if self.subject is not None:
+            await self.subject.teardown()
         res = await self.docker.labelled(LABEL_TRIAL, self.ctx.trial_key)
         await self.docker.remove_labelled(res)
 
@@ -189,21 +141,28 @@ class LocalEtcd:
         return None
 
     async def wait_healthy(self, timeout_s: float = 60.0, via: tuple[Node, ...] = ()) -> str:
-        """Poll until every member (or `via`) agrees on a leader and a write succeeds."""
+        """The whole cluster: the subject's own health (all members agree on a leader, a
+        write is read back linearizably through each). A subset (`via`): those members
+        agree on a leader and a write through the first succeeds. Returns the leader."""
+        if not via:
+            assert self.subject is not None
+            health = await self.subject.wait_healthy(timeout_s)
+            assert health.healthy and health.leader, health.reasons
+            await self.refresh()
+            return health.leader
         deadline = time.monotonic() + timeout_s
-        nodes = via or self.nodes
         last = "no attempt"
         while time.monotonic() < deadline:
-            leader = await self.leader(nodes)
+            leader = await self.leader(via)
             if leader is not None:
-                put = await self.put(nodes[0], "health", str(time.time()), 2.0)
+                put = await self.put(via[0], "health", str(time.time()), 2.0)
                 if put.ok:
                     return leader
                 last = f"put failed: {put.error}"
             else:
                 last = "no agreed leader"
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"etcd cluster {self.ctx.project} not healthy: {last}")
+            await asyncio.sleep(0.2)  # poll interval
+        raise AssertionError(f"etcd members {[n.name for n in via]} not healthy: {last}")
 
 
 async def started_cluster() -> LocalEtcd:

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from etcd_local import HELPER_IMAGE, LocalEtcd, Writer, started_cluster
+from etcd_local import LocalEtcd, Writer, started_cluster
 
 from chaos.node_kill import NodeKillFault, NodeKillParams
 from chaos.probes import HttpOutcome, http_probe, probe_pair
@@ -35,7 +35,7 @@ async def etcd() -> AsyncIterator[LocalEtcd]:
 def kill(etcd: LocalEtcd, targets: tuple[Node, ...], signal: str = "SIGKILL") -> NodeKillFault:
     params = NodeKillParams.model_validate({"signal": signal})
     return NodeKillFault(
-        params, targets, etcd.nodes, etcd.ctx, etcd.docker, helper_image=HELPER_IMAGE
+        params, targets, etcd.nodes, etcd.ctx, etcd.docker, helper_image=etcd.helper_image
     )
 
 
@@ -64,7 +64,9 @@ async def run_kill(etcd: LocalEtcd, spec: str, signal: str) -> None:
     url = node.endpoint("client").url + "/v3/maintenance/status"
     assert (await http_probe(url, json_body={})).outcome is not HttpOutcome.ANSWERED
     labels = etcd.ctx.labels("helper")
-    assert not (await probe_pair(etcd.docker, labels, others[1], node, image=HELPER_IMAGE)).open
+    assert not (
+        await probe_pair(etcd.docker, labels, others[1], node, image=etcd.helper_image)
+    ).open
     # the two survivors keep a quorum and accept writes
     while sum(p.ok and p.start > t0 + inject_s for p in writer.puts) < 5:
         await asyncio.sleep(0.05)

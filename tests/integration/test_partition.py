@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from etcd_local import HELPER_IMAGE, LocalEtcd, Writer, started_cluster
+from etcd_local import LocalEtcd, Writer, started_cluster
 
 from chaos.partition import (
     CHAIN,
@@ -41,14 +41,14 @@ async def etcd() -> AsyncIterator[LocalEtcd]:
 def partition(etcd: LocalEtcd, shape: str, targets: tuple[Node, ...]) -> PartitionFault:
     params = PartitionParams.model_validate({"shape": shape})
     return PartitionFault(
-        params, targets, etcd.nodes, etcd.ctx, etcd.docker, helper_image=HELPER_IMAGE
+        params, targets, etcd.nodes, etcd.ctx, etcd.docker, helper_image=etcd.helper_image
     )
 
 
 async def matrix(etcd: LocalEtcd) -> dict[tuple[str, str], bool]:
     await etcd.refresh()
     probes = await reachability(
-        etcd.docker, etcd.ctx.labels("helper"), ordered_pairs(etcd.nodes), image=HELPER_IMAGE
+        etcd.docker, etcd.ctx.labels("helper"), ordered_pairs(etcd.nodes), image=etcd.helper_image
     )
     return {(p.src, p.dst): p.open for p in probes}
 
@@ -65,7 +65,7 @@ async def filter_tables(etcd: LocalEtcd) -> dict[str, str]:
             list_rules_argv(),
             labels=etcd.ctx.labels("helper"),
             netns_of=n.container_id,
-            image=HELPER_IMAGE,
+            image=etcd.helper_image,
         )
         assert res.ok, res.stderr
         out[n.name] = res.stdout
@@ -194,7 +194,7 @@ async def test_cleanup_after_half_done_inject(etcd: LocalEtcd) -> None:
             argv,
             labels=etcd.ctx.labels("helper"),
             netns_of=node.container_id,
-            image=HELPER_IMAGE,
+            image=etcd.helper_image,
         )
         assert res.ok, res.stderr
     half = await matrix(etcd)

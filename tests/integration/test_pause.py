@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from etcd_local import HELPER_IMAGE, LocalEtcd, Writer, started_cluster
+from etcd_local import LocalEtcd, Writer, started_cluster
 
 from chaos.pause import PauseFault, PauseParams
 from chaos.probes import HttpOutcome, http_probe, probe_pair
@@ -64,7 +64,7 @@ async def test_pause_leader_freezes_then_answers(etcd: LocalEtcd) -> None:
     # handshake on the frozen member's peer port (which is why nc is no proof of a pause)
     assert await status_outcome(node) is HttpOutcome.TIMEOUT
     labels = etcd.ctx.labels("helper")
-    handshake = await probe_pair(etcd.docker, labels, others[0], node, image=HELPER_IMAGE)
+    handshake = await probe_pair(etcd.docker, labels, others[0], node, image=etcd.helper_image)
     assert handshake.open
     # the other two elect a leader and keep accepting writes
     while sum(p.ok and p.start > t0 + inject_s for p in writer.puts) < 5:

@@ -324,13 +324,17 @@ async def build_image(
     workdir = Path(tempfile.mkdtemp(prefix=f"chaos-eval-{r.name}-", dir=_build_dir()))
     try:
         rootfs, tarball = workdir / "rootfs", workdir / "rootfs.tar"
+        t0 = time.monotonic()
         await _run(debootstrap_argv(r, rootfs, mirror), DEBOOTSTRAP_TIMEOUT_S, "debootstrap")
+        t1 = time.monotonic()
         _strip_caches(rootfs)
         _copy_files(r, rootfs, root)
         await _run(tar_argv(rootfs, tarball), TAR_TIMEOUT_S, "tar")
         await docker.import_image(
             tarball, r.ref, labels={LABEL_RECIPE: digest, LABEL_IMAGE: r.name}, cmd=r.cmd
         )
+        log.info("image %s: debootstrap %.1fs, tar+import %.1fs", r.name, t1 - t0,
+                 time.monotonic() - t1)
     finally:
         await asyncio.shield(_remove_workdir(workdir))
 

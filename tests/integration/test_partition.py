@@ -24,6 +24,7 @@ from chaos.partition import (
 from chaos.probes import ordered_pairs, reachability
 from eval.subject import Node
 from eval.targeting import select_targets
+from eval.undo import run_undo
 
 pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")
@@ -216,4 +217,17 @@ async def test_cleanup_after_target_restarted(etcd: LocalEtcd) -> None:
     table = (await filter_tables(etcd))["etcd2"]
     assert CHAIN not in table  # fresh netns
     await fault.cleanup_chaos()
+    await assert_removed(etcd, fault)
+
+
+async def test_ledger_undo_plan_alone_removes_it(etcd: LocalEtcd) -> None:
+    """What resume / `eval gc` do for a run that died mid-partition: execute the undo plan
+    written to the ledger before inject, with no live fault object."""
+    fault = partition(etcd, "isolate", (etcd.node("etcd1"),))
+    plan = fault.undo_plan()
+    await fault.inject()
+    assert (await fault.verify_active()).holds
+    problems = await run_undo(etcd.docker, plan, etcd.ctx.labels("helper"))
+    assert problems == []
+    assert await run_undo(etcd.docker, plan, etcd.ctx.labels("helper")) == []  # idempotent
     await assert_removed(etcd, fault)

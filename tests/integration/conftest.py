@@ -17,7 +17,7 @@ from eval.images import BuildResult, ensure_images
 @pytest.fixture(scope="session")
 def built_images() -> dict[str, BuildResult]:
     """The images these tests need, present and current. Runs outside any event loop."""
-    results = asyncio.run(ensure_images(["etcd"], Docker()))
+    results = asyncio.run(ensure_images(["etcd", "helper"], Docker()))
     return {r.name: r for r in results}
 
 

@@ -22,7 +22,7 @@ import httpx
 from eval.compose import Compose, project_name
 from eval.compose import compose_file as find_compose_file
 from eval.docker import ContainerInfo, Docker, Labelled
-from eval.errors import ComposeError, DockerError, ImageError
+from eval.errors import ComposeError, DockerError, ImageError, ParameterError
 from eval.images import image_ref
 from eval.outcomes import OpOutcome
 from eval.subject import (
@@ -56,6 +56,10 @@ PEER_PORT = 2380
 DATA_PATH = "/data"  # where each member's volume is mounted (data dir: /data/etcd)
 NETWORK = "cluster"  # the compose network's key in etcd.yml
 PROBE_KEY = "/chaos-eval/probe"
+# etcd preallocates its WAL in 64 MB segments, the live one plus the next: 123 MiB of each
+# member's tmpfs are taken at start. Below 192 members die with ENOSPC or run with no room
+# for the database, so a smaller size is refused rather than producing a flaky cluster.
+MIN_DATA_MB = 192
 LABEL_SERVICE = "com.docker.compose.service"
 LABEL_PROJECT = "com.docker.compose.project"
 
@@ -76,6 +80,11 @@ class EtcdSubject:
         compose_file: Path | None = None,
         probe_timeout_s: float = 2.0,
     ) -> None:
+        if data_mb < MIN_DATA_MB:
+            raise ParameterError(
+                f"etcd data_mb={data_mb}: at least {MIN_DATA_MB} (the WAL alone preallocates"
+                " 128 MB per member)"
+            )
         self.ctx = ctx
         self.project = project_name(ctx.project)
         self._docker = docker

@@ -79,7 +79,7 @@ async def test_building_twice_does_not_rebuild(built_images: dict[str, BuildResu
 
 async def test_cluster_lifecycle_kill_restart_and_teardown(etcd_image: str) -> None:
     docker, ctx = Docker(), _ctx()
-    subject = EtcdSubject(ctx, docker, Compose(), image=etcd_image, data_mb=64)
+    subject = EtcdSubject(ctx, docker, Compose(), image=etcd_image)
     assert isinstance(subject, Subject) and isinstance(subject, LeaderAware)
     try:
         t0 = time.monotonic()
@@ -166,7 +166,7 @@ async def test_up_without_image_is_an_image_error_and_teardown_is_safe() -> None
 
 async def test_health_names_what_is_wrong_with_a_dead_member(etcd_image: str) -> None:
     docker, ctx = Docker(), _ctx()
-    subject = EtcdSubject(ctx, docker, Compose(), image=etcd_image, data_mb=64)
+    subject = EtcdSubject(ctx, docker, Compose(), image=etcd_image)
     try:
         await subject.up()
         assert (await subject.wait_healthy(HEALTHY_WITHIN_S)).healthy

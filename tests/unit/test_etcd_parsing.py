@@ -5,7 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from eval.compose import Compose
+from eval.docker import Docker
+from eval.errors import ParameterError
 from eval.outcomes import OpOutcome
+from eval.subject import TrialContext
+from subjects.etcd import MIN_DATA_MB, EtcdSubject
 from subjects.etcd_client import EtcdKVClient, classify_exception
 from subjects.etcd_gateway import (
     GatewayParseError,
@@ -213,3 +218,14 @@ async def test_client_maps_gateway_errors_and_refusals() -> None:
     assert await c.put("k", "v") == (OpOutcome.UNKNOWN, "server_timeout")
     res = await c.get("k")
     assert (res.outcome, res.error) == (OpOutcome.FAIL, "server_timeout")
+
+
+def test_data_mb_below_wal_preallocation_is_rejected() -> None:
+    ctx = TrialContext(1, "0123456789abcdef", 0)
+    with pytest.raises(ParameterError, match="data_mb=64"):
+        EtcdSubject(ctx, Docker(), Compose(base=()), image="x", data_mb=64)
+    subject = EtcdSubject(ctx, Docker(), Compose(base=()), image="x", data_mb=MIN_DATA_MB)
+    assert subject.env["CHAOS_EVAL_DATA_MB"] == str(MIN_DATA_MB)
+    assert subject.project == "ce1-0123456789ab"
+    assert subject.env["CHAOS_EVAL_TOKEN"] != EtcdSubject(ctx, Docker(), Compose(base=()),
+                                                          image="x").env["CHAOS_EVAL_TOKEN"]

@@ -20,7 +20,7 @@ from typing import ClassVar, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chaos.netshape import LATENCY_SLOT, BackendChoice, Distribution, Shape, Slot
-from chaos.shaping import ShapedFault
+from chaos.shaped_fault import ShapedFault
 from eval.docker import HELPER_IMAGE_DEFAULT, Docker
 from eval.fault import Evidence
 from eval.subject import Node, TrialContext

@@ -21,7 +21,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaos.netshape import LOSS_SLOT, BackendChoice, Shape, Slot
-from chaos.shaping import ShapedFault
+from chaos.shaped_fault import ShapedFault
 from eval.docker import HELPER_IMAGE_DEFAULT, Docker
 from eval.fault import Evidence
 from eval.subject import Node, TrialContext

@@ -16,13 +16,8 @@ with its own empty network namespace: the target is not touched) and eth0's root
 the default or ours; otherwise nfqueue. Cleanup of a target whose backend this instance
 did not choose (another process injected it) removes both backends' leftovers.
 
-`ShapedFault` is what `latency` and `packet_loss` share: baseline, inject, cleanup, and
-verify_removed. Observations are pings from a peer's network namespace: the echo replies
-leave the target through its egress, where the shaping is.
-
-verify_removed holds, per target, iff no harness chain, jump, qdisc or shaper container is
-left AND the peer's median RTT <= baseline + max(5 ms, 20 %) AND at most one probe more
-than at baseline is lost (50 probes). It re-measures until that holds or 15 s pass.
+What `latency` and `packet_loss` share as faults (baseline, proof of removal) is in
+chaos/shaped_fault.py.
 """
 
 from __future__ import annotations
@@ -34,7 +29,7 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 from chaos.netshape import (
     ABSENT_CHAIN,
@@ -43,7 +38,6 @@ from chaos.netshape import (
     NETEM_UNKNOWN,
     Backend,
     BackendChoice,
-    PingStats,
     Shape,
     Slot,
     chain_residue,
@@ -58,17 +52,15 @@ from chaos.netshape import (
     netem_delete_argv,
     netem_probe_argv,
     new_chain_argv,
-    parse_ping,
     parse_root_qdisc,
-    ping_argv,
     qdisc_show_argv,
     queue_rule_argv,
     shaper_argv,
     shaper_event,
 )
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker, HelperResult
+from eval.docker import HELPER_IMAGE_DEFAULT, ContainerInfo, Docker, HelperResult
 from eval.errors import CleanupError, DockerError, FaultError
-from eval.fault import Evidence, UndoAction, UndoOp
+from eval.fault import UndoAction, UndoOp
 from eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)
@@ -78,9 +70,6 @@ HELPER_CONCURRENCY = 3  # one-shot helpers at once, across targets
 SHAPER_READY_TIMEOUT_S = 20.0
 SHAPER_STOP_TIMEOUT_S = 5.0
 MAX_JUMP_DELETES = 8
-VERIFY_REMOVED_TIMEOUT_S = 15.0
-REMOVED_RTT_SLACK_MS, REMOVED_RTT_SLACK_FRAC = 5.0, 0.2
-BASELINE_PROBES, BASELINE_INTERVAL_S = 50, 0.02
 
 _netem_support: dict[str, bool] = {}  # helper image -> kernel has sch_netem
 
@@ -149,18 +138,18 @@ class Shaping:
         return zlib.crc32(f"{self.ctx.seed}:{self.slot.kind}:{node.name}".encode())
 
     def undo_plan(self) -> tuple[UndoAction, ...]:
+        """Both backends' removal for every target, rules before the shaper. Pure."""
+        netns_steps = (
+            (jump_delete_argv(self.slot), ABSENT_JUMP),
+            (flush_chain_argv(self.slot), ABSENT_CHAIN),
+            (delete_chain_argv(self.slot), ABSENT_CHAIN),
+            (netem_delete_argv(self.slot), ABSENT_QDISC),
+        )
         steps: list[UndoAction] = []
         for node in self.targets:
-            def run(argv: tuple[str, ...], ok: tuple[int, ...], cid: str = node.container_id) \
-                    -> UndoAction:
-                return UndoAction(UndoOp.HELPER_RUN, cid, argv, ok_exit_codes=ok)
-            steps += [
-                run(jump_delete_argv(self.slot), ABSENT_JUMP),
-                run(flush_chain_argv(self.slot), ABSENT_CHAIN),
-                run(delete_chain_argv(self.slot), ABSENT_CHAIN),
-                run(netem_delete_argv(self.slot), ABSENT_QDISC),
-                UndoAction(UndoOp.REMOVE_CONTAINER, self.shaper_name(node)),
-            ]
+            steps += [UndoAction(UndoOp.HELPER_RUN, node.container_id, argv, ok_exit_codes=ok)
+                      for argv, ok in netns_steps]
+            steps.append(UndoAction(UndoOp.REMOVE_CONTAINER, self.shaper_name(node)))
         return tuple(steps)
 
     async def _run(
@@ -259,16 +248,32 @@ class Shaping:
 
     async def _cleanup_one(self, node: Node) -> None:
         try:
-            info = await self.docker.inspect(node.container_id)
-            if info is not None and info.running:  # paused is running: its netns is there
-                known = self.chosen.get(node.name)
-                if known in (None, Backend.NFQUEUE):
-                    await self._remove_rules(node)
-                if known in (None, Backend.NETEM):
-                    await self._run(node, netem_delete_argv(self.slot), ABSENT_QDISC, CleanupError)
+            await self._clean_netns(node)
+        except (DockerError, CleanupError) as e:
+            info = await self._inspect_or_raise(node, e)
+            if info is not None and info.running:  # the netns is there and we failed in it
+                raise CleanupError(f"{node.name}: {e}") from e
+            log.info("%s: stopped while being cleaned; its netns went with it", node.name)
+        try:
             await self._stop_shaper(node)
         except DockerError as e:
-            raise CleanupError(f"{node.name}: {e}") from e
+            raise CleanupError(f"{node.name}: shaper: {e}") from e
+
+    async def _inspect_or_raise(self, node: Node, cause: Exception) -> ContainerInfo | None:
+        try:
+            return await self.docker.inspect(node.container_id)
+        except DockerError as e:
+            raise CleanupError(f"{node.name}: {cause}; then: {e}") from cause
+
+    async def _clean_netns(self, node: Node) -> None:
+        info = await self.docker.inspect(node.container_id)
+        if info is None or not info.running:  # no netns, nothing of ours inside it
+            return
+        known = self.chosen.get(node.name)  # paused counts as running: its netns is there
+        if known in (None, Backend.NFQUEUE):
+            await self._remove_rules(node)
+        if known in (None, Backend.NETEM):
+            await self._run(node, netem_delete_argv(self.slot), ABSENT_QDISC, CleanupError)
 
     async def _remove_rules(self, node: Node) -> None:
         for _ in range(MAX_JUMP_DELETES):  # -D reports "absent" exactly like -C (1 or 2)
@@ -312,108 +317,3 @@ class Shaping:
         shaper = self.shaper_name(node)
         present = await self.docker.inspect(shaper) is not None
         return Residue(node.name, rules, qdisc, shaper if present else None)
-
-
-def observer_for(target: Node, cluster: Sequence[Node], targets: Sequence[Node]) \
-        -> tuple[Node, int] | None:
-    """A node to ping `target` from, and how many shaped egresses a round trip crosses
-    (2 when the observer is itself a target). Prefers untouched nodes; None if alone."""
-    names = {t.name for t in targets}
-    others = sorted((n for n in cluster if n.name != target.name), key=lambda n: n.name)
-    for node in others:
-        if node.name not in names:
-            return node, 1
-    return (others[0], 2) if others else None
-
-
-class ShapedFault:
-    """Shared body of the egress-shaping faults; subclasses add params and verify_active."""
-
-    kind: ClassVar[str]
-    slot: ClassVar[Slot]
-
-    def __init__(
-        self, shape: Shape, backend: BackendChoice, targets: tuple[Node, ...],
-        cluster: tuple[Node, ...], ctx: TrialContext, docker: Docker, image: str,
-    ) -> None:
-        self.targets, self.cluster, self.ctx, self.docker = targets, cluster, ctx, docker
-        self.image = image
-        self.shaping = Shaping(docker, ctx, self.slot, shape, backend, targets, image)
-        self.baseline: dict[str, PingStats] | None = None
-
-    def undo_plan(self) -> tuple[UndoAction, ...]:
-        return self.shaping.undo_plan()
-
-    def hops(self, target: Node) -> int:
-        """Shaped egresses a round trip from target's observer crosses (0: no observer)."""
-        seen = observer_for(target, self.cluster, self.targets)
-        return 0 if seen is None else seen[1]
-
-    async def ping(self, target: Node, count: int, interval_s: float, wait_s: int) \
-            -> tuple[PingStats | None, int]:
-        """Ping `target` from its observer: (stats, hops); (None, 0) without an observer.
-        Never reads anything the harness wrote."""
-        seen = observer_for(target, self.cluster, self.targets)
-        if seen is None:
-            return None, 0
-        observer, hops = seen
-        res = await self.docker.run_helper(
-            ping_argv(target.address, count, interval_s, wait_s, quiet=False),
-            labels=self.ctx.labels("helper"), netns_of=observer.container_id, caps=(),
-            image=self.image, timeout_s=count * interval_s + 2 * wait_s + 30,
-        )
-        stats = parse_ping(res.stdout)
-        if stats is None:
-            raise FaultError(f"ping {observer.name} -> {target.name} printed no summary "
-                             f"(exit {res.exit_code}): {res.stderr.strip()[:200]}")
-        return stats, hops
-
-    async def measure_baseline(self) -> Mapping[str, PingStats]:
-        """RTT and loss to each target before the fault (inject does it if not done yet)."""
-        base: dict[str, PingStats] = {}
-        for node in self.targets:
-            stats, _ = await self.ping(node, BASELINE_PROBES, BASELINE_INTERVAL_S, 2)
-            if stats is not None:
-                base[node.name] = stats
-        self.baseline = base
-        return base
-
-    async def inject(self) -> None:
-        """Measure the baseline if not yet done, then shape every target."""
-        if self.baseline is None:
-            await self.measure_baseline()
-        await self.shaping.inject()
-
-    async def cleanup_chaos(self) -> None:
-        """Idempotent; removes only this fault's chain, jump, qdisc and shaper."""
-        await self.shaping.cleanup()
-
-    def _removed(self, node: Node, now: PingStats | None) -> tuple[bool, dict[str, float]]:
-        base = (self.baseline or {}).get(node.name)
-        if now is None:  # no observer: only the residue speaks
-            return True, {}
-        base_rtt = (base.median_ms if base else None) or 0.0
-        limit = base_rtt + max(REMOVED_RTT_SLACK_MS, REMOVED_RTT_SLACK_FRAC * base_rtt)
-        rtt = now.median_ms
-        ok = rtt is not None and rtt <= limit and now.lost <= (base.lost if base else 0) + 1
-        return ok, {"rtt_ms_baseline": base_rtt, "rtt_ms_after": rtt if rtt is not None else -1,
-                    "rtt_ms_limit": limit, "loss_pct_after": now.loss_pct}
-
-    async def verify_removed(self) -> Evidence:
-        """No chain, jump, qdisc or shaper left, and RTT/loss back within tolerance of the
-        baseline (module docstring). Re-measures until that holds or the deadline."""
-        deadline = time.monotonic() + VERIFY_REMOVED_TIMEOUT_S
-        while True:
-            notes: list[str] = []
-            figures: dict[str, float | str] = {}
-            holds = True
-            for node in self.targets:
-                residue = await self.shaping.residue(node)
-                now, _ = await self.ping(node, BASELINE_PROBES, BASELINE_INTERVAL_S, 2)
-                ok, figs = self._removed(node, now)
-                holds = holds and ok and residue.clean
-                notes.append(f"{residue}, {'back to baseline' if ok else 'NOT at baseline'}")
-                prefix = "" if len(self.targets) == 1 else f"{node.name}."
-                figures.update({prefix + k: round(v, 3) for k, v in figs.items()})
-            if holds or time.monotonic() >= deadline:
-                return Evidence(holds, "; ".join(notes), figures)

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from chaos import netshape as ns
 from chaos.latency import LatencyFault, LatencyParams
 from chaos.packet_loss import PacketLossFault, PacketLossParams, loss_plan
-from chaos.shaping import Residue, observer_for
+from chaos.shaped_fault import observer_for
+from chaos.shaping import Residue
 from eval.docker import Docker
 from eval.errors import ParameterError
 from eval.fault import Fault, UndoOp, undo_plan_from_json, undo_plan_to_json

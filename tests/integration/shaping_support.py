@@ -12,15 +12,7 @@ import time
 
 from chaos.netshape import PingStats, parse_ping, parse_root_qdisc, ping_argv, qdisc_show_argv
 from eval.docker import Docker
-from eval.images import ensure_image
 from eval.subject import LABEL_TRIAL, Node, TrialContext
-
-
-def build_helper_image() -> str:
-    """chaos-eval/helper:local, built from its recipe (it carries chaos-eval-shaper) when
-    absent or stale. Call outside any event loop (a session fixture). Raises when Docker
-    is unreachable: the test errors, never skips."""
-    return asyncio.run(ensure_image("helper", Docker())).ref
 
 
 def _connect_ms(ip: str, port: int, timeout_s: float) -> float:

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 import pytest
 from etcd_local import LocalEtcd, started_cluster
 from shaping_support import (
-    build_helper_image,
     netns_state,
     ping_from,
     tcp_connect_ms,
@@ -32,18 +31,19 @@ pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")
 
 
-@pytest.fixture(scope="module")
-def image() -> str:
-    return build_helper_image()
-
-
 @pytest.fixture
-async def etcd(image: str) -> AsyncIterator[LocalEtcd]:
-    cluster = await started_cluster()  # after the image: a build must not eat its timeouts
+async def etcd() -> AsyncIterator[LocalEtcd]:
+    cluster = await started_cluster()  # ensures the etcd and helper images first
     try:
         yield cluster
     finally:
         await cluster.teardown()
+
+
+@pytest.fixture
+def image(etcd: LocalEtcd) -> str:
+    """chaos-eval/helper:local as built from its recipe: it carries chaos-eval-shaper."""
+    return etcd.helper_image
 
 
 def latency(etcd: LocalEtcd, image: str, target: Node, **params: object) -> LatencyFault:

@@ -128,6 +128,26 @@ def git_sha() -> str:
     return res.stdout.strip() if res.returncode == 0 else "unknown"
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def holder_is_dead(c: CampaignRow) -> bool:
+    """A lease held by a process on this host that no longer exists is dead, however fresh its
+    heartbeat: a runner killed with SIGKILL can be resumed at once, not 30 s later."""
+    return (
+        c.lease_pid is not None
+        and c.lease_host == socket.gethostname()
+        and not pid_alive(c.lease_pid)
+    )
+
+
 @dataclass(frozen=True)
 class Resolution:
     campaign: CampaignRow
@@ -277,6 +297,17 @@ class CampaignRunner:
             host=socket.gethostname(),
             stale_after_s=LEASE_STALE_S,
         )
+        if holder is not None and holder_is_dead(holder):
+            await self.store.event(
+                cid, "lease_holder_dead", f"pid {holder.lease_pid} on {holder.lease_host}"
+            )
+            holder = await self.store.acquire_lease(
+                cid,
+                token=self.token,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                stale_after_s=0,
+            )
         if holder is not None:
             age = time.time() - (holder.lease_heartbeat or 0)
             raise LeaseHeldError(
@@ -371,10 +402,34 @@ class CampaignRunner:
         status = TrialStatus.ERROR
         for _ in range(self.cfg.max_retries + 1):
             self.progress("started", row, None)
-            status = await asyncio.wait_for(
-                run_trial(plan, self.store, self.docker, self.control),
-                self.cfg.timing.trial_timeout_s,
-            )
+            status = await self._await_trial(plan)
             if status != TrialStatus.ERROR or self.stop.is_set():
                 break
         return status
+
+    async def _await_trial(self, plan: TrialPlan) -> TrialStatus:
+        """Run one trial as its own task and never stop waiting for it: cancellations are
+        forwarded into it (so it cleans up), then re-raised once it is really done. Unlike
+        asyncio.wait_for, a second cancellation cannot orphan a trial mid-cleanup."""
+        task = asyncio.create_task(run_trial(plan, self.store, self.docker, self.control))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.timing.trial_timeout_s
+        cancelled = timed_out = False
+        while not task.done():
+            remaining = deadline - loop.time()
+            if remaining <= 0 and not timed_out:
+                timed_out = True
+                task.cancel()
+            try:
+                await asyncio.wait({task}, timeout=None if timed_out else remaining)
+            except asyncio.CancelledError:
+                cancelled = True
+                task.cancel()
+        if cancelled:
+            raise asyncio.CancelledError
+        if timed_out:
+            await self.store.mark_trial_error(
+                plan.trial_id, f"trial exceeded trial_timeout_s={self.cfg.timing.trial_timeout_s}"
+            )
+            return TrialStatus.ERROR
+        return task.result()

@@ -282,6 +282,50 @@ def status(
             out.print(f"campaign {v.id}: {', '.join(v.flags) or v.status}: {v.hint}")
 
 
+# -- gc -------------------------------------------------------------------------------------
+
+
+@app.command()
+def gc(
+    db: DbOpt = Path("eval.db"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, remove nothing.")] = False,
+    include_foreign: Annotated[
+        bool,
+        typer.Option(
+            "--include-foreign",
+            help="Also remove resources of campaigns not in this database.",
+        ),
+    ] = False,
+) -> None:
+    """Remove labelled resources of dead campaigns and undo their open fault-ledger rows."""
+    from eval.docker import Docker
+    from eval.gc import plan_gc, run_gc
+
+    async def go() -> Any:
+        store = await _open_store(db)
+        try:
+            docker = Docker()
+            items = await plan_gc(store, docker, include_foreign=include_foreign)
+            removed = 0 if dry_run else await run_gc(store, docker, items)
+            return items, removed
+        finally:
+            await store.close()
+
+    items, removed = _run(go)
+    for i in items:
+        who = f"campaign {i.campaign_id}" if i.campaign_id else f"label {i.campaign_label}"
+        r = i.resources
+        out.print(
+            f"{who}: {len(r.containers)} containers, {len(r.networks)} networks, "
+            f"{len(r.volumes)} volumes, {i.open_ledger} open faults: "
+            f"{'would ' if dry_run and i.action == 'remove' else ''}{i.action}"
+        )
+    if not items:
+        out.print("nothing to collect")
+    elif not dry_run:
+        out.print(f"collected {removed} campaign(s)")
+
+
 # -- images ---------------------------------------------------------------------------------
 
 

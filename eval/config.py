@@ -34,7 +34,7 @@ class SubjectSpec(_Frozen):
     type: str
     name: str = ""
     image: str | None = None  # image override (else the built-in default)
-    data_mb: int = Field(default=256, ge=32, le=65536)
+    data_mb: int = Field(default=256, ge=192, le=65536)  # etcd preallocates 128 MB of WAL
     version: str | None = None  # for subjects whose image tag is a version (TiKV)
 
     @field_validator("type")

@@ -86,6 +86,16 @@ class Evidence:
 
 
 @runtime_checkable
+class BaselineAware(Protocol):
+    """Optional power: measure the pre-fault baseline (e.g. RTT) before the ledger row is
+    written, during the steady state, so injection latency does not include it."""
+
+    async def measure_baseline(self) -> object:
+        """Observe and remember the target's normal state; the return value is informative
+        only. Idempotent; changes nothing on the target."""
+
+
+@runtime_checkable
 class Fault(Protocol):
     """One fault of one kind, bound to its targets within one trial."""
 

@@ -477,6 +477,14 @@ class Store:
                 (now, f"trial_{status.value}", error or "; ".join(reasons), trial_id),
             )
 
+    async def mark_trial_error(self, trial_id: int, error: str) -> None:
+        """Turn a trial the harness had to abandon (timeout) into `error`, keeping its record."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE trials SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                (TrialStatus.ERROR.value, error, time.time(), trial_id),
+            )
+
     async def mark_running_interrupted(self, campaign_id: int) -> int:
         """Trials left `running` by a dead or stopped runner become `interrupted`."""
         async with self._tx() as db:

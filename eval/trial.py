@@ -24,7 +24,7 @@ from eval import registry
 from eval.config import SLO, ChaosSpec, Scalar, SubjectSpec, Timing, WorkloadSpec
 from eval.docker import Docker
 from eval.errors import ChaosEvalError, CleanupError, FaultError
-from eval.fault import Evidence, Fault, undo_plan_to_json
+from eval.fault import BaselineAware, Evidence, Fault, undo_plan_to_json
 from eval.metrics import FaultWindow, compute
 from eval.outcomes import LedgerState, TrialPhase, TrialStatus
 from eval.store import Store
@@ -182,30 +182,43 @@ async def run_trial(
         log.exception("unexpected error in trial %s", plan.key)
         rec.status, rec.error = TrialStatus.ERROR, f"harness bug: {type(e).__name__}: {e}"
     finally:
-        if workload is not None:
-            workload.stop()
-            await shielded(workload.aclose(), 10)
-        if subject is not None and not control.hurry:
-            try:
-                await shielded(subject.teardown(), plan.timing.cleanup_timeout_s)
-                await store.record_phase(plan.trial_id, TrialPhase.TORN_DOWN)
-            except (ChaosEvalError, TimeoutError) as e:
-                rec.reasons.append(f"teardown failed: {e}")
-        rec.measurements["wall_s"] = round(clock(), 3)
-        final = rec.status if rec.status != TrialStatus.INTERRUPTED else TrialStatus.INTERRUPTED
+        # One shielded unit: a second cancellation (Ctrl-C twice) must not skip any step.
         await shielded(
-            store.record_trial_finished(
-                plan.trial_id,
-                final,
-                recovery_s=rec.recovery_s,
-                measurements=rec.measurements,
-                proof=rec.proof,
-                reasons=rec.reasons,
-                error=rec.error,
-            ),
-            30,
+            _finish(plan, store, control, subject, workload, rec, clock),
+            plan.timing.cleanup_timeout_s + 60,
         )
     return rec.status
+
+
+async def _finish(
+    plan: TrialPlan,
+    store: Store,
+    control: RunControl,
+    subject: Subject | None,
+    workload: KVWorkload | None,
+    rec: _Record,
+    clock: Callable[[], float],
+) -> None:
+    """Stop the workload, tear the cluster down (unless hurrying), write the final record."""
+    if workload is not None:
+        workload.stop()
+        await workload.aclose()
+    if subject is not None and not control.hurry:
+        try:
+            await asyncio.wait_for(subject.teardown(), plan.timing.cleanup_timeout_s)
+            await store.record_phase(plan.trial_id, TrialPhase.TORN_DOWN)
+        except (ChaosEvalError, TimeoutError) as e:
+            rec.reasons.append(f"teardown failed: {e}")
+    rec.measurements["wall_s"] = round(clock(), 3)
+    await store.record_trial_finished(
+        plan.trial_id,
+        rec.status,
+        recovery_s=rec.recovery_s,
+        measurements=rec.measurements,
+        proof=rec.proof,
+        reasons=rec.reasons,
+        error=rec.error,
+    )
 
 
 Recovery = asyncio.Task[tuple[bool, float | None, Health]]
@@ -242,6 +255,8 @@ async def _fault_phase(
     targets = select_targets(plan.chaos.target, nodes, plan.seed, leader, plan.chaos.role)
     await store.record_targets(plan.trial_id, [n.name for n in targets])
     fault = build_fault(plan, targets, nodes, ctx, docker)
+    if isinstance(fault, BaselineAware):
+        await fault.measure_baseline()
     ledger_id = await store.record_fault_planned(
         plan.trial_id,
         kind=fault.kind,
@@ -250,7 +265,6 @@ async def _fault_phase(
         undo=undo_plan_to_json(fault.undo_plan()),
     )
     injected_at = clock()
-    recovery: Recovery | None = None
     try:
         await fault.inject()
         active = await fault.verify_active()
@@ -261,27 +275,57 @@ async def _fault_phase(
             raise FaultError(f"{fault.kind} did not take effect: {active.summary}")
         await asyncio.sleep(plan.timing.fault_duration_s)  # configured phase: hold the fault
     finally:
-        removing_at = clock()
-        await shielded(_cleanup(fault, docker, ctx), plan.timing.cleanup_timeout_s)
-        removed_at = clock()
-        rec.measurements["cleanup_s"] = round(removed_at - removing_at, 3)
-        recovery = observe(removed_at)
+        # One shielded unit: cleanup, proof of removal and the ledger close all happen even
+        # if the trial is cancelled (again) meanwhile.
+        holder: list[Recovery] = []
         try:
-            removed = await shielded(_verify_removed(fault), plan.timing.cleanup_timeout_s)
+            removed_at, removed = await shielded(
+                _remove(plan, fault, docker, ctx, store, ledger_id, rec, clock, observe, holder),
+                2 * plan.timing.cleanup_timeout_s + 30,
+            )
         except BaseException:
-            recovery.cancel()
+            for task in holder:
+                task.cancel()
             raise
-        rec.proof["removed"] = removed.to_json()
-        rec.measurements["verify_removed_s"] = round(clock() - removed_at, 3)
-        state = LedgerState.CLEANED if removed.holds else LedgerState.CLEANUP_FAILED
-        await shielded(store.close_ledger(ledger_id, state), 30)
-        await shielded(
-            store.record_phase(plan.trial_id, TrialPhase.FAULT_REMOVED, removed.summary), 30
-        )
+        (recovery,) = holder
         if not removed.holds:
             recovery.cancel()
             raise CleanupError(f"{fault.kind} could not be proven removed: {removed.summary}")
     return FaultWindow(injected_at, removed_at), recovery
+
+
+async def _remove(
+    plan: TrialPlan,
+    fault: Fault,
+    docker: Docker,
+    ctx: TrialContext,
+    store: Store,
+    ledger_id: int,
+    rec: _Record,
+    clock: Callable[[], float],
+    observe: Callable[[float], Recovery],
+    holder: list[Recovery],
+) -> tuple[float, Evidence]:
+    """cleanup_chaos -> (fault gone: start observing recovery) -> verify_removed -> close the
+    ledger row. Returns when the fault was gone and the proof of removal."""
+    removing_at = clock()
+    try:
+        await asyncio.wait_for(_cleanup(fault, docker, ctx), plan.timing.cleanup_timeout_s)
+    except TimeoutError:
+        log.warning("cleanup_chaos of %s timed out; proving removal anyway", fault.kind)
+    removed_at = clock()
+    rec.measurements["cleanup_s"] = round(removed_at - removing_at, 3)
+    holder.append(observe(removed_at))
+    try:
+        removed = await asyncio.wait_for(_verify_removed(fault), plan.timing.cleanup_timeout_s)
+    except TimeoutError:
+        removed = Evidence(False, f"verify_removed timed out ({plan.timing.cleanup_timeout_s}s)")
+    rec.proof["removed"] = removed.to_json()
+    rec.measurements["verify_removed_s"] = round(clock() - removed_at, 3)
+    state = LedgerState.CLEANED if removed.holds else LedgerState.CLEANUP_FAILED
+    await store.close_ledger(ledger_id, state)
+    await store.record_phase(plan.trial_id, TrialPhase.FAULT_REMOVED, removed.summary)
+    return removed_at, removed
 
 
 async def _cleanup(fault: Fault, docker: Docker, ctx: TrialContext) -> None:

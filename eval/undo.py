@@ -55,13 +55,10 @@ async def _run_one(docker: Docker, a: UndoAction, labels: Mapping[str, str]) -> 
             await docker.start(a.container)
         return None
     if a.op == UndoOp.HELPER_RUN:
-        if not info.running or info.paused:
-            # A stopped container's netns is gone; a paused one keeps it and tc/iptables work
-            # from a helper, but we do not join a paused container's namespace here.
-            if info.paused:
-                await docker.unpause(a.container)
-            else:
-                return None
+        if not info.running:
+            return None  # a stopped container's netns is gone, and its rules with it
+        # A paused container keeps its netns and a helper can join it: do not unpause it
+        # here, which would cut short a pause fault running alongside.
         res = await docker.run_helper(a.argv, labels=labels, netns_of=a.container)
         if res.exit_code in a.ok_exit_codes:
             return None

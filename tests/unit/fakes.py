@@ -18,9 +18,11 @@ class Tracker:
     torn_down: ClassVar[list[str]] = []
     fail_up_for: ClassVar[set[str]] = set()  # trial keys whose `up` raises
     lose_writes = False
+    up_delay_s = 0.02
 
     @classmethod
     def reset(cls) -> None:
+        cls.up_delay_s = 0.02
         cls.running = cls.max_running = 0
         cls.started, cls.torn_down = [], []
         cls.fail_up_for = set()
@@ -68,7 +70,7 @@ class FakeSubject:
             from eval.errors import ComposeError
 
             raise ComposeError("compose up failed (simulated)")
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(Tracker.up_delay_s)
 
     async def wait_healthy(self, timeout_s: float) -> Health:
         return await self.health()

@@ -8,7 +8,7 @@ from eval.config import parse_campaign
 DOC = {
     "name": "m",
     "seed": 7,
-    "subjects": ["etcd", {"type": "etcd", "name": "etcd-small", "data_mb": 64}],
+    "subjects": ["etcd", {"type": "etcd", "name": "etcd-small", "data_mb": 256}],
     "chaos_types": [
         {"type": "node_kill"},
         {"type": "latency", "params": {"delay_ms": [50, 200, 1000]}},

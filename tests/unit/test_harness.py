@@ -179,3 +179,15 @@ async def test_same_spec_campaigns_never_share_labels_or_projects(tmp_path: Path
     assert (a.campaign_id, a.trial_key) == (b.campaign_id, b.trial_key)
     assert a.project != b.project
     assert a.labels("etcd")["chaos-eval.campaign"] != b.labels("etcd")["chaos-eval.campaign"]
+
+
+async def test_trial_timeout_is_an_error_and_still_tears_down(tmp_path: Path) -> None:
+    Tracker.up_delay_s = 5
+    d = doc(chaos_types=[], parallel=1, max_retries=0)
+    d["timing"] = dict(d["timing"], trial_timeout_s=0.3)
+    async with await Store.open(tmp_path / "eval.db") as store:
+        cid, status = await run(store, d)
+        (t,) = await store.trials(cid)
+        assert t.status == TrialStatus.ERROR and "trial_timeout_s" in t.error
+        assert Tracker.torn_down == Tracker.started  # teardown ran despite the timeout
+        assert status == CampaignStatus.FINISHED

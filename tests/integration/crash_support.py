@@ -1,0 +1,96 @@
+"""Drive the real CLI in a subprocess and kill it at chosen points, observed from eval.db."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+ROOT = Path(__file__).resolve().parents[2]
+CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "crash.yaml"
+
+
+def start_runner(db: Path, *args: str) -> subprocess.Popen[str]:
+    argv = args or ("run", "campaign", str(CAMPAIGN))
+    return subprocess.Popen(
+        [sys.executable, "-m", "eval", *argv, "--db", str(db)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    if not db.exists():
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:
+        return []  # schema not created yet
+    finally:
+        con.close()
+
+
+def max_event(db: Path) -> int:
+    rows = query(db, "SELECT COALESCE(MAX(id), 0) FROM events")
+    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    name: str
+    sql: str  # returns a row once the point is reached (events newer than ?)
+    delay_s: float = 0.0  # wait this long after the point before killing
+
+
+KILL_POINTS = (
+    KillPoint("during cluster start", "SELECT 1 FROM events WHERE id > ? AND kind = "
+              "'trial_started'", 0.4),
+    KillPoint("right after a ledger row", "SELECT 1 FROM fault_ledger f JOIN events e ON "
+              "e.trial_id = f.trial_id WHERE e.id > ? AND f.state = 'open'"),
+    KillPoint("while a fault is active", "SELECT 1 FROM events WHERE id > ? AND kind = "
+              "'phase_fault_active'", 1.0),
+    KillPoint("during cleanup", "SELECT 1 FROM events WHERE id > ? AND kind = "
+              "'phase_fault_active'", 3.05),
+    KillPoint("between trials", "SELECT 1 FROM events WHERE id > ? AND kind IN "
+              "('trial_passed', 'trial_failed')"),
+)
+
+
+def wait_for(db: Path, point: KillPoint, since: int, proc: subprocess.Popen[str],
+             timeout_s: float = 180) -> bool:
+    """Poll until the point is reached; False if the runner exited first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if query(db, point.sql, (since,)):
+            if point.delay_s:
+                time.sleep(point.delay_s)
+            return proc.poll() is None
+        time.sleep(0.05)
+    raise TimeoutError(f"kill point {point.name!r} not reached in {timeout_s}s")
+
+
+def kill9(proc: subprocess.Popen[str]) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.stdout is not None
+    proc.stdout.close()
+
+
+def campaign_uid(db: Path) -> str:
+    return str(query(db, "SELECT uid FROM campaigns ORDER BY id DESC LIMIT 1")[0][0])
+
+
+def labelled(uid: str) -> tuple[int, int, int]:
+    client = docker.from_env()
+    flt = {"label": f"chaos-eval.campaign={uid}"}
+    return (len(client.containers.list(all=True, filters=flt)),
+            len(client.networks.list(filters=flt)), len(client.volumes.list(filters=flt)))

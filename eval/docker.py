@@ -8,6 +8,7 @@ privileged: they drop every capability and add back only what the caller names.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -316,20 +317,14 @@ class Docker:
         def run() -> None:
             api = self.client.api
             for cid in res.containers:
-                try:
+                with contextlib.suppress(docker.errors.NotFound):
                     api.remove_container(cid, force=True, v=True)
-                except docker.errors.NotFound:
-                    pass
             for nid in res.networks:
-                try:
+                with contextlib.suppress(docker.errors.NotFound):
                     api.remove_network(nid)
-                except docker.errors.NotFound:
-                    pass
             for vol in res.volumes:
-                try:
+                with contextlib.suppress(docker.errors.NotFound):
                     api.remove_volume(vol, force=True)
-                except docker.errors.NotFound:
-                    pass
 
         await self._call("remove labelled", run)
 

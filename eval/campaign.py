@@ -16,12 +16,10 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from eval import __version__
 from eval.config import CampaignConfig, ChaosSpec, Scalar, SubjectSpec, canonical_params
@@ -29,6 +27,7 @@ from eval.docker import Docker
 from eval.errors import ChaosEvalError, LeaseHeldError, StoreError
 from eval.fault import undo_plan_from_json
 from eval.outcomes import CampaignStatus, LedgerState, TrialStatus
+from eval.provenance import git_sha
 from eval.store import CampaignRow, PlannedTrial, Store, TrialRow
 from eval.subject import LABEL_CAMPAIGN
 from eval.trial import RunControl, TrialPlan, run_trial, shielded
@@ -112,20 +111,6 @@ def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
     if not out:
         raise ChaosEvalError("the campaign expands to zero trials")
     return out
-
-
-def git_sha() -> str:
-    try:
-        res = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return res.stdout.strip() if res.returncode == 0 else "unknown"
 
 
 def pid_alive(pid: int) -> bool:

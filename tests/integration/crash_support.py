@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -17,15 +18,41 @@ ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "crash.yaml"
 
 
+STARTED: list[subprocess.Popen[str]] = []  # every runner a test started, for its teardown
+
+
 def start_runner(db: Path, *args: str) -> subprocess.Popen[str]:
     argv = args or ("run", "campaign", str(CAMPAIGN))
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "eval", *argv, "--db", str(db)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    STARTED.append(proc)
+    return proc
 
 
-def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+def reap_and_collect(db: Path) -> None:
+    """Test teardown, pass or fail: kill runners still alive, then `gc` this db's campaigns
+    (the tool's own way of removing what a dead run left behind)."""
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    STARTED.clear()
+    if db.exists():
+        subprocess.run(
+            [sys.executable, "-m", "eval", "gc", "--db", str(db)],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+
+
+def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
     if not db.exists():
         return []
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
@@ -39,7 +66,7 @@ def query(db: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[objec
 
 def max_event(db: Path) -> int:
     rows = query(db, "SELECT COALESCE(MAX(id), 0) FROM events")
-    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+    return int(rows[0][0]) if rows else 0
 
 
 @dataclass(frozen=True)
@@ -50,21 +77,32 @@ class KillPoint:
 
 
 KILL_POINTS = (
-    KillPoint("during cluster start", "SELECT 1 FROM events WHERE id > ? AND kind = "
-              "'trial_started'", 0.4),
-    KillPoint("right after a ledger row", "SELECT 1 FROM fault_ledger f JOIN events e ON "
-              "e.trial_id = f.trial_id WHERE e.id > ? AND f.state = 'open'"),
-    KillPoint("while a fault is active", "SELECT 1 FROM events WHERE id > ? AND kind = "
-              "'phase_fault_active'", 1.0),
-    KillPoint("during cleanup", "SELECT 1 FROM events WHERE id > ? AND kind = "
-              "'phase_fault_active'", 3.05),
-    KillPoint("between trials", "SELECT 1 FROM events WHERE id > ? AND kind IN "
-              "('trial_passed', 'trial_failed')"),
+    KillPoint(
+        "during cluster start", "SELECT 1 FROM events WHERE id > ? AND kind = 'trial_started'", 0.4
+    ),
+    KillPoint(
+        "right after a ledger row",
+        "SELECT 1 FROM fault_ledger f JOIN events e ON "
+        "e.trial_id = f.trial_id WHERE e.id > ? AND f.state = 'open'",
+    ),
+    KillPoint(
+        "while a fault is active",
+        "SELECT 1 FROM events WHERE id > ? AND kind = 'phase_fault_active'",
+        1.0,
+    ),
+    KillPoint(
+        "during cleanup", "SELECT 1 FROM events WHERE id > ? AND kind = 'phase_fault_active'", 3.05
+    ),
+    KillPoint(
+        "between trials",
+        "SELECT 1 FROM events WHERE id > ? AND kind IN ('trial_passed', 'trial_failed')",
+    ),
 )
 
 
-def wait_for(db: Path, point: KillPoint, since: int, proc: subprocess.Popen[str],
-             timeout_s: float = 180) -> bool:
+def wait_for(
+    db: Path, point: KillPoint, since: int, proc: subprocess.Popen[str], timeout_s: float = 180
+) -> bool:
     """Poll until the point is reached; False if the runner exited first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -92,5 +130,8 @@ def campaign_uid(db: Path) -> str:
 def labelled(uid: str) -> tuple[int, int, int]:
     client = docker.from_env()
     flt = {"label": f"chaos-eval.campaign={uid}"}
-    return (len(client.containers.list(all=True, filters=flt)),
-            len(client.networks.list(filters=flt)), len(client.volumes.list(filters=flt)))
+    return (
+        len(client.containers.list(all=True, filters=flt)),
+        len(client.networks.list(filters=flt)),
+        len(client.volumes.list(filters=flt)),
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from tests.integration.crash_support import (
     labelled,
     max_event,
     query,
+    reap_and_collect,
     start_runner,
     wait_for,
 )
@@ -26,16 +28,20 @@ pytestmark = pytest.mark.docker
 PLANNED = 4  # baseline + latency + partition + node_kill
 
 
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "eval.db"
+    yield path
+    reap_and_collect(path)
+
+
 def finish(db: Path, *args: str) -> tuple[int, str]:
     proc = start_runner(db, *args)
     out, _ = proc.communicate(timeout=600)
     return proc.returncode, out
 
 
-def test_sigkill_at_many_points_then_resume(
-    tmp_path: Path, built_images: dict[str, BuildResult]
-) -> None:
-    db = tmp_path / "eval.db"
+def test_sigkill_at_many_points_then_resume(db: Path, built_images: dict[str, BuildResult]) -> None:
     survived = 0
     left_behind = []
     for point in KILL_POINTS:
@@ -68,9 +74,8 @@ def test_sigkill_at_many_points_then_resume(
 
 
 def test_ctrl_c_cleans_up_and_exits_130_then_resume_finishes(
-    tmp_path: Path, built_images: dict[str, BuildResult]
+    db: Path, built_images: dict[str, BuildResult]
 ) -> None:
-    db = tmp_path / "eval.db"
     proc = start_runner(db)
     assert wait_for(db, KILL_POINTS[2], 0, proc)  # a fault is active
     os.kill(proc.pid, signal.SIGINT)
@@ -88,9 +93,8 @@ def test_ctrl_c_cleans_up_and_exits_130_then_resume_finishes(
 
 
 def test_second_ctrl_c_still_removes_the_fault(
-    tmp_path: Path, built_images: dict[str, BuildResult]
+    db: Path, built_images: dict[str, BuildResult]
 ) -> None:
-    db = tmp_path / "eval.db"
     proc = start_runner(db)
     assert wait_for(db, KILL_POINTS[2], 0, proc)
     os.kill(proc.pid, signal.SIGINT)
@@ -110,9 +114,8 @@ def test_second_ctrl_c_still_removes_the_fault(
 
 
 def test_second_runner_is_refused_while_the_lease_is_fresh(
-    tmp_path: Path, built_images: dict[str, BuildResult]
+    db: Path, built_images: dict[str, BuildResult]
 ) -> None:
-    db = tmp_path / "eval.db"
     first = start_runner(db)
     try:
         assert wait_for(db, KILL_POINTS[0], 0, first)

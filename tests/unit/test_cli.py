@@ -59,6 +59,7 @@ def invoke(*args: str) -> Any:
         ["status"],
         ["images"],
         ["images", "build"],
+        ["gc"],
     ],
 )
 def test_every_command_has_help(cmd: list[str]) -> None:
@@ -143,10 +144,12 @@ def test_analyze_check_gate(db: Path) -> None:
         (["analyze", "1", "--format", "yaml"], "--format"),
         (["status", "--format", "xml"], "--format"),
         (["images", "build", "oracle"], "unknown image recipe"),
+        (["resume", "42"], "no campaign with id 42"),
+        (["gc", "--bogus"], "No such option"),
     ],
 )
 def test_bad_arguments_exit_2(db: Path, args: list[str], needle: str) -> None:
-    extra = ["--db", str(db)] if args[0] in ("analyze", "status") else []
+    extra = ["--db", str(db)] if args[0] in ("analyze", "status", "resume") else []
     res = invoke(*args, *extra)
     assert res.exit_code == 2, res.output
     assert needle in res.output and "Traceback" not in res.output
@@ -158,6 +161,10 @@ def test_corrupt_db_is_a_clear_error(tmp_path: Path) -> None:
     res = invoke("analyze", "1", "--db", str(bad))
     assert res.exit_code == 2 and "not a usable chaos-eval database" in res.output
     res = invoke("status", "--db", str(tmp_path / "missing.db"))
+    assert res.exit_code == 2 and "no such database" in res.output
+    res = invoke("gc", "--db", str(bad))
+    assert res.exit_code == 2 and "not a usable chaos-eval database" in res.output
+    res = invoke("resume", "1", "--db", str(tmp_path / "missing.db"))
     assert res.exit_code == 2 and "no such database" in res.output
 
 

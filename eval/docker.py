@@ -43,6 +43,16 @@ class ContainerInfo:
 
 
 @dataclass(frozen=True)
+class VolumeInfo:
+    """A named volume as the engine describes it (`docker volume inspect`)."""
+
+    name: str
+    driver: str
+    options: Mapping[str, str] = field(default_factory=dict)  # driver_opts: type, device, o
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class HelperResult:
     exit_code: int
     stdout: str
@@ -177,6 +187,22 @@ class Docker:
 
     async def remove(self, container: str) -> bool:
         return await self._lifecycle("remove_container", container, force=True, v=True)
+
+    # -- volumes ------------------------------------------------------------------------
+
+    async def volume_info(self, name: str) -> VolumeInfo | None:
+        """The volume's driver, driver options and labels, or None when it does not exist.
+        Check this before mounting a volume by name: mounting a missing one creates it."""
+        try:
+            attrs = await self._call(f"inspect volume {name}", self.client.api.inspect_volume, name)
+        except docker.errors.NotFound:
+            return None
+        return VolumeInfo(
+            name=str(attrs.get("Name", name)),
+            driver=str(attrs.get("Driver", "")),
+            options={str(k): str(v) for k, v in (attrs.get("Options") or {}).items()},
+            labels={str(k): str(v) for k, v in (attrs.get("Labels") or {}).items()},
+        )
 
     # -- helpers ------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from eval.errors import ChaosEvalError, CleanupError, FaultError
 from eval.fault import BaselineAware, Evidence, Fault, undo_plan_to_json
 from eval.metrics import FaultWindow, compute
 from eval.outcomes import LedgerState, TrialPhase, TrialStatus
+from eval.snapshot import RemovalCheck, snapshot_before
 from eval.store import Store
 from eval.subject import Health, LeaderAware, Node, Subject, TrialContext
 from eval.targeting import select_targets
@@ -257,6 +258,10 @@ async def _fault_phase(
     fault = build_fault(plan, targets, nodes, ctx, docker)
     if isinstance(fault, BaselineAware):
         await fault.measure_baseline()
+    # Generic proof of removal (eval/snapshot.py): every node now, compared after removal.
+    check = await snapshot_before(
+        plan.subject.type, docker, ctx, nodes, rec.proof, plan.timing.cleanup_timeout_s
+    )
     ledger_id = await store.record_fault_planned(
         plan.trial_id,
         kind=fault.kind,
@@ -280,7 +285,9 @@ async def _fault_phase(
         holder: list[Recovery] = []
         try:
             removed_at, removed = await shielded(
-                _remove(plan, fault, docker, ctx, store, ledger_id, rec, clock, observe, holder),
+                _remove(
+                    plan, fault, docker, ctx, store, ledger_id, rec, clock, observe, holder, check
+                ),
                 2 * plan.timing.cleanup_timeout_s + 30,
             )
         except BaseException:
@@ -305,9 +312,11 @@ async def _remove(
     clock: Callable[[], float],
     observe: Callable[[float], Recovery],
     holder: list[Recovery],
+    check: RemovalCheck,
 ) -> tuple[float, Evidence]:
-    """cleanup_chaos -> (fault gone: start observing recovery) -> verify_removed -> close the
-    ledger row. Returns when the fault was gone and the proof of removal."""
+    """cleanup_chaos -> (fault gone: start observing recovery) -> verify_removed -> snapshot
+    comparison -> close the ledger row. Returns when the fault was gone and the proof of
+    removal (failing if the snapshots differ)."""
     removing_at = clock()
     try:
         await asyncio.wait_for(_cleanup(fault, docker, ctx), plan.timing.cleanup_timeout_s)
@@ -322,6 +331,7 @@ async def _remove(
         removed = Evidence(False, f"verify_removed timed out ({plan.timing.cleanup_timeout_s}s)")
     rec.proof["removed"] = removed.to_json()
     rec.measurements["verify_removed_s"] = round(clock() - removed_at, 3)
+    removed = await check.confirm(removed, rec.proof)  # any snapshot difference fails it
     state = LedgerState.CLEANED if removed.holds else LedgerState.CLEANUP_FAILED
     await store.close_ledger(ledger_id, state)
     await store.record_phase(plan.trial_id, TrialPhase.FAULT_REMOVED, removed.summary)

@@ -2,7 +2,7 @@
 
 Every action is idempotent. A HELPER_RUN whose container no longer exists or is not running
 counts as done: its network namespace, and with it every qdisc and iptables rule inside it,
-is gone.
+is gone. A VOLUME_RUN whose volume no longer exists counts as done too.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ async def _run_one(docker: Docker, a: UndoAction, labels: Mapping[str, str]) -> 
         return None
     if a.op == UndoOp.VOLUME_RUN:
         assert a.volume, "VOLUME_RUN needs a volume"
+        if await docker.volume_info(a.volume) is None:
+            return None  # gone, and its files with it (mounting it by name would create it)
         res = await docker.run_helper(a.argv, labels=labels, volume=a.volume, caps=())
         return None if res.exit_code in a.ok_exit_codes else f"{a.argv}: {res.stderr.strip()}"
     info = await docker.inspect(a.container)

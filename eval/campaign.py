@@ -328,6 +328,28 @@ class CampaignRunner:
             if p.key in rows and not rows[p.key].status.is_final
         ]
         sem = asyncio.Semaphore(self.cfg.parallel)  # THE concurrency bound
+        # Pilot gate: every baseline finishes before any other trial starts; a baseline that
+        # missed its SLO means the environment is broken, so the matrix does not run.
+        tasks = await self._launch([t for t in todo if t[1].chaos is None], sem)
+        matrix = [t for t in todo if t[1].chaos is not None]
+        if tasks and matrix:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if matrix and not self.stop.is_set() and not await self._pilot_passed():
+            self.stop.set()
+        tasks += await self._launch(matrix, sem)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.abort_reason:
+            return CampaignStatus.ABORTED
+        if self.signals:
+            return CampaignStatus.INTERRUPTED
+        final = all(r.status.is_final for r in await self.store.trials(self.campaign.id))
+        return CampaignStatus.FINISHED if final else CampaignStatus.INTERRUPTED
+
+    async def _launch(
+        self, todo: Sequence[tuple[TrialRow, Coordinates]], sem: asyncio.Semaphore
+    ) -> list[asyncio.Task[None]]:
+        """Start each trial as a slot frees up, in order, until told to stop."""
         tasks: list[asyncio.Task[None]] = []
         for row, coords in todo:
             await sem.acquire()
@@ -338,14 +360,24 @@ class CampaignRunner:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
             tasks.append(task)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self.abort_reason:
-            return CampaignStatus.ABORTED
-        if self.signals:
-            return CampaignStatus.INTERRUPTED
-        final = all(r.status.is_final for r in await self.store.trials(self.campaign.id))
-        return CampaignStatus.FINISHED if final else CampaignStatus.INTERRUPTED
+        return tasks
+
+    async def _pilot_passed(self) -> bool:
+        """False (and the abort reason set) if any baseline trial of the campaign, run now or
+        in an earlier run, ended `failed`: with no fault at all it missed its SLO."""
+        failed = [
+            t
+            for t in await self.store.trials(self.campaign.id)
+            if t.fault == BASELINE and t.status == TrialStatus.FAILED
+        ]
+        if not failed:
+            return True
+        why = "; ".join(f"trial {t.id} ({t.subject}): {', '.join(t.reasons_list)}" for t in failed)
+        self.abort_reason = (
+            f"pilot: baseline trials missed their SLO: {why}; with no fault injected, "
+            "the environment is broken (fix it, then start afresh with --new)"
+        )
+        return False
 
     async def _slot(self, row: TrialRow, coords: Coordinates, sem: asyncio.Semaphore) -> None:
         self.max_running = max(self.max_running, self.cfg.parallel - sem._value)

@@ -18,7 +18,10 @@ class Tracker:
     torn_down: ClassVar[list[str]] = []
     fail_up_for: ClassVar[set[str]] = set()  # trial keys whose `up` raises
     lose_writes = False
+    lose_writes_for: ClassVar[set[str]] = set()  # trial keys whose writes vanish
     up_delay_s = 0.02
+    up_delay_for: ClassVar[dict[str, float]] = {}  # trial key -> its own `up` delay
+    log: ClassVar[list[tuple[str, str]]] = []  # ("up" | "down", trial key), in order
 
     @classmethod
     def reset(cls) -> None:
@@ -27,15 +30,16 @@ class Tracker:
         cls.started, cls.torn_down = [], []
         cls.fail_up_for = set()
         cls.lose_writes = False
+        cls.lose_writes_for, cls.up_delay_for, cls.log = set(), {}, []
 
 
 class MemClient:
-    def __init__(self, data: dict[str, str]) -> None:
-        self.data = data
+    def __init__(self, data: dict[str, str], lose: bool = False) -> None:
+        self.data, self.lose = data, lose
 
     async def put(self, key: str, value: str) -> tuple[OpOutcome, str]:
         await asyncio.sleep(0)
-        if not Tracker.lose_writes:
+        if not (Tracker.lose_writes or self.lose):
             self.data[key] = value
         return OpOutcome.OK, ""
 
@@ -66,11 +70,12 @@ class FakeSubject:
         Tracker.running += 1
         Tracker.max_running = max(Tracker.max_running, Tracker.running)
         Tracker.started.append(self.ctx.trial_key)
+        Tracker.log.append(("up", self.ctx.trial_key))
         if self.ctx.trial_key in Tracker.fail_up_for:
             from eval.errors import ComposeError
 
             raise ComposeError("compose up failed (simulated)")
-        await asyncio.sleep(Tracker.up_delay_s)
+        await asyncio.sleep(Tracker.up_delay_for.get(self.ctx.trial_key, Tracker.up_delay_s))
 
     async def wait_healthy(self, timeout_s: float) -> Health:
         return await self.health()
@@ -88,8 +93,9 @@ class FakeSubject:
         return self._nodes[0]
 
     def client(self, node: Node, timeout_s: float) -> MemClient:
-        return MemClient(self.data)
+        return MemClient(self.data, self.ctx.trial_key in Tracker.lose_writes_for)
 
     async def teardown(self) -> None:
         Tracker.running -= 1
         Tracker.torn_down.append(self.ctx.trial_key)
+        Tracker.log.append(("down", self.ctx.trial_key))

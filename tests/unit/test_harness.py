@@ -191,3 +191,48 @@ async def test_trial_timeout_is_an_error_and_still_tears_down(tmp_path: Path) ->
         assert t.status == TrialStatus.ERROR and "trial_timeout_s" in t.error
         assert Tracker.torn_down == Tracker.started  # teardown ran despite the timeout
         assert status == CampaignStatus.FINISHED
+
+
+async def test_pilot_baselines_finish_before_any_other_trial_starts(tmp_path: Path) -> None:
+    """A slow baseline with a slot to spare: still nothing else starts until it is done."""
+    d = doc(parallel=2)
+    planned = [p for p, _ in expand(parse_campaign(d, "mem"))]
+    baselines = {p.key for p in planned if p.fault == "baseline"}
+    Tracker.up_delay_for = {k: 0.3 for k in baselines}
+    async with await Store.open(tmp_path / "eval.db") as store:
+        _, status = await run(store, d)
+    assert status == CampaignStatus.FINISHED
+    first_matrix_up = next(i for i, (ev, k) in enumerate(Tracker.log)
+                           if ev == "up" and k not in baselines)
+    downs = {k for ev, k in Tracker.log[:first_matrix_up] if ev == "down"}
+    assert downs == baselines, Tracker.log
+    assert Tracker.max_running == 2  # the matrix then used both slots
+
+
+async def test_pilot_baseline_missing_its_slo_aborts_before_the_matrix(tmp_path: Path) -> None:
+    d = doc(parallel=2)
+    planned = [p for p, _ in expand(parse_campaign(d, "mem"))]
+    (baseline,) = [p.key for p in planned if p.fault == "baseline"]
+    Tracker.lose_writes_for = {baseline}
+    async with await Store.open(tmp_path / "eval.db") as store:
+        cid, status = await run(store, d)
+        assert status == CampaignStatus.ABORTED
+        c = await store.campaign(cid)
+        assert c.reason.startswith("pilot: baseline trials missed their SLO: ")
+        assert "lost" in c.reason and "the environment is broken" in c.reason
+        statuses = [t.status for t in await store.trials(cid)]
+        assert statuses == [TrialStatus.FAILED] + [TrialStatus.PENDING] * (len(planned) - 1)
+        assert Tracker.started == [baseline]  # no matrix trial ever started
+        # running it again aborts again at once: the failed baseline is still on record
+        Tracker.reset()
+        _, again = await run(store, d)
+        assert again == CampaignStatus.ABORTED and Tracker.started == []
+
+
+async def test_pilot_gate_lets_a_baseline_only_campaign_finish(tmp_path: Path) -> None:
+    """With no matrix to protect, a failed baseline is just a failed trial."""
+    Tracker.lose_writes = True
+    async with await Store.open(tmp_path / "eval.db") as store:
+        cid, status = await run(store, doc(chaos_types=[], parallel=1))
+        assert status == CampaignStatus.FINISHED
+        assert (await store.campaign(cid)).reason == ""

@@ -30,6 +30,9 @@ FAULTS: dict[str, tuple[str, str]] = {
     "packet_loss": ("chaos.packet_loss:PacketLossFault", "chaos.packet_loss:PacketLossParams"),
     "partition": ("chaos.partition:PartitionFault", "chaos.partition:PartitionParams"),
     "pause": ("chaos.pause:PauseFault", "chaos.pause:PauseParams"),
+    "disk_pressure": (
+        "chaos.disk_pressure:DiskPressureFault", "chaos.disk_pressure:DiskPressureParams"
+    ),
     "noop": ("chaos.noop:NoopFault", "chaos.noop:NoopParams"),
 }
 

@@ -1,0 +1,544 @@
+"""Disk pressure: fill a target's data filesystem with files named after the trial.
+
+Confinement first. The fill lands on the node's data volume, mounted at /target in a
+one-shot helper with no capabilities at all. Before anything is written the volume must be
+a bounded filesystem of its own: the local driver with `type=tmpfs` and a `size=` option,
+or a block device of its own (`device=/dev/...`, not a bind). A plain local volume is a
+directory on the host's disk, so filling it would fill the host: refused. The size the
+helper's `df` reports must also match the volume's `size=` option.
+
+Inject, per target:
+
+    df -B1 --output=size,avail /target             (eval/snapshot.py: one `find` helper)
+    fallocate -l <bytes> /target/.chaos-eval-fill-<trial key 12>-<n>     n = 0, 1, ...
+
+`fill_percent: P` fills until the filesystem is P % used, as df reports it; `fill_bytes:
+B` adds B bytes (at most what is free). A file per step: when the subject writes between
+the df and the fallocate and it no longer fits (tmpfs allocates all or nothing), the next
+step re-reads df and takes the next name. At most MAX_FILES files, FILL_CHUNK_BYTES each.
+
+verify_active holds iff df, read again from a fresh helper, shows free bytes at or below
+the level asked for (+ ACTIVE_SLACK). What the subject does is recorded, not required:
+container state and exit code, and its published client endpoint's status. etcd 3.4 does
+not raise its NOSPACE alarm on a full disk (that alarm is its own quota); its backend
+fails a write with ENOSPC and the process exits (`mvcc/backend: cannot commit tx ...: no
+space left on device`), typically within a second under load.
+
+cleanup_chaos records what the member did (state, exit code, the ENOSPC log line), then
+`rm -f --` exactly this trial's MAX_FILES names (no glob), then starts the member if it
+is not running (it was at baseline), then disarms a NOSPACE alarm raised for it during the
+fault through any member's v3 gateway (POST /v3/maintenance/alarm, DEACTIVATE). The ledger
+form is the same: VOLUME_RUN rm -f of those names, START_CONTAINER.
+
+verify_removed holds iff no fill file of this trial is left (a helper lists them), free
+bytes are back to the baseline within eval.snapshot.free_tolerance, the member runs and
+its endpoint answers, and no NOSPACE alarm of the fault's making is armed; polled to
+VERIFY_REMOVED_TIMEOUT_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chaos.probes import (
+    EndpointTracker,
+    HttpOutcome,
+    poll_until,
+    probe_endpoint_of,
+    probe_tracked,
+)
+from eval.docker import HELPER_IMAGE_DEFAULT, Docker, VolumeInfo
+from eval.errors import CleanupError, DockerError, FaultError, ParameterError
+from eval.fault import Evidence, UndoAction, UndoOp
+from eval.snapshot import (
+    FILL_PREFIX,
+    TARGET,
+    VolumeUsage,
+    free_tolerance,
+    parse_volume_usage,
+    volume_usage_argv,
+)
+from eval.subject import Node, TrialContext
+
+log = logging.getLogger(__name__)
+
+MAX_FILES = 8
+FILL_CHUNK_BYTES = 512 << 20
+ACTIVE_SLACK = 1 << 20  # df rounding and the subject freeing a page meanwhile
+SIZE_MATCH_SLACK = 1 << 20
+MAX_FILL_BYTES = MAX_FILES * FILL_CHUNK_BYTES  # 4 GiB: a tmpfs fill lives in RAM
+PROBE_TIMEOUT_S = 1.0
+HELPER_TIMEOUT_S = 60.0
+VERIFY_REMOVED_TIMEOUT_S = 30.0
+STATUS_PATH = "/v3/maintenance/status"
+ALARM_PATH = "/v3/maintenance/alarm"
+ENOSPC = "no space left on device"
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAME_RE = re.compile(re.escape(FILL_PREFIX) + r"[A-Za-z0-9_-]{1,12}-\d{1,2}")
+
+
+class DiskPressureParams(BaseModel):
+    """`disk_pressure` parameters as written in a campaign file: exactly one of them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    fill_percent: float | None = Field(default=None, gt=1, le=100)
+    fill_bytes: int | None = Field(default=None, gt=0, le=MAX_FILL_BYTES)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.fill_percent is None) == (self.fill_bytes is None):
+            raise ValueError("give exactly one of fill_percent (1..100] or fill_bytes (> 0)")
+        return self
+
+
+# -- pure -------------------------------------------------------------------------------------
+
+
+def fill_names(trial_key: str) -> tuple[str, ...]:
+    """The only names this trial's fill files can have (same on every target's volume)."""
+    if not _KEY_RE.fullmatch(trial_key):
+        raise ParameterError(f"not a trial key: {trial_key!r}")
+    return tuple(f"{FILL_PREFIX}{trial_key[:12]}-{n}" for n in range(MAX_FILES))
+
+
+def _path(name: str) -> str:
+    if not _NAME_RE.fullmatch(name):
+        raise ParameterError(f"not a fill file name: {name!r}")
+    return f"{TARGET}/{name}"
+
+
+def fallocate_argv(name: str, nbytes: int) -> tuple[str, ...]:
+    if isinstance(nbytes, bool) or not 0 < nbytes <= MAX_FILL_BYTES:
+        raise ParameterError(f"fill size out of range: {nbytes!r}")
+    return ("fallocate", "-l", str(nbytes), _path(name))
+
+
+def remove_argv(names: Sequence[str]) -> tuple[str, ...]:
+    """rm -f of exactly these files: absent ones are fine, nothing else can match."""
+    if not names:
+        raise ParameterError("no fill files to remove")
+    return ("rm", "-f", "--", *(_path(n) for n in names))
+
+
+def goal_avail(params: DiskPressureParams, usage: VolumeUsage) -> int:
+    """The free bytes the fill aims to leave. FaultError when there is nothing to fill."""
+    if params.fill_percent is not None:
+        goal = int(usage.size * (1 - params.fill_percent / 100))
+        if goal >= usage.avail:
+            raise FaultError(
+                f"the filesystem is already {100 * usage.used_fraction:.1f}% used, at or above "
+                f"fill_percent {params.fill_percent}: nothing to fill"
+            )
+        return goal
+    assert params.fill_bytes is not None
+    if usage.avail <= 0:
+        raise FaultError("the filesystem is already full: nothing to fill")
+    return max(0, usage.avail - params.fill_bytes)
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def size_option(o: str) -> int | None:
+    """The byte count of a `size=` mount option (tmpfs syntax: 256m, 1g, 4096); None when
+    there is none, or it is relative (size=50% of RAM is not a bound we can check)."""
+    for opt in o.split(","):
+        key, _, value = opt.strip().partition("=")
+        if key != "size":
+            continue
+        m = re.fullmatch(r"(\d+)([kmgtKMGT]?)", value.strip())
+        return int(m.group(1)) * _UNITS[m.group(2).lower()] if m else None
+    return None
+
+
+def confinement_problem(volume: str, info: VolumeInfo | None) -> str | None:
+    """Why filling `volume` could touch anything beyond it, or None when it cannot. Pure."""
+    if info is None:
+        return f"volume {volume} does not exist"
+    opts = info.options
+    if info.driver != "local":
+        return f"volume {volume}: driver {info.driver!r}, only 'local' volumes are understood"
+    mount_opts = opts.get("o", "")
+    if opts.get("type") == "tmpfs":
+        if size_option(mount_opts) is None:
+            return (f"volume {volume}: tmpfs without an absolute size= option ({mount_opts!r}) "
+                    "is bounded only by RAM")
+        return None
+    device = opts.get("device", "")
+    binds = {w.strip() for w in mount_opts.split(",")} & {"bind", "rbind"}
+    if device.startswith("/dev/") and not binds:
+        return None
+    return (f"volume {volume}: a plain local volume is a directory on the host's disk "
+            f"(options {dict(opts)}); filling it would fill the host. Give the node a bounded "
+            "filesystem of its own (type=tmpfs with size=, or a device)")
+
+
+def alarm_body(action: str, member_id: int | None = None, alarm: str | None = None) \
+        -> dict[str, object]:
+    """A /v3/maintenance/alarm request (uint64 as JSON strings, enums by name)."""
+    if action not in ("GET", "ACTIVATE", "DEACTIVATE"):
+        raise ParameterError(f"not an alarm action: {action!r}")
+    body: dict[str, object] = {"action": action}
+    if member_id is not None:
+        body["memberID"] = str(int(member_id))
+    if alarm is not None:
+        if alarm not in ("NOSPACE", "CORRUPT"):
+            raise ParameterError(f"not an alarm type: {alarm!r}")
+        body["alarm"] = alarm
+    return body
+
+
+def parse_alarms(doc: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
+    """(member id, alarm) pairs of an alarm response. An absent list means none."""
+    out = []
+    for a in doc.get("alarms") or []:
+        if isinstance(a, dict):
+            out.append((int(a.get("memberID", 0)), str(a.get("alarm", "NONE"))))
+    return tuple(sorted(out))
+
+
+def member_id_of(status: Mapping[str, Any]) -> int | None:
+    header = status.get("header")
+    try:
+        return int(header["member_id"]) if isinstance(header, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def enospc_line(logs: str) -> str:
+    """The last log line reporting ENOSPC, or ""."""
+    hits = [ln.strip() for ln in logs.splitlines() if ENOSPC in ln]
+    return hits[-1][:300] if hits else ""
+
+
+# -- the fault --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Target:
+    """What the fault knows about one target."""
+
+    node: Node
+    volume: str
+    tracker: EndpointTracker
+    baseline: VolumeUsage | None = None
+    running_before: bool = True
+    member_id: int | None = None
+    goal: int | None = None
+    created: list[str] = field(default_factory=list)
+    filled: int = 0
+    fill_s: float = 0.0  # the whole fill: df, fallocate, df again (helpers included)
+    fallocate_s: float = 0.0  # the fallocate helpers alone
+    during: dict[str, str] = field(default_factory=dict)  # what the member did, recorded
+
+
+class DiskPressureFault:
+    """Fill each target's data filesystem; see the module docstring."""
+
+    kind: ClassVar[str] = "disk_pressure"
+
+    def __init__(
+        self,
+        params: DiskPressureParams,
+        targets: tuple[Node, ...],
+        cluster: tuple[Node, ...],
+        ctx: TrialContext,
+        docker: Docker,
+        *,
+        helper_image: str = HELPER_IMAGE_DEFAULT,
+    ) -> None:
+        if not targets:
+            raise FaultError("disk_pressure: no targets")
+        self.params, self.targets, self.cluster = params, targets, cluster
+        self._docker, self._image = docker, helper_image
+        self._labels = ctx.labels("helper")
+        self.names = fill_names(ctx.trial_key)
+        self._t: dict[str, _Target] = {}
+        for node in targets:
+            ep = probe_endpoint_of(node)
+            if node.data_volume is None or ep is None:
+                raise FaultError(f"disk_pressure: node {node.name} has no data volume or no "
+                                 "endpoint to observe")
+            self._t[node.name] = _Target(node, node.data_volume, EndpointTracker(docker, node, ep))
+        self._trackers = [EndpointTracker(docker, n, ep) for n in cluster
+                          if (ep := probe_endpoint_of(n)) is not None]
+        self._alarms_before: tuple[tuple[int, str], ...] | None = None
+        self._measured = False
+
+    def describe(self) -> str:
+        p = self.params
+        what = f"{p.fill_percent:g}% used" if p.fill_percent is not None else \
+            f"+{p.fill_bytes} bytes"
+        return f"disk_pressure fill to {what} on {','.join(n.name for n in self.targets)}"
+
+    def undo_plan(self) -> tuple[UndoAction, ...]:
+        steps: list[UndoAction] = []
+        for t in self._t.values():
+            steps.append(UndoAction(UndoOp.VOLUME_RUN, t.node.container_id,
+                                    remove_argv(self.names), volume=t.volume))
+            steps.append(UndoAction(UndoOp.START_CONTAINER, t.node.container_id))
+        return tuple(steps)
+
+    # -- observation ------------------------------------------------------------------------
+
+    async def usage(self, node: Node) -> VolumeUsage:
+        """df and the fill files of `node`'s data volume, from a fresh helper."""
+        t = self._t[node.name]
+        if await self._docker.volume_info(t.volume) is None:
+            raise FaultError(f"{node.name}: data volume {t.volume} is gone")
+        res = await self._docker.run_helper(
+            volume_usage_argv(), labels=self._labels, volume=t.volume, caps=(),
+            image=self._image, timeout_s=HELPER_TIMEOUT_S,
+        )
+        try:
+            return parse_volume_usage(res.stdout)
+        except ValueError as e:
+            raise FaultError(f"{node.name}: df/find exit {res.exit_code}: {e}; "
+                             f"{res.stderr.strip()[:200]}") from e
+
+    async def _post(self, url: str, body: Mapping[str, object]) -> dict[str, Any] | None:
+        try:
+            async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S, trust_env=False) as c:
+                resp = await c.post(url, content=json.dumps(body))
+            doc = resp.json() if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    async def _alarm(self, body: Mapping[str, object]) -> dict[str, Any] | None:
+        """POST an alarm request through the first member that answers; None if none."""
+        for tracker in self._trackers:
+            ep = await tracker.current()
+            if ep is None:
+                continue
+            doc = await self._post(ep.url + ALARM_PATH, body)
+            if doc is not None:  # `{}` when no alarm is armed
+                return doc
+        return None
+
+    async def _member_state(self, t: _Target) -> dict[str, str]:
+        info = await self._docker.inspect(t.node.container_id)
+        rec = {"container": "gone" if info is None else info.status}
+        if info is not None and not info.running:
+            rec["exit_code"] = str(info.exit_code)
+            line = enospc_line(await self._docker.logs(t.node.container_id))
+            if line:
+                rec["enospc"] = line
+        ep = await t.tracker.current()
+        if ep is None:
+            rec["endpoint"] = "not published"
+        else:
+            doc = await self._post(ep.url + STATUS_PATH, {})
+            rec["endpoint"] = "answered" if doc is not None else "no answer"
+            if doc and doc.get("errors"):
+                rec["errors"] = json.dumps(doc["errors"])
+        return rec
+
+    # -- baseline, inject -------------------------------------------------------------------
+
+    async def _check_confined(self, t: _Target) -> VolumeUsage:
+        """Refuse (FaultError) unless the volume is bounded; return its usage."""
+        info = await self._docker.volume_info(t.volume)
+        problem = confinement_problem(t.volume, info)
+        if problem:
+            raise FaultError(f"disk_pressure refuses {t.node.name}: {problem}")
+        usage = await self.usage(t.node)
+        assert info is not None
+        bound = size_option(info.options.get("o", "")) if info.options.get("type") == "tmpfs" \
+            else None
+        if bound is not None and abs(usage.size - bound) > SIZE_MATCH_SLACK:
+            raise FaultError(f"disk_pressure refuses {t.node.name}: /target is {usage.size} "
+                             f"bytes, not the volume's size= {bound}: not the bounded fs")
+        return usage
+
+    async def measure_baseline(self) -> Mapping[str, int]:
+        """Check confinement (refusing before anything is written), then record each
+        target's free bytes, whether it runs, its member id and the armed alarms."""
+        for t in self._t.values():
+            t.baseline = await self._check_confined(t)
+            info = await self._docker.inspect(t.node.container_id)
+            t.running_before = info is not None and info.running
+            ep = await t.tracker.current()
+            doc = await self._post(ep.url + STATUS_PATH, {}) if ep else None
+            t.member_id = member_id_of(doc or {})
+        doc = await self._alarm(alarm_body("GET"))
+        self._alarms_before = parse_alarms(doc) if doc is not None else None
+        self._measured = True
+        return {name: t.baseline.avail for name, t in self._t.items() if t.baseline}
+
+    async def inject(self) -> None:
+        if not self._measured:
+            await self.measure_baseline()
+        for t in self._t.values():
+            await self._fill(t)
+
+    async def fill_step(self, node: Node, nbytes: int) -> bool:
+        """Create the next fill file of `nbytes` on `node` (recorded before it is made);
+        False when it did not fit. A half-done inject is a few of these."""
+        t = self._t[node.name]
+        if len(t.created) >= MAX_FILES:
+            raise FaultError(f"{node.name}: used all {MAX_FILES} fill file names")
+        name = self.names[len(t.created)]
+        t.created.append(name)
+        t0 = time.monotonic()
+        res = await self._docker.run_helper(
+            fallocate_argv(name, nbytes), labels=self._labels, volume=t.volume, caps=(),
+            image=self._image, timeout_s=HELPER_TIMEOUT_S,
+        )
+        t.fallocate_s += time.monotonic() - t0
+        if res.ok:
+            t.filled += nbytes
+            return True
+        if "No space left" in res.stderr:
+            return False
+        raise FaultError(f"{node.name}: fallocate: exit {res.exit_code}: {res.stderr.strip()}")
+
+    async def _fill(self, t: _Target) -> None:
+        t0 = time.monotonic()
+        usage = t.baseline or await self.usage(t.node)
+        t.goal = goal_avail(self.params, usage)
+        while len(t.created) < MAX_FILES:
+            need = usage.avail - t.goal
+            if need <= 0:
+                break
+            await self.fill_step(t.node, min(need, FILL_CHUNK_BYTES))
+            usage = await self.usage(t.node)
+        t.fill_s = time.monotonic() - t0
+        if usage.avail > t.goal + ACTIVE_SLACK:
+            raise FaultError(f"{t.node.name}: {usage.avail} bytes still free after "
+                             f"{len(t.created)} fill files (goal {t.goal})")
+
+    async def verify_active(self) -> Evidence:
+        """Free bytes, read from a fresh helper, are at or below the goal on every target;
+        what the member does meanwhile is recorded."""
+        figures: dict[str, float | str] = {}
+        notes: list[str] = []
+        holds = True
+        for name, t in self._t.items():
+            usage = await self.usage(t.node)
+            goal = t.goal if t.goal is not None else -1
+            ok = t.goal is not None and usage.avail <= t.goal + ACTIVE_SLACK
+            holds = holds and ok
+            member = await self._member_state(t)
+            p = "" if len(self._t) == 1 else f"{name}."
+            base = t.baseline.avail if t.baseline else -1
+            figures.update({
+                f"{p}size_bytes": usage.size, f"{p}free_bytes_before": base,
+                f"{p}free_bytes_now": usage.avail, f"{p}goal_free_bytes": goal,
+                f"{p}used_pct_now": round(100 * usage.used_fraction, 2),
+                f"{p}fill_bytes": t.filled, f"{p}fill_files": len(t.created),
+                f"{p}fill_s": round(t.fill_s, 3), f"{p}fallocate_s": round(t.fallocate_s, 3),
+                **{f"{p}member_{k}": v for k, v in member.items()},
+            })
+            notes.append(f"{name}: free {base} -> {usage.avail} bytes (goal <= {goal}) "
+                         f"{'holds' if ok else 'does NOT hold'}; member {member['container']}"
+                         f", endpoint {member['endpoint']}")
+        return Evidence(holds, "; ".join(notes), figures)
+
+    # -- cleanup ----------------------------------------------------------------------------
+
+    async def cleanup_chaos(self) -> None:
+        """Remove exactly this trial's fill files, start each target that is not running,
+        disarm a NOSPACE alarm raised for it. Idempotent; fine after a half-done inject."""
+        problems: list[str] = []
+        for t in self._t.values():
+            try:
+                await self._cleanup_one(t)
+            except (DockerError, CleanupError) as e:
+                problems.append(f"{t.node.name}: {e}")
+        try:
+            await self._disarm()
+        except CleanupError as e:
+            problems.append(str(e))
+        if problems:
+            raise CleanupError(f"disk_pressure cleanup failed: {'; '.join(problems)}")
+
+    async def _cleanup_one(self, t: _Target) -> None:
+        if not t.during:  # the first cleanup sees what the fault did; keep that record
+            t.during = await self._member_state(t)
+        if await self._docker.volume_info(t.volume) is not None:  # else its files are gone
+            res = await self._docker.run_helper(
+                remove_argv(self.names), labels=self._labels, volume=t.volume, caps=(),
+                image=self._image, timeout_s=HELPER_TIMEOUT_S,
+            )
+            if not res.ok:
+                raise CleanupError(f"rm: exit {res.exit_code}: {res.stderr.strip()[:200]}")
+        info = await self._docker.inspect(t.node.container_id)
+        if info is None:
+            raise CleanupError("container is gone; cannot start it")
+        if not info.running and t.running_before:
+            await self._docker.start(t.node.container_id)
+
+    async def _disarm(self) -> None:
+        """DEACTIVATE NOSPACE alarms of the targets that were not armed before the fault."""
+        ours = {t.member_id for t in self._t.values() if t.member_id is not None}
+        if not ours:
+            return
+        doc = await self._alarm(alarm_body("GET"))
+        if doc is None:
+            log.info("disk_pressure: no member answered an alarm GET; verify_removed checks")
+            return
+        before = set(self._alarms_before or ())
+        for mid, alarm in parse_alarms(doc):
+            if alarm == "NOSPACE" and mid in ours and (mid, alarm) not in before:
+                if await self._alarm(alarm_body("DEACTIVATE", mid, "NOSPACE")) is None:
+                    raise CleanupError(f"could not disarm NOSPACE of member {mid:x}")
+                log.info("disk_pressure: disarmed NOSPACE of member %x", mid)
+
+    # -- proof of removal -------------------------------------------------------------------
+
+    async def _removed(self, t: _Target) -> tuple[bool, str, dict[str, float | str]]:
+        usage = await self.usage(t.node)
+        left = [f for f, _ in usage.fill_files if f in self.names]
+        base = t.baseline.avail if t.baseline else usage.avail
+        tol = free_tolerance(usage.size)
+        space_ok = usage.avail >= base - tol
+        info = await self._docker.inspect(t.node.container_id)
+        probe = await probe_tracked(t.tracker, PROBE_TIMEOUT_S)
+        serving = info is not None and info.running and probe.outcome is HttpOutcome.ANSWERED
+        ok = not left and space_ok and (serving or not t.running_before)
+        state = "gone" if info is None else info.status
+        why = (f"{t.node.name}: {len(left)} fill files left, free {usage.avail} "
+               f"(baseline {base}, tolerance {tol}), member {state}, "
+               f"endpoint {probe.outcome.value}")
+        return ok, why, {"fill_files_left": len(left), "free_bytes_after": usage.avail,
+                         "free_bytes_baseline": base}
+
+    async def verify_removed(self) -> Evidence:
+        """No fill file of ours, free bytes back to baseline, member serving, no alarm of
+        ours armed: polled to a deadline."""
+
+        async def check() -> list[tuple[bool, str, dict[str, float | str]]]:
+            return list(await asyncio.gather(*(self._removed(t) for t in self._t.values())))
+
+        results, took = await poll_until(
+            check, lambda rs: all(ok for ok, _, _ in rs), VERIFY_REMOVED_TIMEOUT_S, 0.5
+        )
+        holds = all(ok for ok, _, _ in results)
+        notes = [why for _, why, _ in results]
+        ours = {t.member_id for t in self._t.values() if t.member_id is not None}
+        doc = await self._alarm(alarm_body("GET"))
+        armed = [(m, a) for m, a in parse_alarms(doc or {})
+                 if a == "NOSPACE" and m in ours and (m, a) not in set(self._alarms_before or ())]
+        if armed:
+            holds = False
+            notes.append(f"NOSPACE still armed for {[f'{m:x}' for m, _ in armed]}")
+        figures: dict[str, float | str] = {"seconds": round(took, 3)}
+        for (name, t), (_, _, figs) in zip(self._t.items(), results, strict=True):
+            p = "" if len(self._t) == 1 else f"{name}."
+            figures.update({p + k: v for k, v in figs.items()})
+            figures[f"{p}fill_s"] = round(t.fill_s, 3)
+            figures[f"{p}fill_bytes"] = t.filled
+            figures.update({f"{p}during_{k}": v for k, v in t.during.items()})
+        return Evidence(holds, "; ".join(notes), figures)

@@ -6,6 +6,7 @@ Definitions (also in the README):
 - latency p50/p99 (ms) over ok ops started in the phase.
 - lost writes = acknowledged writes whose final read found the key absent;
   unexpected values = final reads that returned a value we never wrote for that key.
+- per node: the same availability and latency figures for the ops sent to each node.
 - workload recovery = from the fault's removal (and separately from its injection) until the
   start of the first window of `window_s` seconds in which every node that served the
   workload before the fault succeeds at no less than its pre-fault success ratio (minus 5 pts),
@@ -49,6 +50,20 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class NodePhase:
+    """One node's figures in one phase: counts and latency of the ops sent to that node."""
+
+    counts: Counts
+    p50_ms: float | None
+    p99_ms: float | None
+
+    def to_json(self) -> dict[str, object]:
+        c = self.counts
+        return {"ok": c.ok, "fail": c.fail, "unknown": c.unknown,
+                "availability": c.availability, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms}
+
+
+@dataclass(frozen=True)
 class TrialMetrics:
     counts: dict[str, Counts]  # before | during | after
     latency_ms: dict[str, dict[str, float | None]]  # phase -> {p50, p99}
@@ -60,6 +75,7 @@ class TrialMetrics:
     workload_recovery_s: float | None
     workload_recovery_from_injection_s: float | None
     lost_keys: tuple[str, ...] = field(default=())
+    per_node: dict[str, dict[str, NodePhase]] = field(default_factory=dict)  # node -> phase
 
     def availability(self, phase: str) -> float | None:
         return self.counts[phase].availability
@@ -68,6 +84,9 @@ class TrialMetrics:
         d = asdict(self)
         d["availability"] = {p: c.availability for p, c in self.counts.items()}
         d["lost_keys"] = list(self.lost_keys[:50])
+        d["per_node"] = {
+            n: {p: np.to_json() for p, np in phases.items()} for n, phases in self.per_node.items()
+        }
         return d
 
 
@@ -122,6 +141,47 @@ def workload_recovery(ops: Sequence[Op], w: FaultWindow, window_s: float) -> flo
     return None
 
 
+def _ok_ms(ops: Iterable[Op]) -> list[float]:
+    return [(o.end - o.start) * 1000 for o in ops if o.outcome == OpOutcome.OK]
+
+
+def per_node(by_phase: dict[str, list[Op]]) -> dict[str, dict[str, NodePhase]]:
+    """node -> phase -> its counts and ok-latency percentiles (every phase present)."""
+    nodes = sorted({o.node for lst in by_phase.values() for o in lst})
+    out: dict[str, dict[str, NodePhase]] = {}
+    for n in nodes:
+        out[n] = {}
+        for p, lst in by_phase.items():
+            mine = [o for o in lst if o.node == n]
+            ms = _ok_ms(mine)
+            out[n][p] = NodePhase(_count(mine), percentile(ms, 50), percentile(ms, 99))
+    return out
+
+
+def timeseries(
+    ops: Sequence[Op], bucket_s: float = 1.0, span: tuple[float, float] | None = None
+) -> list[tuple[float, float, float | None]]:
+    """(bucket start, ok ops/s, p50 ms of those ok ops) per bucket of op start times, over
+    `span` (default: first to last live op); empty buckets have throughput 0 and no p50."""
+    live = [o for o in ops if o.kind != OpKind.FINAL_READ]
+    if span is None:
+        if not live:
+            return []
+        span = (min(o.start for o in live), max(o.start for o in live))
+    t0 = span[0]
+    n = int((span[1] - t0) // bucket_s) + 1
+    buckets: list[list[Op]] = [[] for _ in range(n)]
+    for o in live:
+        i = int((o.start - t0) // bucket_s)
+        if 0 <= i < n:
+            buckets[i].append(o)
+    return [
+        (t0 + i * bucket_s, len(ms) / bucket_s, percentile(ms, 50))
+        for i, b in enumerate(buckets)
+        for ms in (_ok_ms(b),)
+    ]
+
+
 def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> TrialMetrics:
     live = [o for o in ops if o.kind != OpKind.FINAL_READ]
     finals = [o for o in ops if o.kind == OpKind.FINAL_READ]
@@ -129,10 +189,7 @@ def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> Tria
     for o in live:
         by_phase[phase_of(o.start, w)].append(o)
     latency = {
-        p: {
-            "p50": percentile([(o.end - o.start) * 1000 for o in lst if o.outcome == "ok"], 50),
-            "p99": percentile([(o.end - o.start) * 1000 for o in lst if o.outcome == "ok"], 99),
-        }
+        p: {"p50": percentile(_ok_ms(lst), 50), "p99": percentile(_ok_ms(lst), 99)}
         for p, lst in by_phase.items()
     }
     errors = Counter(o.error or o.outcome.value for o in live if o.outcome != OpOutcome.OK)
@@ -161,4 +218,5 @@ def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> Tria
             None if rec is None else rec + (w.removed_at - w.injected_at)
         ),
         lost_keys=tuple(lost),
+        per_node=per_node(by_phase),
     )

@@ -1,0 +1,38 @@
+"""Per-trial metrics from recorded ops: the per-node breakdown and the 1 s time series the
+HTML report charts."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.metrics import FaultWindow, compute, timeseries
+from eval.outcomes import OpOutcome
+from eval.workload import Op, OpKind
+
+
+def ops_fixture() -> list[Op]:
+    ops = []
+    for i in range(60):
+        t = i * 0.1
+        slow = 2.0 <= t < 4.0 and i % 3 == 0
+        out = OpOutcome.FAIL if (slow and i % 2) else OpOutcome.OK
+        ops.append(Op(OpKind.WRITE, f"n{i % 3}", f"k{i}", t, t + (0.2 if slow else 0.01), out))
+    ops.append(Op(OpKind.FINAL_READ, "n0", "k0", 7.0, 7.1, OpOutcome.OK))
+    return ops
+
+
+def test_per_node_metrics_and_timeseries() -> None:
+    ops = ops_fixture()
+    m = compute(ops, FaultWindow(2.0, 4.0))
+    assert set(m.per_node) == {"n0", "n1", "n2"}
+    n0 = m.per_node["n0"]["during"]
+    assert (n0.counts.ok, n0.counts.fail) == (3, 4)  # i = 21..39 step 3, odd ones fail
+    assert n0.p50_ms == pytest.approx(200, abs=1)
+    assert m.per_node["n1"]["during"].p50_ms == pytest.approx(10, abs=1)
+    assert m.to_json()["per_node"]["n0"]["during"]["availability"] == pytest.approx(3 / 7)  # type: ignore[index]
+    ts = timeseries(ops, 1.0)
+    assert [round(x, 6) for x, _, _ in ts] == [0, 1, 2, 3, 4, 5]
+    assert ts[0][1] == 10 and ts[2][1] < 10  # ok ops/s dips in the fault window
+    assert timeseries(ops, 1.0, (10.0, 12.0)) == [(10.0, 0.0, None), (11.0, 0.0, None),
+                                                  (12.0, 0.0, None)]
+    assert timeseries([], 1.0) == []

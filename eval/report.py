@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eval.analyze import Analysis, Cell
+from eval.compare import Comparison, MetricChange
 from eval.outcomes import TrialStatus
 
 
@@ -198,6 +199,43 @@ def junit_xml(a: Analysis) -> str:
             elif not t.status.is_final:
                 ET.SubElement(case, "skipped", message=t.status.value)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def _change(m: MetricChange, fmt: str) -> str:
+    """'a -> b' with p below; red and flagged when it regressed."""
+    if m.p is None:
+        return "-"
+    text = f"{_f(m.a, fmt)} → {_f(m.b, fmt)}\n[dim]p={m.p:.3f}[/]"
+    return f"[bold red]{text} REGRESSED[/]" if m.regressed else text
+
+
+def comparison_table(c: Comparison) -> Table:
+    t = Table(
+        title=f"campaign {c.a.campaign.id} ({c.a.campaign.name}) → "
+        f"{c.b.campaign.id} ({c.b.campaign.name})",
+        caption=f"A → B: recovery median s, availability during the fault (mean); p: two-sided "
+        f"Mann-Whitney U; REGRESSED: B worse at p < {c.alpha}",
+        caption_justify="left", show_lines=True,
+    )
+    t.add_column("cell", overflow="fold", min_width=14)
+    for col in ("n A/B", "recovery s", "avail during"):
+        t.add_column(col, justify="right")
+    for cell in c.cells:
+        r, av = cell.recovery_s, cell.availability_during
+        t.add_row(cell.label, f"{r.n_a}/{r.n_b}", _change(r, "{:.2f}"), _change(av, "{:.3f}"))
+    return t
+
+
+def render_comparison(c: Comparison, fmt: str, console: Console) -> None:
+    if fmt == "json":
+        console.print_json(json.dumps(c.to_json()))
+        return
+    console.print(comparison_table(c))
+    for side, cells in (("A", c.only_a), ("B", c.only_b)):
+        for cell in cells:
+            console.print(f"[yellow]unmatched:[/] only in {side}: {cell.label}")
+    n = len(c.regressions)
+    console.print(f"[bold red]{n} cell(s) regressed[/]" if n else "no significant regression")
 
 
 def status_table(views: Sequence[Any]) -> Table:

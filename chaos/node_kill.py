@@ -15,13 +15,12 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chaos.probes import LIVENESS_PATH as _PATH
 from chaos.probes import (
     EndpointTracker,
     HttpOutcome,
     PairProbe,
-    http_probe,
     poll_until,
+    probe_endpoint,
     probe_endpoint_of,
     probe_pair,
     probe_tracked,
@@ -108,9 +107,7 @@ class NodeKillFault:
         if info is not None and info.running:
             return False, f"{node.name}: still running", {}
         # the address a client held before the kill
-        probe = await http_probe(
-            self._endpoints[node.name].url + _PATH, json_body={}, timeout_s=PROBE_TIMEOUT_S
-        )
+        probe = await probe_endpoint(self._endpoints[node.name], PROBE_TIMEOUT_S)
         peer = await self._peer_probe(node)
         fig = {f"{node.name}_endpoint": probe.outcome.value}
         fig[f"{node.name}_peer_probe"] = "none" if peer is None else str(peer)

@@ -11,7 +11,8 @@ How the freeze is observed from outside, and why this way:
 
 So the observation is an application-level request through the node's published client
 endpoint: `POST /v3/maintenance/status` (any HTTP response counts as "serving", so this
-works for any HTTP endpoint). Before the pause it must answer; while paused it must time out
+works for any HTTP endpoint; a Redis endpoint, `protocol="resp"`, is sent PING instead, see
+chaos/probes.py). Before the pause it must answer; while paused it must time out
 (1 s) - the connection is accepted, the request is never answered. After cleanup it must
 answer again within a deadline.
 """

@@ -4,8 +4,9 @@ of published endpoints, and polling to a deadline.
 Reachability is observed from a one-shot helper joined to the *source* node's network
 namespace (`nc -z -w 1 <dst ip> <dst peer port>`), so it sees exactly what the node's own
 traffic sees, without any tool in the target image. HTTP probes go through the port the
-node publishes on 127.0.0.1, as a client would. httpx errors are translated here into
-`HttpOutcome` values; nothing above this module sees them.
+node publishes on 127.0.0.1, as a client would, in the endpoint's protocol (HTTP, or a RESP
+PING for Redis). httpx and socket errors are translated here into `HttpOutcome` values;
+nothing above this module sees them.
 """
 
 from __future__ import annotations
@@ -222,14 +223,51 @@ class EndpointTracker:
 # Any HTTP response proves a process is serving, so one path serves every subject; this one
 # is cheap and local on etcd (no raft round trip) and a plain 404 elsewhere.
 LIVENESS_PATH = "/v3/maintenance/status"
+RESP_PING = b"*1\r\n$4\r\nPING\r\n"
+
+
+async def resp_probe(host: str, port: int, *, timeout_s: float = 1.0) -> HttpProbe:
+    """PING a Redis-protocol endpoint on a fresh connection; any reply line (+PONG, or an
+    error such as -NOAUTH) is ANSWERED: the process is serving. Never raises. (Redis closes
+    a connection that sends it HTTP, so an HTTP probe cannot observe it.)"""
+    t0 = time.monotonic()
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError as e:
+                return HttpProbe(HttpOutcome.REFUSED, None, time.monotonic() - t0, str(e)[:200])
+            writer.write(RESP_PING)
+            await writer.drain()
+            line = await reader.readline()
+        if line.endswith(b"\r\n"):
+            return HttpProbe(HttpOutcome.ANSWERED, None, time.monotonic() - t0, line[:40].decode(
+                "utf-8", "replace").strip())
+        return HttpProbe(HttpOutcome.CLOSED, None, time.monotonic() - t0, "closed")
+    except TimeoutError:
+        return HttpProbe(HttpOutcome.TIMEOUT, None, time.monotonic() - t0, "TimeoutError")
+    except OSError as e:
+        return HttpProbe(HttpOutcome.CLOSED, None, time.monotonic() - t0, type(e).__name__)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def probe_endpoint(ep: Endpoint, timeout_s: float = 1.0) -> HttpProbe:
+    """Whether the process behind `ep` serves, in its own protocol (Endpoint.protocol):
+    an HTTP POST of LIVENESS_PATH, or a RESP PING."""
+    if ep.protocol == "resp":
+        return await resp_probe(ep.host, ep.port, timeout_s=timeout_s)
+    return await http_probe(ep.url + LIVENESS_PATH, json_body={}, timeout_s=timeout_s)
 
 
 async def probe_tracked(tracker: EndpointTracker, timeout_s: float = 1.0) -> HttpProbe:
-    """POST LIVENESS_PATH to the endpoint as published now; REFUSED when nothing is."""
+    """Probe the endpoint as published now (probe_endpoint); REFUSED when nothing is."""
     ep = await tracker.current()
     if ep is None:
         return HttpProbe(HttpOutcome.REFUSED, None, 0.0, "no port published")
-    return await http_probe(ep.url + LIVENESS_PATH, json_body={}, timeout_s=timeout_s)
+    return await probe_endpoint(ep, timeout_s)
 
 
 # -- polling --------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ class Endpoint:
     name: str  # "client", "status", ...
     host: str
     port: int
+    # How faults observe from outside that the process behind it serves (chaos/probes.py):
+    # "http": any HTTP response; "resp": any Redis (RESP) reply to PING.
+    protocol: str = "http"
 
     @property
     def url(self) -> str:

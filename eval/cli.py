@@ -122,8 +122,8 @@ async def _run_campaign(
     from eval import campaign as camp
     from eval.config import load_campaign, parse_campaign
     from eval.docker import Docker
-    from eval.images import ensure_images
-    from eval.registry import SUBJECT_IMAGES
+    from eval.images import ensure_images, require_images
+    from eval.registry import required_images
 
     store = await _open_store(db, create=campaign_id is None)
     try:
@@ -144,7 +144,8 @@ async def _run_campaign(
         )
         docker = Docker()
         if not skip_images:
-            names = sorted({n for s in cfg.subjects for n in SUBJECT_IMAGES.get(s.type, ())})
+            names, external = required_images(cfg.subjects)
+            await require_images(external, docker)  # says which are missing, how to get them
             for built in await ensure_images(names, docker):
                 if built.built:
                     out.print(f"built image {built.ref} in {built.seconds:.0f}s")

@@ -36,6 +36,8 @@ class SubjectSpec(_Frozen):
     image: str | None = None  # image override (else the built-in default)
     data_mb: int = Field(default=256, ge=192, le=65536)  # etcd preallocates 128 MB of WAL
     version: str | None = None  # for subjects whose image tag is a version (TiKV)
+    # subject-specific options, validated by that subject's own model (registry.SUBJECT_PARAMS)
+    params: dict[str, Scalar] = Field(default_factory=dict)
 
     @field_validator("type")
     @classmethod
@@ -158,7 +160,8 @@ def _key_path(loc: Sequence[int | str]) -> str:
 
 
 def _check_grids(cfg: CampaignConfig, file: str) -> None:
-    """Validate every grid point of every fault against its own parameter model."""
+    """Validate every grid point of every fault against its own parameter model, and every
+    subject's params against the subject's model."""
     for i, chaos in enumerate(cfg.chaos_types):
         model = registry.fault_params_model(chaos.type)
         try:
@@ -172,6 +175,16 @@ def _check_grids(cfg: CampaignConfig, file: str) -> None:
                 err = e.errors()[0]
                 key = _key_path(["chaos_types", i, "params", *err["loc"]])
                 raise ConfigError(file, key, f"{err['msg']} (got {err.get('input')!r})") from None
+    for i, subject in enumerate(cfg.subjects):
+        smodel = registry.subject_params_model(subject.type)
+        try:
+            smodel.model_validate(subject.params)
+        except ValidationError as e:
+            err = e.errors()[0]
+            key = _key_path(["subjects", i, "params", *err["loc"]])
+            reason = "unknown key (not an option of this subject)" if (
+                err["type"] == "extra_forbidden") else err["msg"]
+            raise ConfigError(file, key, f"{reason} (got {err.get('input')!r})") from None
     labels = [s.label for s in cfg.subjects]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:

@@ -10,6 +10,10 @@ that hash changes (the hash covers the recipe and the bytes of every copied file
 asked to `force`. A ref named by `CHAOS_EVAL_IMAGE_<NAME>` is the user's own image: it is
 checked for presence and never built.
 
+Some images cannot be built from Debian packages (TiKV's `pd` and `tikv`): they are
+`EXTERNAL`, pinned refs the user pulls or loads. `ensure_images` and `require_images` only
+check that they are present and, when they are not, say which ones and how to get them.
+
 Environment: CHAOS_EVAL_MIRROR (Debian mirror URI; default: read from apt's sources),
 CHAOS_EVAL_IMAGE_<NAME> (use this ref instead), CHAOS_EVAL_BUILD_DIR (scratch space,
 default /var/tmp). Building needs root and debootstrap; without them it is an ImageError.
@@ -31,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.docker import Docker
+from eval.docker import Docker, split_ref
 from eval.errors import ImageError
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,14 @@ RECIPES: dict[str, ImageRecipe] = {
 }
 
 
+# Images no Debian package provides: name -> default ref, pinned (never `latest`). Present
+# only if the user pulled or loaded them; never built.
+EXTERNAL: dict[str, str] = {
+    "pd": "pingcap/pd:v7.5.1",
+    "tikv": "pingcap/tikv:v7.5.1",
+}
+
+
 def recipe(name: str) -> ImageRecipe:
     try:
         return RECIPES[name]
@@ -106,14 +118,71 @@ def recipe(name: str) -> ImageRecipe:
         raise ImageError(f"no image recipe {name!r} (known: {known})") from None
 
 
+def _check_name(name: str) -> None:
+    if name not in RECIPES and name not in EXTERNAL:
+        known = ", ".join(sorted([*RECIPES, *EXTERNAL]))
+        raise ImageError(f"no image {name!r} (known: {known})")
+
+
 def override_var(name: str) -> str:
     """The environment variable that overrides image `name`'s ref: CHAOS_EVAL_IMAGE_ETCD."""
     return "CHAOS_EVAL_IMAGE_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
 def image_ref(name: str) -> str:
-    """The image ref to run for `name`: the env override if set, else the recipe's ref."""
-    return os.environ.get(override_var(name)) or recipe(name).ref
+    """The image ref to run for `name`: the env override if set, else the recipe's ref (or
+    the pinned default of an external image)."""
+    override = os.environ.get(override_var(name))
+    if override:
+        return override
+    if name in EXTERNAL:
+        return EXTERNAL[name]
+    return recipe(name).ref
+
+
+def external_ref(name: str, version: str | None = None) -> str:
+    """The ref of external image `name`: CHAOS_EVAL_IMAGE_<NAME> if set, else its pinned
+    default, re-tagged `v<version>` when a subject's `version:` asks for another one."""
+    override = os.environ.get(override_var(name))
+    if override:
+        return override
+    if name not in EXTERNAL:
+        raise ImageError(f"{name!r} is not an external image (known: {sorted(EXTERNAL)})")
+    repo, _ = split_ref(EXTERNAL[name])
+    return f"{repo}:v{version.removeprefix('v')}" if version else EXTERNAL[name]
+
+
+def missing_images_message(refs: Sequence[str]) -> str:
+    """What to tell the user when `refs` are absent: how to get each one. Pure."""
+    buildable = {r.ref: r.name for r in RECIPES.values()}
+    build = [buildable[r] for r in refs if r in buildable]
+    fetch = [r for r in refs if r not in buildable]
+    lines = [f"missing image{'s' if len(refs) > 1 else ''}: {', '.join(refs)}"]
+    if build:
+        lines.append(f"build {'them' if len(build) > 1 else 'it'}: "
+                     f"chaos-eval images build {' '.join(build)}")
+    if fetch:
+        lines.append(
+            "chaos-eval cannot build "
+            + ("these" if len(fetch) > 1 else "this")
+            + "; pull where a registry is reachable: "
+            + "; ".join(f"docker pull {r}" for r in fetch)
+        )
+        lines.append(
+            f"or without a registry: docker save {' '.join(fetch)} -o images.tar (on a "
+            "machine that has them), then here: docker load -i images.tar"
+        )
+        lines.append("(or point CHAOS_EVAL_IMAGE_<NAME> at images you have)")
+    return "\n".join(lines)
+
+
+async def require_images(refs: Iterable[str], docker: Docker) -> None:
+    """ImageError naming every ref in `refs` that is not present, and how to get it."""
+    wanted = list(dict.fromkeys(refs))
+    present = await docker.images_present(wanted)
+    missing = [r for r in wanted if not present[r]]
+    if missing:
+        raise ImageError(missing_images_message(missing))
 
 
 # -- the recipe hash ------------------------------------------------------------------------
@@ -396,7 +465,11 @@ async def ensure_images(
     Results are in the order of `names`. Raises ImageError when one cannot be built."""
     wanted = list(dict.fromkeys(names))
     for name in wanted:
-        recipe(name)  # unknown names fail before anything starts
+        _check_name(name)  # unknown names fail before anything starts
+    t0 = time.monotonic()
+    external = [n for n in wanted if n in EXTERNAL]
+    await require_images([image_ref(n) for n in external], docker)  # all missing, at once
+    done = {n: BuildResult(n, image_ref(n), "", False, time.monotonic() - t0) for n in external}
     slots = asyncio.Semaphore(BUILD_JOBS)
 
     async def one(name: str) -> BuildResult:
@@ -405,8 +478,8 @@ async def ensure_images(
 
     try:
         async with asyncio.TaskGroup() as tg:  # one failure cancels the other builds
-            tasks = [tg.create_task(one(n)) for n in wanted]
+            tasks = {n: tg.create_task(one(n)) for n in wanted if n not in done}
     except BaseExceptionGroup as group:
         first = group.exceptions[0]
         raise first if isinstance(first, ImageError) else ImageError(str(first)) from first
-    return [t.result() for t in tasks]
+    return [done[n] if n in done else tasks[n].result() for n in wanted]

@@ -8,19 +8,30 @@ line here. Entries are dotted paths resolved on first use, so `eval validate` an
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from eval.config import SubjectSpec
 
 # type -> "module:Class"; the image recipe each subject's default image comes from.
 SUBJECTS: dict[str, str] = {
     "etcd": "subjects.etcd:EtcdSubject",
+    "redis": "subjects.redis:RedisSubject",
     "noop": "subjects.noop:NoopSubject",
 }
+# image names (eval/images.py: recipes to build, or EXTERNAL images that must be present)
 SUBJECT_IMAGES: dict[str, tuple[str, ...]] = {
     "etcd": ("etcd", "helper"),
+    "redis": ("redis", "helper"),
     "noop": (),
+}
+# type -> "module:ParamsModel" for a subject's `params:`; a subject not listed takes none
+SUBJECT_PARAMS: dict[str, str] = {
+    "redis": "subjects.redis_params:RedisParams",
 }
 
 # type -> ("module:FaultClass", "module:ParamsModel")
@@ -57,6 +68,36 @@ def subject_class(kind: str) -> Any:
 
 def fault_class(kind: str) -> Any:
     return _resolve(FAULTS[kind][0])
+
+
+class NoParams(BaseModel):
+    """The params model of a subject that takes none: any key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def required_images(specs: Iterable[SubjectSpec]) -> tuple[list[str], list[str]]:
+    """What a campaign's subjects need: (recipe names to build, external refs that must be
+    present). An external image follows the subject's `version:` (eval.images.external_ref)."""
+    from eval.images import EXTERNAL, external_ref
+
+    build: set[str] = set()
+    refs: set[str] = set()
+    for spec in specs:
+        for name in SUBJECT_IMAGES.get(spec.type, ()):
+            if name in EXTERNAL:
+                refs.add(external_ref(name, spec.version))
+            else:
+                build.add(name)
+    return sorted(build), sorted(refs)
+
+
+def subject_params_model(kind: str) -> type[BaseModel]:
+    if kind not in SUBJECT_PARAMS:
+        return NoParams
+    model = _resolve(SUBJECT_PARAMS[kind])
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return model
 
 
 def fault_params_model(kind: str) -> type[BaseModel]:

@@ -1,0 +1,104 @@
+"""The subjects' compose files, as Compose itself resolves them (`config`: no engine, no
+images needed): labels on everything, ports only on 127.0.0.1, bounded tmpfs data volumes,
+and the flags each subject's fault behaviour depends on."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from eval.compose import compose_base, compose_dir
+
+LABELS = ("chaos-eval.campaign", "chaos-eval.trial", "chaos-eval.role")
+ENV = {
+    "CHAOS_EVAL_CAMPAIGN": "c1",
+    "CHAOS_EVAL_TRIAL": "t1",
+    "CHAOS_EVAL_TOKEN": "ce-token",
+    "CHAOS_EVAL_DATA_MB": "300",
+    "CHAOS_EVAL_IMAGE_REDIS": "chaos-eval/redis:local",
+}
+
+
+def resolved(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """`compose -f compose/<name>.yml config`, parsed."""
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    file = compose_dir() / f"{name}.yml"
+    done = subprocess.run(
+        [*compose_base(), "-p", "cecheck", "-f", str(file), "config"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = yaml.safe_load(done.stdout)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def check_common(doc: dict[str, Any], roles: dict[str, str]) -> None:
+    """Every service, network and volume labelled; every port on 127.0.0.1, ephemeral."""
+    services = doc["services"]
+    assert {s: services[s]["labels"]["chaos-eval.role"] for s in roles} == roles
+    for name, svc in services.items():
+        for label in LABELS:
+            assert svc["labels"][label], (name, label)
+        assert svc["labels"]["chaos-eval.trial"] == "t1"
+        for port in svc.get("ports", []):
+            text = port if isinstance(port, str) else f"{port['host_ip']}::{port['target']}"
+            assert text.startswith("127.0.0.1::"), (name, port)
+    for net in doc["networks"].values():
+        assert net["labels"]["chaos-eval.trial"] == "t1"
+    for vol in doc["volumes"].values():
+        assert vol["labels"]["chaos-eval.role"] == "data"
+        assert vol["driver_opts"]["type"] == "tmpfs"
+        assert vol["driver_opts"]["o"] == "size=300m"
+
+
+def test_redis_compose(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = resolved("redis", ENV, monkeypatch)
+    check_common(doc, {
+        "redis1": "primary", "redis2": "replica", "redis3": "replica",
+        "sentinel1": "sentinel", "sentinel2": "sentinel", "sentinel3": "sentinel",
+        "holder": "holder",
+    })
+    svc = doc["services"]
+    for name in ("redis1", "redis2", "redis3"):
+        argv = [*svc[name]["entrypoint"], *svc[name]["command"]]
+        assert argv[0] == "redis-server"
+        flags = dict(zip(argv[1::2], argv[2::2], strict=False))
+        assert flags["--requirepass"] == flags["--masterauth"] == "ce-token"
+        assert flags["--replica-announce-ip"] == name
+        assert flags["--save"] == "" and flags["--appendonly"] == "no"
+        assert flags["--repl-diskless-sync-delay"] == "0"
+        assert flags.get("--replicaof") == (None if name == "redis1" else "redis1")
+        assert svc[name]["volumes"][0].startswith(f"{name}-data:/data")
+    for name in ("sentinel1", "sentinel2", "sentinel3"):
+        script = svc[name]["entrypoint"][2]
+        assert "exec redis-sentinel /data/sentinel.conf" in script
+        # `config` may print the $$ escape as written (v1) or resolved (v2)
+        assert re.search(r'--sentinel announce-ip "\$\$?\(hostname\)"', script), script
+        assert "--requirepass ce-token" in script
+        assert any(v.endswith(":/etc/chaos-eval/sentinel.conf:ro") for v in svc[name]["volumes"])
+    held = {v.split(":")[0] for v in svc["holder"]["volumes"]}
+    assert held == {f"{n}-data" for n in ("redis1", "redis2", "redis3", "sentinel1",
+                                           "sentinel2", "sentinel3")}
+
+
+def test_sentinel_template_monitors_redis1_by_hostname() -> None:
+    conf = (compose_dir() / "redis" / "sentinel.conf").read_text()
+    lines = [ln for ln in conf.splitlines() if ln and not ln.startswith("#")]
+    assert "sentinel resolve-hostnames yes" in lines
+    assert "sentinel announce-hostnames yes" in lines
+    # resolve-hostnames must come before the monitor line that names a host
+    assert lines.index("sentinel resolve-hostnames yes") < lines.index(
+        "sentinel monitor mymaster redis1 6379 2")
+    assert "sentinel down-after-milliseconds mymaster 1500" in lines
+
+
+def test_every_compose_file_is_checked() -> None:
+    checked = {"etcd", "redis", "tikv"}
+    assert {p.stem for p in Path(compose_dir()).glob("*.yml")} <= checked

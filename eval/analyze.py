@@ -2,6 +2,10 @@
 
 A cell is subject x fault x grid point. `error` and `cleanup_failed` trials are counted but
 never held against the subject: pass rate is passed / (passed + failed).
+
+Per-node figures (`per_node` by node name, `by_role` for the fault's targets vs the other
+nodes of each trial): availability per phase is the mean over judged trials, p50 latency per
+phase the median of the trials' per-node p50s.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import json
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +73,8 @@ class Cell:
     lost_writes: int
     reasons: tuple[str, ...] = field(default=())
     trial_ids: tuple[int, ...] = field(default=())
+    per_node: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
+    by_role: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -99,6 +105,8 @@ class Cell:
             "latency_ms": {"p50": _r(self.latency_p50_ms), "p99": _r(self.latency_p99_ms)},
             "lost_writes": self.lost_writes,
             "reasons": list(self.reasons),
+            "per_node": self.per_node,
+            "by_role": self.by_role,
         }
 
 
@@ -176,6 +184,37 @@ def _median(xs: Sequence[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
+PHASES = ("before", "during", "after")
+
+
+def node_groups(
+    trials: Sequence[TrialRow], group: Callable[[TrialRow, str], str]
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """group -> {availability, latency_p50_ms} -> phase -> figure, over the trials' per-node
+    metrics; `group(trial, node)` names the group a node of a trial belongs to."""
+    av: dict[str, dict[str, list[float | None]]] = {}
+    p50: dict[str, dict[str, list[float | None]]] = {}
+    for t in trials:
+        nodes = _metric(t, "per_node") or {}
+        for node, phases in sorted(nodes.items()):
+            g = group(t, node)
+            for ph in PHASES:
+                figures = phases.get(ph) or {}
+                av.setdefault(g, {}).setdefault(ph, []).append(figures.get("availability"))
+                p50.setdefault(g, {}).setdefault(ph, []).append(figures.get("p50_ms"))
+    return {
+        g: {
+            "availability": {ph: _r(_mean(av[g].get(ph, []))) for ph in PHASES},
+            "latency_p50_ms": {ph: _r(_median(p50[g].get(ph, []))) for ph in PHASES},
+        }
+        for g in sorted(av)
+    }
+
+
+def _role(t: TrialRow, node: str) -> str:
+    return "target" if node in json.loads(t.targets or "[]") else "other"
+
+
 def summarize_cell(
     subject: str, fault: str, params: dict[str, Any], trials: Sequence[TrialRow], seed: int
 ) -> Cell:
@@ -216,6 +255,8 @@ def summarize_cell(
         lost_writes=sum(int(_metric(t, "lost_writes") or 0) for t in judged),
         reasons=reasons,
         trial_ids=tuple(t.id for t in trials),
+        per_node=node_groups(judged, lambda _t, node: node),
+        by_role=node_groups(judged, _role),
     )
 
 

@@ -3,11 +3,18 @@ HTML report charts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from eval import registry
+from eval.analyze import analyze
 from eval.metrics import FaultWindow, compute, timeseries
 from eval.outcomes import OpOutcome
+from eval.store import Store
 from eval.workload import Op, OpKind
+from tests.unit.fakes import Tracker
+from tests.unit.test_harness import doc, run
 
 
 def ops_fixture() -> list[Op]:
@@ -36,3 +43,25 @@ def test_per_node_metrics_and_timeseries() -> None:
     assert timeseries(ops, 1.0, (10.0, 12.0)) == [(10.0, 0.0, None), (11.0, 0.0, None),
                                                   (12.0, 0.0, None)]
     assert timeseries([], 1.0) == []
+
+
+async def test_analysis_json_has_per_node_and_target_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    Tracker.reset()
+    async with await Store.open(tmp_path / "eval.db") as store:
+        d = doc(parallel=2)
+        d["timing"] = dict(d["timing"], warmup_s=0.3, fault_duration_s=0.3)
+        cid, _ = await run(store, d)
+        data = analyze(await store.campaign(cid), await store.trials(cid)).to_json()
+    cells = data["cells"]
+    assert isinstance(cells, list)
+    baseline, noop = cells[0], cells[1]
+    assert set(noop["per_node"]) == {"n1", "n2", "n3"}
+    assert set(noop["by_role"]) == {"target", "other"}  # noop targets one random node
+    assert set(baseline["by_role"]) == {"other"}  # a baseline has no target
+    n1 = noop["per_node"]["n1"]
+    av = n1["availability"]
+    assert av["before"] == av["during"] == 1.0 and av["after"] in (1.0, None)  # after: few ops
+    assert set(n1["latency_p50_ms"]) == {"before", "during", "after"}

@@ -170,7 +170,14 @@ def analysis_markdown(a: Analysis) -> str:
 
 def junit_xml(a: Analysis) -> str:
     """One <testcase> per trial, one <testsuite> per cell; failures carry the reasons."""
-    root = ET.Element("testsuites", name=f"chaos-eval campaign {a.campaign.id}")
+    root = ET.Element(
+        "testsuites",
+        name=f"chaos-eval campaign {a.campaign.id}",
+        tests=str(sum(c.trials for c in a.cells)),
+        failures=str(sum(c.failed for c in a.cells)),
+        errors=str(sum(c.errors + c.cleanup_failed for c in a.cells)),
+        skipped=str(sum(c.unfinished for c in a.cells)),
+    )
     by_id = {t.id: t for t in a.trials}
     for cell in a.cells:
         suite = ET.SubElement(
@@ -180,6 +187,7 @@ def junit_xml(a: Analysis) -> str:
             tests=str(cell.trials),
             failures=str(cell.failed),
             errors=str(cell.errors + cell.cleanup_failed),
+            skipped=str(cell.unfinished),
         )
         for tid in cell.trial_ids:
             t = by_id[tid]

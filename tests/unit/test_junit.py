@@ -1,0 +1,44 @@
+"""`analyze --junit`: one <testcase> per trial, one <testsuite> per cell, and every count
+attribute equal to what its children say (what CI servers read)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from eval import registry
+from eval.analyze import analyze
+from eval.campaign import expand
+from eval.config import parse_campaign
+from eval.report import junit_xml
+from eval.store import Store
+from tests.unit.fakes import Tracker
+from tests.unit.test_harness import doc, run
+
+
+async def test_junit_counts_match_the_testcases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    Tracker.reset()
+    d = doc(parallel=1, max_retries=0)
+    keys = [p.key for p, _ in expand(parse_campaign(d, "mem"))]
+    Tracker.lose_writes_for = {keys[1]}  # a matrix trial misses its SLO: failure
+    Tracker.fail_up_for = {keys[3]}  # the harness breaks: error
+    async with await Store.open(tmp_path / "eval.db") as store:
+        cid, _ = await run(store, d)
+        a = analyze(await store.campaign(cid), await store.trials(cid))
+    root = ET.fromstring(junit_xml(a))
+    cases = list(root.iter("testcase"))
+    assert len(cases) == len(keys) == int(root.attrib["tests"])
+    for el in (root, *root.findall("testsuite")):
+        children = list(el.iter("testcase"))
+        assert int(el.attrib["tests"]) == len(children)
+        for attr, tag in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+            assert int(el.attrib[attr]) == sum(c.find(tag) is not None for c in children), attr
+    assert (root.attrib["failures"], root.attrib["errors"]) == ("1", "1")
+    failure = next(c.find("failure") for c in cases if c.find("failure") is not None)
+    assert failure is not None and "lost" in failure.attrib["message"]
+    assert all(float(c.attrib["time"]) >= 0 for c in cases)

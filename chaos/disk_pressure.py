@@ -41,15 +41,31 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chaos.diskfill import (
+    ALARM_PATH,
+    FILL_CHUNK_BYTES,
+    MAX_FILES,
+    MAX_FILL_BYTES,
+    STATUS_PATH,
+    alarm_body,
+    confinement_problem,
+    enospc_line,
+    fallocate_argv,
+    fill_names,
+    goal_avail,
+    member_id_of,
+    parse_alarms,
+    remove_argv,
+    size_option,
+)
 from chaos.probes import (
     EndpointTracker,
     HttpOutcome,
@@ -57,12 +73,10 @@ from chaos.probes import (
     probe_endpoint_of,
     probe_tracked,
 )
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker, VolumeInfo
-from eval.errors import CleanupError, DockerError, FaultError, ParameterError
+from eval.docker import HELPER_IMAGE_DEFAULT, Docker
+from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.snapshot import (
-    FILL_PREFIX,
-    TARGET,
     VolumeUsage,
     free_tolerance,
     parse_volume_usage,
@@ -72,19 +86,11 @@ from eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)
 
-MAX_FILES = 8
-FILL_CHUNK_BYTES = 512 << 20
 ACTIVE_SLACK = 1 << 20  # df rounding and the subject freeing a page meanwhile
 SIZE_MATCH_SLACK = 1 << 20
-MAX_FILL_BYTES = MAX_FILES * FILL_CHUNK_BYTES  # 4 GiB: a tmpfs fill lives in RAM
 PROBE_TIMEOUT_S = 1.0
 HELPER_TIMEOUT_S = 60.0
 VERIFY_REMOVED_TIMEOUT_S = 30.0
-STATUS_PATH = "/v3/maintenance/status"
-ALARM_PATH = "/v3/maintenance/alarm"
-ENOSPC = "no space left on device"
-_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_NAME_RE = re.compile(re.escape(FILL_PREFIX) + r"[A-Za-z0-9_-]{1,12}-\d{1,2}")
 
 
 class DiskPressureParams(BaseModel):
@@ -100,126 +106,6 @@ class DiskPressureParams(BaseModel):
         if (self.fill_percent is None) == (self.fill_bytes is None):
             raise ValueError("give exactly one of fill_percent (1..100] or fill_bytes (> 0)")
         return self
-
-
-# -- pure -------------------------------------------------------------------------------------
-
-
-def fill_names(trial_key: str) -> tuple[str, ...]:
-    """The only names this trial's fill files can have (same on every target's volume)."""
-    if not _KEY_RE.fullmatch(trial_key):
-        raise ParameterError(f"not a trial key: {trial_key!r}")
-    return tuple(f"{FILL_PREFIX}{trial_key[:12]}-{n}" for n in range(MAX_FILES))
-
-
-def _path(name: str) -> str:
-    if not _NAME_RE.fullmatch(name):
-        raise ParameterError(f"not a fill file name: {name!r}")
-    return f"{TARGET}/{name}"
-
-
-def fallocate_argv(name: str, nbytes: int) -> tuple[str, ...]:
-    if isinstance(nbytes, bool) or not 0 < nbytes <= MAX_FILL_BYTES:
-        raise ParameterError(f"fill size out of range: {nbytes!r}")
-    return ("fallocate", "-l", str(nbytes), _path(name))
-
-
-def remove_argv(names: Sequence[str]) -> tuple[str, ...]:
-    """rm -f of exactly these files: absent ones are fine, nothing else can match."""
-    if not names:
-        raise ParameterError("no fill files to remove")
-    return ("rm", "-f", "--", *(_path(n) for n in names))
-
-
-def goal_avail(params: DiskPressureParams, usage: VolumeUsage) -> int:
-    """The free bytes the fill aims to leave. FaultError when there is nothing to fill."""
-    if params.fill_percent is not None:
-        goal = int(usage.size * (1 - params.fill_percent / 100))
-        if goal >= usage.avail:
-            raise FaultError(
-                f"the filesystem is already {100 * usage.used_fraction:.1f}% used, at or above "
-                f"fill_percent {params.fill_percent}: nothing to fill"
-            )
-        return goal
-    assert params.fill_bytes is not None
-    if usage.avail <= 0:
-        raise FaultError("the filesystem is already full: nothing to fill")
-    return max(0, usage.avail - params.fill_bytes)
-
-
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def size_option(o: str) -> int | None:
-    """The byte count of a `size=` mount option (tmpfs syntax: 256m, 1g, 4096); None when
-    there is none, or it is relative (size=50% of RAM is not a bound we can check)."""
-    for opt in o.split(","):
-        key, _, value = opt.strip().partition("=")
-        if key != "size":
-            continue
-        m = re.fullmatch(r"(\d+)([kmgtKMGT]?)", value.strip())
-        return int(m.group(1)) * _UNITS[m.group(2).lower()] if m else None
-    return None
-
-
-def confinement_problem(volume: str, info: VolumeInfo | None) -> str | None:
-    """Why filling `volume` could touch anything beyond it, or None when it cannot. Pure."""
-    if info is None:
-        return f"volume {volume} does not exist"
-    opts = info.options
-    if info.driver != "local":
-        return f"volume {volume}: driver {info.driver!r}, only 'local' volumes are understood"
-    mount_opts = opts.get("o", "")
-    if opts.get("type") == "tmpfs":
-        if size_option(mount_opts) is None:
-            return (f"volume {volume}: tmpfs without an absolute size= option ({mount_opts!r}) "
-                    "is bounded only by RAM")
-        return None
-    device = opts.get("device", "")
-    binds = {w.strip() for w in mount_opts.split(",")} & {"bind", "rbind"}
-    if device.startswith("/dev/") and not binds:
-        return None
-    return (f"volume {volume}: a plain local volume is a directory on the host's disk "
-            f"(options {dict(opts)}); filling it would fill the host. Give the node a bounded "
-            "filesystem of its own (type=tmpfs with size=, or a device)")
-
-
-def alarm_body(action: str, member_id: int | None = None, alarm: str | None = None) \
-        -> dict[str, object]:
-    """A /v3/maintenance/alarm request (uint64 as JSON strings, enums by name)."""
-    if action not in ("GET", "ACTIVATE", "DEACTIVATE"):
-        raise ParameterError(f"not an alarm action: {action!r}")
-    body: dict[str, object] = {"action": action}
-    if member_id is not None:
-        body["memberID"] = str(int(member_id))
-    if alarm is not None:
-        if alarm not in ("NOSPACE", "CORRUPT"):
-            raise ParameterError(f"not an alarm type: {alarm!r}")
-        body["alarm"] = alarm
-    return body
-
-
-def parse_alarms(doc: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
-    """(member id, alarm) pairs of an alarm response. An absent list means none."""
-    out = []
-    for a in doc.get("alarms") or []:
-        if isinstance(a, dict):
-            out.append((int(a.get("memberID", 0)), str(a.get("alarm", "NONE"))))
-    return tuple(sorted(out))
-
-
-def member_id_of(status: Mapping[str, Any]) -> int | None:
-    header = status.get("header")
-    try:
-        return int(header["member_id"]) if isinstance(header, dict) else None
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def enospc_line(logs: str) -> str:
-    """The last log line reporting ENOSPC, or ""."""
-    hits = [ln.strip() for ln in logs.splitlines() if ENOSPC in ln]
-    return hits[-1][:300] if hits else ""
 
 
 # -- the fault --------------------------------------------------------------------------------
@@ -407,7 +293,7 @@ class DiskPressureFault:
     async def _fill(self, t: _Target) -> None:
         t0 = time.monotonic()
         usage = t.baseline or await self.usage(t.node)
-        t.goal = goal_avail(self.params, usage)
+        t.goal = goal_avail(self.params.fill_percent, self.params.fill_bytes, usage)
         while len(t.created) < MAX_FILES:
             need = usage.avail - t.goal
             if need <= 0:

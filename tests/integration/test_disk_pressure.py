@@ -14,13 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from etcd_local import LocalEtcd, Writer, new_ctx, started_cluster
 
-from chaos.disk_pressure import (
-    ALARM_PATH,
-    DiskPressureFault,
-    DiskPressureParams,
-    alarm_body,
-    fill_names,
-)
+from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
+from chaos.diskfill import ALARM_PATH, alarm_body, fill_names
 from eval.docker import Docker
 from eval.errors import FaultError
 from eval.images import BuildResult

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from chaos.disk_pressure import (
+from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
+from chaos.diskfill import (
     MAX_FILES,
-    DiskPressureFault,
-    DiskPressureParams,
     alarm_body,
     confinement_problem,
     enospc_line,
@@ -81,14 +80,16 @@ def test_argv_names_exact_files_only() -> None:
 
 def test_goal_for_a_percentage_and_for_bytes() -> None:
     usage = VolumeUsage(256 * MiB, 134 * MiB)
-    assert goal_avail(DiskPressureParams(fill_percent=100), usage) == 0
-    assert goal_avail(DiskPressureParams(fill_percent=90), usage) == int(256 * MiB * 0.1)
-    assert goal_avail(DiskPressureParams(fill_bytes=4 * MiB), usage) == 130 * MiB
-    assert goal_avail(DiskPressureParams(fill_bytes=1 << 30), usage) == 0  # at most what is free
+    assert goal_avail(100, None, usage) == 0
+    assert goal_avail(90, None, usage) == int(256 * MiB * 0.1)
+    assert goal_avail(None, 4 * MiB, usage) == 130 * MiB
+    assert goal_avail(None, 1 << 30, usage) == 0  # at most what is free
     with pytest.raises(FaultError, match=r"already 47\.7% used"):
-        goal_avail(DiskPressureParams(fill_percent=40), usage)
+        goal_avail(40, None, usage)
     with pytest.raises(FaultError, match="already full"):
-        goal_avail(DiskPressureParams(fill_bytes=1), VolumeUsage(256 * MiB, 0))
+        goal_avail(None, 1, VolumeUsage(256 * MiB, 0))
+    with pytest.raises(ParameterError):
+        goal_avail(None, None, usage)
 
 
 def test_size_option() -> None:

@@ -1,0 +1,145 @@
+"""disk_pressure's pure parts: the fill files' names, the argv that create and remove them,
+the fill goal, the confinement rule, and etcd's alarm API bodies. No I/O.
+
+Fill files are `/target/.chaos-eval-fill-<first 12 chars of the trial key>-<n>`, with
+n < MAX_FILES: cleanup removes exactly those names (`rm -f --`, never a glob), so it can
+only ever touch what this trial could have created.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from eval.docker import VolumeInfo
+from eval.errors import FaultError, ParameterError
+from eval.snapshot import FILL_PREFIX, TARGET, VolumeUsage
+
+MAX_FILES = 8
+FILL_CHUNK_BYTES = 512 << 20
+MAX_FILL_BYTES = MAX_FILES * FILL_CHUNK_BYTES  # 4 GiB: a tmpfs fill lives in RAM
+STATUS_PATH = "/v3/maintenance/status"
+ALARM_PATH = "/v3/maintenance/alarm"
+ENOSPC = "no space left on device"
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAME_RE = re.compile(re.escape(FILL_PREFIX) + r"[A-Za-z0-9_-]{1,12}-\d{1,2}")
+
+
+def fill_names(trial_key: str) -> tuple[str, ...]:
+    """The only names this trial's fill files can have (same on every target's volume)."""
+    if not _KEY_RE.fullmatch(trial_key):
+        raise ParameterError(f"not a trial key: {trial_key!r}")
+    return tuple(f"{FILL_PREFIX}{trial_key[:12]}-{n}" for n in range(MAX_FILES))
+
+
+def _path(name: str) -> str:
+    if not _NAME_RE.fullmatch(name):
+        raise ParameterError(f"not a fill file name: {name!r}")
+    return f"{TARGET}/{name}"
+
+
+def fallocate_argv(name: str, nbytes: int) -> tuple[str, ...]:
+    if isinstance(nbytes, bool) or not 0 < nbytes <= MAX_FILL_BYTES:
+        raise ParameterError(f"fill size out of range: {nbytes!r}")
+    return ("fallocate", "-l", str(nbytes), _path(name))
+
+
+def remove_argv(names: Sequence[str]) -> tuple[str, ...]:
+    """rm -f of exactly these files: absent ones are fine, nothing else can match."""
+    if not names:
+        raise ParameterError("no fill files to remove")
+    return ("rm", "-f", "--", *(_path(n) for n in names))
+
+
+def goal_avail(fill_percent: float | None, fill_bytes: int | None, usage: VolumeUsage) -> int:
+    """The free bytes a fill aims to leave (give exactly one amount). FaultError when there
+    is nothing to fill."""
+    if fill_percent is not None:
+        goal = int(usage.size * (1 - fill_percent / 100))
+        if goal >= usage.avail:
+            raise FaultError(
+                f"the filesystem is already {100 * usage.used_fraction:.1f}% used, at or above "
+                f"fill_percent {fill_percent}: nothing to fill"
+            )
+        return goal
+    if fill_bytes is None:
+        raise ParameterError("give fill_percent or fill_bytes")
+    if usage.avail <= 0:
+        raise FaultError("the filesystem is already full: nothing to fill")
+    return max(0, usage.avail - fill_bytes)
+
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def size_option(o: str) -> int | None:
+    """The byte count of a `size=` mount option (tmpfs syntax: 256m, 1g, 4096); None when
+    there is none, or it is relative (size=50% of RAM is not a bound we can check)."""
+    for opt in o.split(","):
+        key, _, value = opt.strip().partition("=")
+        if key != "size":
+            continue
+        m = re.fullmatch(r"(\d+)([kmgtKMGT]?)", value.strip())
+        return int(m.group(1)) * _UNITS[m.group(2).lower()] if m else None
+    return None
+
+
+def confinement_problem(volume: str, info: VolumeInfo | None) -> str | None:
+    """Why filling `volume` could touch anything beyond it, or None when it cannot. Pure."""
+    if info is None:
+        return f"volume {volume} does not exist"
+    opts = info.options
+    if info.driver != "local":
+        return f"volume {volume}: driver {info.driver!r}, only 'local' volumes are understood"
+    mount_opts = opts.get("o", "")
+    if opts.get("type") == "tmpfs":
+        if size_option(mount_opts) is None:
+            return (f"volume {volume}: tmpfs without an absolute size= option ({mount_opts!r}) "
+                    "is bounded only by RAM")
+        return None
+    device = opts.get("device", "")
+    binds = {w.strip() for w in mount_opts.split(",")} & {"bind", "rbind"}
+    if device.startswith("/dev/") and not binds:
+        return None
+    return (f"volume {volume}: a plain local volume is a directory on the host's disk "
+            f"(options {dict(opts)}); filling it would fill the host. Give the node a bounded "
+            "filesystem of its own (type=tmpfs with size=, or a device)")
+
+
+def alarm_body(action: str, member_id: int | None = None, alarm: str | None = None) \
+        -> dict[str, object]:
+    """A /v3/maintenance/alarm request (uint64 as JSON strings, enums by name)."""
+    if action not in ("GET", "ACTIVATE", "DEACTIVATE"):
+        raise ParameterError(f"not an alarm action: {action!r}")
+    body: dict[str, object] = {"action": action}
+    if member_id is not None:
+        body["memberID"] = str(int(member_id))
+    if alarm is not None:
+        if alarm not in ("NOSPACE", "CORRUPT"):
+            raise ParameterError(f"not an alarm type: {alarm!r}")
+        body["alarm"] = alarm
+    return body
+
+
+def parse_alarms(doc: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
+    """(member id, alarm) pairs of an alarm response. An absent list means none."""
+    out = []
+    for a in doc.get("alarms") or []:
+        if isinstance(a, dict):
+            out.append((int(a.get("memberID", 0)), str(a.get("alarm", "NONE"))))
+    return tuple(sorted(out))
+
+
+def member_id_of(status: Mapping[str, Any]) -> int | None:
+    header = status.get("header")
+    try:
+        return int(header["member_id"]) if isinstance(header, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def enospc_line(logs: str) -> str:
+    """The last log line reporting ENOSPC, or ""."""
+    hits = [ln.strip() for ln in logs.splitlines() if ENOSPC in ln]
+    return hits[-1][:300] if hits else ""

@@ -15,7 +15,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ import httpx
 
 from eval.docker import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import FaultError, ParameterError
+from eval.fault import Evidence
 from eval.subject import Endpoint, Node
 
 T = TypeVar("T")
@@ -216,8 +217,7 @@ class EndpointTracker:
         info = await self._docker.inspect(self._node.container_id)
         if info is None or self._container_port not in info.ports:
             return None
-        ep = self._endpoint
-        return Endpoint(ep.name, ep.host, info.ports[self._container_port])
+        return replace(self._endpoint, port=info.ports[self._container_port])  # same protocol
 
 
 # Any HTTP response proves a process is serving, so one path serves every subject; this one
@@ -289,3 +289,36 @@ async def poll_until(
         if done(result) or now >= deadline:
             return result, now - t0
         await asyncio.sleep(min(interval_s, max(0.0, deadline - now)))
+
+
+async def serving_evidence(
+    docker: Docker,
+    targets: Iterable[Node],
+    trackers: Mapping[str, EndpointTracker],
+    *,
+    probe_timeout_s: float,
+    deadline_s: float,
+) -> Evidence:
+    """Proof that each target runs unpaused and its endpoint (as published now) answers,
+    polled to a deadline: the removal proof of faults that stop or freeze a node."""
+    nodes = tuple(targets)
+
+    async def serving(node: Node) -> tuple[bool, str]:
+        info = await docker.inspect(node.container_id)
+        if info is None or info.paused or not info.running:
+            return False, f"{node.name}: {info.status if info else 'gone'}"
+        probe = await probe_tracked(trackers[node.name], probe_timeout_s)
+        if probe.outcome is not HttpOutcome.ANSWERED:
+            return False, f"{node.name}: running, endpoint {probe.outcome.value}"
+        return True, f"{node.name}: running, endpoint answered in {probe.elapsed_s:.3f}s"
+
+    async def check() -> list[tuple[bool, str]]:
+        return list(await asyncio.gather(*(serving(n) for n in nodes)))
+
+    results, took = await poll_until(check, lambda rs: all(ok for ok, _ in rs), deadline_s)
+    figures: dict[str, float | str] = {
+        "targets": len(nodes),
+        "serving": sum(ok for ok, _ in results),
+        "seconds": round(took, 3),
+    }
+    return Evidence(all(ok for ok, _ in results), "; ".join(w for _, w in results), figures)

@@ -57,3 +57,28 @@ async def test_http_endpoints_are_still_probed_over_http() -> None:
         writer.close()
 
     assert await _with_server(http, "http") is HttpOutcome.ANSWERED
+
+
+class _Info:
+    def __init__(self, ports: dict[int, int]) -> None:
+        self.ports = ports
+
+
+class _Docker:
+    def __init__(self) -> None:
+        self.ports = {6379: 40001}
+
+    async def inspect(self, container: str) -> _Info:
+        return _Info(dict(self.ports))
+
+
+async def test_a_tracked_endpoint_keeps_its_protocol_across_a_restart() -> None:
+    from chaos.probes import EndpointTracker
+    from eval.subject import Node
+
+    ep = Endpoint("client", "127.0.0.1", 40001, "resp")
+    docker = _Docker()
+    tracker = EndpointTracker(docker, Node("redis1", "primary", "c1", "10.0.0.2", (ep,)), ep)  # type: ignore[arg-type]
+    await tracker.pin()
+    docker.ports = {6379: 40777}  # restarted: a new host port
+    assert await tracker.current() == Endpoint("client", "127.0.0.1", 40777, "resp")

@@ -21,17 +21,20 @@ if TYPE_CHECKING:
 SUBJECTS: dict[str, str] = {
     "etcd": "subjects.etcd:EtcdSubject",
     "redis": "subjects.redis:RedisSubject",
+    "tikv": "subjects.tikv:TikvSubject",
     "noop": "subjects.noop:NoopSubject",
 }
 # image names (eval/images.py: recipes to build, or EXTERNAL images that must be present)
 SUBJECT_IMAGES: dict[str, tuple[str, ...]] = {
     "etcd": ("etcd", "helper"),
     "redis": ("redis", "helper"),
+    "tikv": ("pd", "tikv", "helper"),
     "noop": (),
 }
 # type -> "module:ParamsModel" for a subject's `params:`; a subject not listed takes none
 SUBJECT_PARAMS: dict[str, str] = {
     "redis": "subjects.redis_params:RedisParams",
+    "tikv": "subjects.tikv_params:TikvParams",
 }
 
 # type -> ("module:FaultClass", "module:ParamsModel")

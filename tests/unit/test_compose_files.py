@@ -102,3 +102,46 @@ def test_sentinel_template_monitors_redis1_by_hostname() -> None:
 def test_every_compose_file_is_checked() -> None:
     checked = {"etcd", "redis", "tikv"}
     assert {p.stem for p in Path(compose_dir()).glob("*.yml")} <= checked
+
+
+def test_tikv_compose(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {k: v for k, v in ENV.items() if k != "CHAOS_EVAL_IMAGE_REDIS"}
+    for var in ("CHAOS_EVAL_IMAGE_PD", "CHAOS_EVAL_IMAGE_TIKV", "CHAOS_EVAL_IMAGE_HELPER"):
+        monkeypatch.delenv(var, raising=False)
+    doc = resolved("tikv", env, monkeypatch)
+    check_common(doc, {"pd1": "pd", "pd2": "pd", "pd3": "pd", "tikv1": "tikv",
+                       "tikv2": "tikv", "tikv3": "tikv", "holder": "holder"})
+    svc = doc["services"]
+    cluster = "pd1=http://pd1:2380,pd2=http://pd2:2380,pd3=http://pd3:2380"
+    for name in ("pd1", "pd2", "pd3"):
+        assert svc[name]["image"] == "pingcap/pd:v7.5.1"  # pinned default, never latest
+        flags = dict(f.split("=", 1) for f in svc[name]["command"])
+        assert flags["--advertise-client-urls"] == f"http://{name}:2379"
+        assert flags["--advertise-peer-urls"] == f"http://{name}:2380"
+        assert flags["--initial-cluster"] == cluster
+        assert flags["--config"] == "/etc/chaos-eval/pd.toml"
+        assert [str(p) for p in svc[name]["ports"]] in (
+            ["127.0.0.1::2379/tcp"], ["127.0.0.1::2379"])
+    for name in ("tikv1", "tikv2", "tikv3"):
+        assert svc[name]["image"] == "pingcap/tikv:v7.5.1"
+        flags = dict(f.split("=", 1) for f in svc[name]["command"])
+        assert flags["--advertise-addr"] == f"{name}:20160"
+        assert flags["--advertise-status-addr"] == f"{name}:20180"
+        assert flags["--status-addr"] == "0.0.0.0:20180"
+        assert flags["--pd"] == "pd1:2379,pd2:2379,pd3:2379"
+        assert flags["--config"] == "/etc/chaos-eval/tikv.toml"
+        assert svc[name]["ulimits"]["nofile"]["soft"] >= 1048576
+        assert any(v.endswith(":/etc/chaos-eval/tikv.toml:ro") for v in svc[name]["volumes"])
+    assert svc["holder"]["image"] == "chaos-eval/helper:local"
+
+
+def test_tikv_config_files() -> None:
+    import tomllib
+
+    tikv = tomllib.loads((compose_dir() / "tikv" / "tikv.toml").read_text())
+    assert tikv["raftstore"]["hibernate-regions"] is False
+    assert tikv["storage"]["reserve-space"] == "32MB"
+    assert tikv["storage"]["block-cache"]["capacity"] == "128MB"
+    pd = tomllib.loads((compose_dir() / "tikv" / "pd.toml").read_text())
+    assert pd["schedule"]["max-store-down-time"] == "30s"
+    assert pd["replication"]["max-replicas"] == 3

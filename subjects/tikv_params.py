@@ -1,0 +1,14 @@
+"""The `params:` a campaign may give a `tikv` subject (validated when the campaign loads)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TikvParams(BaseModel):
+    """max_store_down_time_s: PD's schedule.max-store-down-time, how long a store may miss
+    heartbeats before PD declares it Down and starts moving its replicas elsewhere (PD's
+    own default is 30 minutes, longer than any trial)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    max_store_down_time_s: int = Field(default=30, ge=1, le=86400)

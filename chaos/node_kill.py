@@ -23,7 +23,7 @@ from chaos.probes import (
     probe_endpoint,
     probe_endpoint_of,
     probe_pair,
-    probe_tracked,
+    serving_evidence,
 )
 from eval.docker import HELPER_IMAGE_DEFAULT, ContainerInfo, Docker
 from eval.errors import CleanupError, DockerError, FaultError
@@ -150,30 +150,15 @@ class NodeKillFault:
         if problems:
             raise CleanupError(f"node_kill cleanup failed: {'; '.join(problems)}")
 
-    async def _serving(self, node: Node) -> tuple[bool, str]:
-        info = await self._docker.inspect(node.container_id)
-        if info is None or not info.running or info.paused:
-            return False, f"{node.name}: {info.status if info else 'gone'}"
-        probe = await probe_tracked(self._trackers[node.name], PROBE_TIMEOUT_S)
-        if probe.outcome is not HttpOutcome.ANSWERED:
-            return False, f"{node.name}: running, endpoint {probe.outcome.value}"
-        return True, f"{node.name}: running, endpoint answered"
-
     async def verify_removed(self) -> Evidence:
         """Each target runs and its endpoint (as published now) answers, polled to 30 s."""
-
-        async def check() -> list[tuple[bool, str]]:
-            return list(await asyncio.gather(*(self._serving(n) for n in self.targets)))
-
-        results, took = await poll_until(
-            check, lambda rs: all(ok for ok, _ in rs), VERIFY_REMOVED_TIMEOUT_S
+        return await serving_evidence(
+            self._docker,
+            self.targets,
+            self._trackers,
+            probe_timeout_s=PROBE_TIMEOUT_S,
+            deadline_s=VERIFY_REMOVED_TIMEOUT_S,
         )
-        figures: dict[str, float | str] = {
-            "targets": len(self.targets),
-            "serving": sum(ok for ok, _ in results),
-            "seconds": round(took, 3),
-        }
-        return Evidence(all(ok for ok, _ in results), "; ".join(w for _, w in results), figures)
 
 
 def _name(node: Node) -> str:

@@ -32,6 +32,7 @@ from chaos.probes import (
     poll_until,
     probe_endpoint_of,
     probe_tracked,
+    serving_evidence,
 )
 from eval.docker import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
@@ -147,28 +148,12 @@ class PauseFault:
         if problems:
             raise CleanupError(f"pause cleanup failed: {'; '.join(problems)}")
 
-    async def _serving(self, node: Node) -> tuple[bool, str]:
-        info = await self._docker.inspect(node.container_id)
-        if info is None or info.paused or not info.running:
-            return False, f"{node.name}: {info.status if info else 'gone'}"
-        probe = await probe_tracked(self._trackers[node.name], PROBE_TIMEOUT_S)
-        if probe.outcome is not HttpOutcome.ANSWERED:
-            return False, f"{node.name}: running, endpoint {probe.outcome.value}"
-        return True, f"{node.name}: running, endpoint answered in {probe.elapsed_s:.3f}s"
-
     async def verify_removed(self) -> Evidence:
         """Each target runs unpaused and its endpoint answers again (polled to a deadline)."""
-
-        async def check() -> list[tuple[bool, str]]:
-            return list(await asyncio.gather(*(self._serving(n) for n in self.targets)))
-
-        results, took = await poll_until(
-            check, lambda rs: all(ok for ok, _ in rs), VERIFY_REMOVED_TIMEOUT_S
+        return await serving_evidence(
+            self._docker,
+            self.targets,
+            self._trackers,
+            probe_timeout_s=PROBE_TIMEOUT_S,
+            deadline_s=VERIFY_REMOVED_TIMEOUT_S,
         )
-        figures: dict[str, float | str] = {
-            "targets": len(self.targets),
-            "serving": sum(ok for ok, _ in results),
-            "seconds": round(took, 3),
-        }
-        ok = all(ok for ok, _ in results)
-        return Evidence(ok, "; ".join(why for _, why in results), figures)

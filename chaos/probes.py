@@ -242,8 +242,12 @@ async def resp_probe(host: str, port: int, *, timeout_s: float = 1.0) -> HttpPro
             await writer.drain()
             line = await reader.readline()
         if line.endswith(b"\r\n"):
-            return HttpProbe(HttpOutcome.ANSWERED, None, time.monotonic() - t0, line[:40].decode(
-                "utf-8", "replace").strip())
+            return HttpProbe(
+                HttpOutcome.ANSWERED,
+                None,
+                time.monotonic() - t0,
+                line[:40].decode("utf-8", "replace").strip(),
+            )
         return HttpProbe(HttpOutcome.CLOSED, None, time.monotonic() - t0, "closed")
     except TimeoutError:
         return HttpProbe(HttpOutcome.TIMEOUT, None, time.monotonic() - t0, "TimeoutError")

@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import secrets
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -29,24 +28,21 @@ from eval.docker import ContainerInfo, Docker
 from eval.images import image_ref
 from eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
 from subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token
-from subjects.redis_client import RedisKVClient, RespPool, RespTransportError, Route, Target
+from subjects.redis_client import RedisKVClient, RespPool, RespTransportError
 from subjects.redis_params import RedisParams, WriteTo
+from subjects.redis_routes import MASTER, SENTINELS, RedisRouter
 from subjects.redis_view import (
     REDIS_PORT,
     ROLE_NAMES,
     SENTINEL_PORT,
-    SentinelView,
     agreed_primary,
-    node_for_address,
     replication_reasons,
 )
 from subjects.resp import (
-    ErrorReply,
     Replication,
     Reply,
     RespProtocolError,
     pairs_to_dict,
-    parse_master_addr,
     parse_replication,
     parse_role,
 )
@@ -57,12 +53,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DATA = ("redis1", "redis2", "redis3")
-SENTINELS = ("sentinel1", "sentinel2", "sentinel3")
-MASTER = "mymaster"  # the name the sentinels monitor (compose/redis/sentinel.conf)
 NETWORK = "cluster"
 DATA_PATH = "/data"
 PROBE_KEY = "chaos-eval:probe"
-ROUTE_CACHE_S = 0.25  # how long a primary or a published port, once looked up, is reused
 ROLE_TIMEOUT_S = 0.5  # nodes(): how long a node may take to say its role
 
 
@@ -95,10 +88,7 @@ class RedisSubject:
         self._docker = docker
         self._probe_timeout_s = probe_timeout_s
         self._pool = RespPool(self._password)
-        self._ids: dict[str, str] = {}  # service -> container id (stable for the trial)
-        self._nodes: tuple[Node, ...] = ()
-        self._targets: dict[str, tuple[float, Target | str]] = {}
-        self._primaries: dict[str | None, tuple[float, str | None]] = {}
+        self._routes = RedisRouter(docker, self._pool, self.nodes, probe_timeout_s)
 
     @classmethod
     def from_spec(cls, spec: SubjectSpec, ctx: TrialContext, docker: Docker) -> RedisSubject:
@@ -157,109 +147,33 @@ class RedisSubject:
         has no endpoint and no address; its container and data volume are still given."""
         infos = await self._project.containers(("primary", "replica", "sentinel"))
         roles = await asyncio.gather(*(self._role(i) for i in infos))
-        self._nodes = tuple(self._node(i, r) for i, r in zip(infos, roles, strict=True))
-        self._ids = {n.name: n.container_id for n in self._nodes}
-        return self._nodes
-
-    # -- routing --------------------------------------------------------------------------
-
-    def _forget(self) -> None:
-        self._targets.clear()
-        self._primaries.clear()
-
-    async def _target(self, name: str) -> Target | str:
-        """127.0.0.1 and the port `name` publishes now, or why there is none."""
-        now = time.monotonic()
-        cached = self._targets.get(name)
-        if cached and now - cached[0] < ROUTE_CACHE_S:
-            return cached[1]
-        if name not in self._ids:
-            await self.nodes()
-        cid = self._ids.get(name)
-        info = await self._docker.inspect(cid) if cid else None
-        port = SENTINEL_PORT if name in SENTINELS else REDIS_PORT
-        target: Target | str = "refused"  # not running: nothing is published
-        if info is not None and info.running and port in info.ports:
-            target = ("127.0.0.1", info.ports[port])
-        self._targets[name] = (now, target)
-        return target
-
-    async def _sentinel_view(self, name: str, timeout_s: float, *, quorum: bool
-                             ) -> SentinelView:
-        target = await self._target(name)
-        if isinstance(target, str):
-            return SentinelView(error=target)
-        try:
-            addr = parse_master_addr(await self._pool.execute(
-                target, ("SENTINEL", "get-master-addr-by-name", MASTER), timeout_s))
-            ok = True
-            if quorum:
-                reply = await self._pool.execute(target, ("SENTINEL", "ckquorum", MASTER),
-                                                 timeout_s)
-                ok = not isinstance(reply, ErrorReply)
-        except RespTransportError as e:
-            return SentinelView(error=e.cls)
-        except RespProtocolError as e:
-            return SentinelView(error=f"bad answer: {e}")
-        return SentinelView(addr, ok)
-
-    async def _views(self, timeout_s: float, *, quorum: bool) -> dict[str, SentinelView]:
-        views = await asyncio.gather(
-            *(self._sentinel_view(s, timeout_s, quorum=quorum) for s in SENTINELS))
-        return dict(zip(SENTINELS, views, strict=True))
-
-    async def _primary(self, via: str | None) -> str | None:
-        """The primary's name as most sentinels (or sentinel `via`) give it now; cached."""
-        now = time.monotonic()
-        cached = self._primaries.get(via)
-        if cached and now - cached[0] < ROUTE_CACHE_S:
-            return cached[1]
-        timeout = min(1.0, self._probe_timeout_s)
-        if via is None:
-            node, _ = agreed_primary(await self._views(timeout, quorum=False), self._nodes,
-                                     len(SENTINELS))
-        else:
-            view = await self._sentinel_view(via, timeout, quorum=False)
-            node = node_for_address(*view.master, self._nodes) if view.master else None
-        name = node.name if node else None
-        self._primaries[via] = (now, name)
-        return name
-
-    def _route_primary(self, via: str | None) -> Route:
-        async def route() -> Target | str:
-            if not self._nodes:
-                await self.nodes()
-            name = await self._primary(via)
-            return "no_primary" if name is None else await self._target(name)
-        return route
-
-    def _route_node(self, name: str) -> Route:
-        async def route() -> Target | str:
-            return await self._target(name)
-        return route
+        nodes = tuple(self._node(i, r) for i, r in zip(infos, roles, strict=True))
+        self._routes.learn(nodes)
+        return nodes
 
     def client(self, node: Node, timeout_s: float) -> RedisKVClient:
         """See the module docstring: reads go to the current primary (non-linearizable reads
         to `node` itself, if it is a Redis node); writes per params.write_to."""
         sentinel = node.name in SENTINELS
-        primary = self._route_primary(None)
+        routes = self._routes
+        primary = routes.to_primary(None)
         if sentinel:
-            write = self._route_primary(node.name if self._write_to == "bound" else None)
+            write = routes.to_primary(node.name if self._write_to == "bound" else None)
         else:
-            write = self._route_node(node.name) if self._write_to == "bound" else primary
+            write = routes.to_node(node.name) if self._write_to == "bound" else primary
         return RedisKVClient(
             write_route=write,
             read_route=primary,
-            local_route=primary if sentinel else self._route_node(node.name),
+            local_route=primary if sentinel else routes.to_node(node.name),
             password=self._password,
             timeout_s=timeout_s,
-            on_refused=self._forget,
+            on_refused=routes.forget,
         )
 
     # -- health ---------------------------------------------------------------------------
 
     async def _replication(self, node: Node, timeout_s: float) -> Replication | str:
-        target = await self._target(node.name)
+        target = await self._routes.target(node.name)
         if isinstance(target, str):
             return "not running" if target == "refused" else target
         try:
@@ -276,12 +190,12 @@ class RedisSubject:
         return await self._health(self._probe_timeout_s)
 
     async def _health(self, timeout_s: float) -> Health:
-        self._forget()  # a health probe never trusts a cached route
+        self._routes.forget()  # a health probe never trusts a cached route
         nodes = await self.nodes()
         reasons: list[str] = []
         if [n.name for n in nodes] != sorted((*DATA, *SENTINELS)):
             reasons.append(f"nodes {[n.name for n in nodes]}, want {[*DATA, *SENTINELS]}")
-        primary, why = agreed_primary(await self._views(timeout_s, quorum=True), nodes,
+        primary, why = agreed_primary(await self._routes.views(timeout_s, quorum=True), nodes,
                                       len(SENTINELS))
         reasons += why
         if primary is None:
@@ -297,7 +211,7 @@ class RedisSubject:
     async def _probe(self, primary: Node, replicas: int, timeout_s: float) -> list[str]:
         """SET a fresh value on the primary, WAIT for every replica to acknowledge it, GET it."""
         value = f"{self.ctx.trial_key}:{secrets.token_hex(4)}"
-        target = await self._target(primary.name)
+        target = await self._routes.target(primary.name)
         if isinstance(target, str):
             return [f"probe: {primary.name} {target}"]
         wait_ms = max(100, int(timeout_s * 500))
@@ -328,7 +242,7 @@ class RedisSubject:
         primary's replication offset (as `index`); per node its replication summary."""
         nodes = await self.nodes()
         timeout = self._probe_timeout_s
-        views = await self._views(timeout, quorum=False)
+        views = await self._routes.views(timeout, quorum=False)
         primary, _ = agreed_primary(views, nodes, len(SENTINELS))
         data = [n for n in nodes if n.name in DATA]
         repl = dict(zip((n.name for n in data), await asyncio.gather(
@@ -350,7 +264,7 @@ class RedisSubject:
 
     async def _config_epoch(self, timeout_s: float) -> int | None:
         for name in SENTINELS:
-            target = await self._target(name)
+            target = await self._routes.target(name)
             if isinstance(target, str):
                 continue
             try:
@@ -365,7 +279,7 @@ class RedisSubject:
         """The node most sentinels name as primary (for role None or "primary")."""
         if role not in (None, "primary"):
             return None
-        self._forget()
+        self._routes.forget()
         nodes = await self.nodes()
-        name = await self._primary(None)
+        name = await self._routes.primary(None)
         return next((n for n in nodes if n.name == name), None)

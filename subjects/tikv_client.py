@@ -95,8 +95,9 @@ class TikvKVClient:
             if not self._endpoints:
                 return None, "refused"  # no PD publishes a port right now
             try:
-                self._raw = await asyncio.wait_for(
-                    lib.RawClient.connect(list(self._endpoints)), CONNECT_TIMEOUT_S)
+                self._raw = await asyncio.wait_for(  # an operation's own deadline bounds it
+                    lib.RawClient.connect(list(self._endpoints)),
+                    min(CONNECT_TIMEOUT_S, self._timeout_s))
             except TimeoutError:
                 return None, "connect_timeout"
             except Exception as e:  # client-rust raises bare Exception

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from eval import registry
 from eval.errors import ConfigError
@@ -57,6 +65,15 @@ class SubjectSpec(_Frozen):
     @property
     def label(self) -> str:
         return self.name or self.type
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_params(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No `params` key when there are none: specs written before subjects took params
+        keep their spec hash (and so their trial keys)."""
+        data: dict[str, Any] = handler(self)
+        if not data.get("params"):
+            data.pop("params", None)
+        return data
 
 
 class ChaosSpec(_Frozen):

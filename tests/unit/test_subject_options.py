@@ -109,3 +109,18 @@ def test_require_and_ensure_name_every_missing_external_image(
     results = asyncio.run(ensure_images(["tikv", "pd"], docker))  # type: ignore[arg-type]
     assert [(r.name, r.ref, r.built) for r in results] == [
         ("tikv", "pingcap/tikv:v7.5.1", False), ("pd", "pingcap/pd:v7.5.1", False)]
+
+
+def test_empty_params_leave_the_spec_hash_as_it_was() -> None:
+    from eval.campaign import spec_json
+
+    plain = parse_campaign(campaign("etcd"), "c.yaml")
+    subjects = __import__("json").loads(spec_json(plain))["subjects"]
+    assert subjects == [{"data_mb": 256, "image": None, "name": "", "type": "etcd",
+                         "version": None}]  # the same JSON (and hash) as before params
+    with_params = parse_campaign(campaign({"type": "redis", "params": {"write_to": "bound"}}),
+                                 "c.yaml")
+    dumped = spec_json(with_params)
+    assert '"params":{"write_to":"bound"}' in dumped
+    again = parse_campaign(__import__("json").loads(dumped), "db")  # resume reads it back
+    assert again.subjects[0].params == {"write_to": "bound"}

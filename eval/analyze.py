@@ -3,6 +3,7 @@
 A cell is subject x fault x grid point. `error` and `cleanup_failed` trials are counted but
 never held against the subject: pass rate is passed / (passed + failed).
 
+`active` figures cover the ops that started and ended while the fault was proven in force.
 Per-node figures (`per_node` by node name, `by_role` for the fault's targets vs the other
 nodes of each trial): availability per phase is the mean over judged trials, p50 latency per
 phase the median of the trials' per-node p50s.
@@ -73,6 +74,7 @@ class Cell:
     lost_writes: int
     reasons: tuple[str, ...] = field(default=())
     trial_ids: tuple[int, ...] = field(default=())
+    availability_active: float | None = None  # ops wholly within the proven-active part
     per_node: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
     by_role: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
 
@@ -100,6 +102,7 @@ class Cell:
             "pass_rate": self.pass_rate.to_json(),
             "availability": {
                 "during": _r(self.availability_during),
+                "active": _r(self.availability_active),
                 "after": _r(self.availability_after),
             },
             "latency_ms": {"p50": _r(self.latency_p50_ms), "p99": _r(self.latency_p99_ms)},
@@ -184,7 +187,7 @@ def _median(xs: Sequence[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
-PHASES = ("before", "during", "after")
+PHASES = ("before", "during", "active", "after")  # active: the proven part of during
 
 
 def node_groups(
@@ -255,6 +258,7 @@ def summarize_cell(
         lost_writes=sum(int(_metric(t, "lost_writes") or 0) for t in judged),
         reasons=reasons,
         trial_ids=tuple(t.id for t in trials),
+        availability_active=_mean([_metric(t, "availability", "active") for t in judged]),
         per_node=node_groups(judged, lambda _t, node: node),
         by_role=node_groups(judged, _role),
     )

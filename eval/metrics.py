@@ -7,6 +7,9 @@ Definitions (also in the README):
 - lost writes = acknowledged writes whose final read found the key absent;
   unexpected values = final reads that returned a value we never wrote for that key.
 - per node: the same availability and latency figures for the ops sent to each node.
+- active: the same figures for the ops that started and ended while the fault was proven in
+  force (from verify_active returning to cleanup starting), a subset of `during`, whose
+  window also spans injecting, proving and removing the fault (seconds each, under load).
 - workload recovery = from the fault's removal (and separately from its injection) until the
   start of the first window of `window_s` seconds in which every node that served the
   workload before the fault succeeds at no less than its pre-fault success ratio (minus 5 pts),
@@ -28,10 +31,18 @@ TOLERANCE = 0.05
 
 @dataclass(frozen=True)
 class FaultWindow:
-    """Trial-clock seconds. For a baseline trial, the window is the equivalent hold period."""
+    """Trial-clock seconds. For a baseline trial, the window is the equivalent hold period.
+    [injected_at, removed_at): inject starts .. cleanup_chaos returns. [active_from,
+    active_to]: verify_active returned .. cleanup started (None: not known, e.g. baseline)."""
 
     injected_at: float
     removed_at: float
+    active_from: float | None = None
+    active_to: float | None = None
+
+    def to_json(self) -> dict[str, float | None]:
+        return {"injected_at": self.injected_at, "removed_at": self.removed_at,
+                "active_from": self.active_from, "active_to": self.active_to}
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,7 @@ class NodePhase:
 
 @dataclass(frozen=True)
 class TrialMetrics:
-    counts: dict[str, Counts]  # before | during | after
+    counts: dict[str, Counts]  # before | during | after (| active, within during)
     latency_ms: dict[str, dict[str, float | None]]  # phase -> {p50, p99}
     errors: dict[str, int]  # error class -> count (fail and unknown ops)
     acked_writes: int
@@ -188,9 +199,13 @@ def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> Tria
     by_phase: dict[str, list[Op]] = {"before": [], "during": [], "after": []}
     for o in live:
         by_phase[phase_of(o.start, w)].append(o)
+    measured = dict(by_phase)
+    if w.active_from is not None and w.active_to is not None:
+        lo, hi = w.active_from, w.active_to
+        measured["active"] = [o for o in live if lo <= o.start and o.end <= hi]
     latency = {
         p: {"p50": percentile(_ok_ms(lst), 50), "p99": percentile(_ok_ms(lst), 99)}
-        for p, lst in by_phase.items()
+        for p, lst in measured.items()
     }
     errors = Counter(o.error or o.outcome.value for o in live if o.outcome != OpOutcome.OK)
     acked = {o.key for o in live if o.kind == OpKind.WRITE and o.outcome == OpOutcome.OK}
@@ -206,7 +221,7 @@ def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> Tria
     )
     rec = workload_recovery(ops, w, window_s)
     return TrialMetrics(
-        counts={p: _count(lst) for p, lst in by_phase.items()},
+        counts={p: _count(lst) for p, lst in measured.items()},
         latency_ms=latency,
         errors=dict(sorted(errors.items())),
         acked_writes=len(acked),
@@ -218,5 +233,5 @@ def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> Tria
             None if rec is None else rec + (w.removed_at - w.injected_at)
         ),
         lost_keys=tuple(lost),
-        per_node=per_node(by_phase),
+        per_node=per_node(measured),
     )

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from eval import registry
@@ -160,6 +160,7 @@ async def run_trial(
         await workload.final_read()
         ops = workload.ops()
         await store.record_ops(plan.trial_id, attempt, ops)
+        window = _proven(window, rec.measurements)
         metrics = compute(ops, window)
         verdict = judge(metrics, rec.recovery_s, recovered, plan.slo)
         rec.status, rec.reasons = verdict.status, list(verdict.reasons)
@@ -168,7 +169,7 @@ async def run_trial(
         rec.measurements.update(
             metrics=metrics.to_json(),
             checks={k: v.value for k, v in verdict.checks.items()},
-            window={"injected_at": window.injected_at, "removed_at": window.removed_at},
+            window=window.to_json(),
             ops=len(ops),
         )
         await store.record_phase(plan.trial_id, TrialPhase.MEASURED)
@@ -366,6 +367,15 @@ async def _observe_recovery(
         if clock() >= deadline:
             return False, None, last
         await asyncio.sleep(POLL_S)
+
+
+def _proven(w: FaultWindow, m: dict[str, Any]) -> FaultWindow:
+    """The window with the part where the fault was proven in force: from verify_active
+    returning (inject_s after injection) to cleanup starting (cleanup_s before removal)."""
+    if m.get("inject_s") is None or m.get("cleanup_s") is None:
+        return w
+    return replace(w, active_from=w.injected_at + m["inject_s"],
+                   active_to=w.removed_at - m["cleanup_s"])
 
 
 def _state_json(state: Any) -> dict[str, Any]:

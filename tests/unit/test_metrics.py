@@ -37,6 +37,13 @@ def test_per_node_metrics_and_timeseries() -> None:
     assert n0.p50_ms == pytest.approx(200, abs=1)
     assert m.per_node["n1"]["during"].p50_ms == pytest.approx(10, abs=1)
     assert m.to_json()["per_node"]["n0"]["during"]["availability"] == pytest.approx(3 / 7)  # type: ignore[index]
+    assert "active" not in m.counts  # no proven interval known: no active figures
+    proven = compute(ops, FaultWindow(2.0, 4.0, active_from=2.5, active_to=3.5))
+    inside = [o for o in ops if o.kind == OpKind.WRITE and o.start >= 2.5 and o.end <= 3.5]
+    assert proven.counts["active"].attempted == len(inside) == 9  # i = 25..34 less 33 (late)
+    assert proven.counts["during"] == m.counts["during"]  # a subset, not a new partition
+    assert proven.per_node["n1"]["active"].counts.attempted == 4  # i = 25, 28, 31, 34
+    assert proven.to_json()["availability"]["active"] == proven.counts["active"].availability  # type: ignore[index]
     ts = timeseries(ops, 1.0)
     assert [round(x, 6) for x, _, _ in ts] == [0, 1, 2, 3, 4, 5]
     assert ts[0][1] == 10 and ts[2][1] < 10  # ok ops/s dips in the fault window
@@ -64,4 +71,4 @@ async def test_analysis_json_has_per_node_and_target_figures(
     n1 = noop["per_node"]["n1"]
     av = n1["availability"]
     assert av["before"] == av["during"] == 1.0 and av["after"] in (1.0, None)  # after: few ops
-    assert set(n1["latency_p50_ms"]) == {"before", "during", "after"}
+    assert set(n1["latency_p50_ms"]) == {"before", "during", "active", "after"}

@@ -13,9 +13,11 @@ Inject, per target:
     fallocate -l <bytes> /target/.chaos-eval-fill-<trial key 12>-<n>     n = 0, 1, ...
 
 `fill_percent: P` fills until the filesystem is P % used, as df reports it; `fill_bytes:
-B` adds B bytes (at most what is free). A file per step: when the subject writes between
-the df and the fallocate and it no longer fits (tmpfs allocates all or nothing), the next
-step re-reads df and takes the next name. At most MAX_FILES files, FILL_CHUNK_BYTES each.
+B` adds B bytes (at most what is free). A file per step, each step re-reading df: the
+subject writes meanwhile, and a tmpfs fallocate is all or nothing (ENOSPC if it no longer
+fits). A fill to 100 % (goal: 0 bytes free) therefore fallocates all but TOPUP_BYTES and
+writes the rest with `dd` until ENOSPC: under load, the few KB etcd writes between a df
+and a fallocate made an exact-size fallocate fail every time. At most MAX_FILES files.
 
 verify_active holds iff df, read again from a fresh helper, shows free bytes at or below
 the level asked for (+ ACTIVE_SLACK). What the subject does is recorded, not required:
@@ -55,6 +57,7 @@ from chaos.diskfill import (
     MAX_FILES,
     MAX_FILL_BYTES,
     STATUS_PATH,
+    TOPUP_BYTES,
     alarm_body,
     confinement_problem,
     enospc_line,
@@ -65,6 +68,7 @@ from chaos.diskfill import (
     parse_alarms,
     remove_argv,
     size_option,
+    topup_argv,
 )
 from chaos.probes import (
     EndpointTracker,
@@ -125,7 +129,7 @@ class _Target:
     created: list[str] = field(default_factory=list)
     filled: int = 0
     fill_s: float = 0.0  # the whole fill: df, fallocate, df again (helpers included)
-    fallocate_s: float = 0.0  # the fallocate helpers alone
+    write_s: float = 0.0  # the fallocate / dd helpers alone
     during: dict[str, str] = field(default_factory=dict)  # what the member did, recorded
 
 
@@ -269,28 +273,31 @@ class DiskPressureFault:
         for t in self._t.values():
             await self._fill(t)
 
-    async def fill_step(self, node: Node, nbytes: int) -> bool:
-        """Create the next fill file of `nbytes` on `node` (recorded before it is made);
-        False when it did not fit. A half-done inject is a few of these."""
+    async def fill_step(self, node: Node, nbytes: int, *, topup: bool = False) -> bool:
+        """Create the next fill file of `nbytes` on `node` (recorded before it is made):
+        fallocate, or with `topup` dd until full. False when a fallocate did not fit. A
+        half-done inject is a few of these."""
         t = self._t[node.name]
         if len(t.created) >= MAX_FILES:
             raise FaultError(f"{node.name}: used all {MAX_FILES} fill file names")
         name = self.names[len(t.created)]
         t.created.append(name)
+        argv = topup_argv(name, nbytes) if topup else fallocate_argv(name, nbytes)
         t0 = time.monotonic()
         res = await self._docker.run_helper(
-            fallocate_argv(name, nbytes), labels=self._labels, volume=t.volume, caps=(),
-            image=self._image, timeout_s=HELPER_TIMEOUT_S,
+            argv, labels=self._labels, volume=t.volume, caps=(), image=self._image,
+            timeout_s=HELPER_TIMEOUT_S,
         )
-        t.fallocate_s += time.monotonic() - t0
+        t.write_s += time.monotonic() - t0
         if res.ok:
-            t.filled += nbytes
             return True
         if "No space left" in res.stderr:
-            return False
-        raise FaultError(f"{node.name}: fallocate: exit {res.exit_code}: {res.stderr.strip()}")
+            return topup  # dd stopping at ENOSPC is a top-up doing its job
+        raise FaultError(f"{node.name}: {argv[0]}: exit {res.exit_code}: {res.stderr.strip()}")
 
     async def _fill(self, t: _Target) -> None:
+        """fallocate in chunks toward the goal; for a goal of 0 (full), all but TOPUP_BYTES,
+        then dd writes the rest until ENOSPC. Each step re-reads df."""
         t0 = time.monotonic()
         usage = t.baseline or await self.usage(t.node)
         t.goal = goal_avail(self.params.fill_percent, self.params.fill_bytes, usage)
@@ -298,9 +305,14 @@ class DiskPressureFault:
             need = usage.avail - t.goal
             if need <= 0:
                 break
-            await self.fill_step(t.node, min(need, FILL_CHUNK_BYTES))
+            if t.goal == 0 and need <= TOPUP_BYTES:
+                await self.fill_step(t.node, need, topup=True)
+            else:
+                margin = TOPUP_BYTES if t.goal == 0 else 0
+                await self.fill_step(t.node, min(need - margin, FILL_CHUNK_BYTES))
             usage = await self.usage(t.node)
         t.fill_s = time.monotonic() - t0
+        t.filled = sum(size for name, size in usage.fill_files if name in self.names)
         if usage.avail > t.goal + ACTIVE_SLACK:
             raise FaultError(f"{t.node.name}: {usage.avail} bytes still free after "
                              f"{len(t.created)} fill files (goal {t.goal})")
@@ -324,7 +336,7 @@ class DiskPressureFault:
                 f"{p}free_bytes_now": usage.avail, f"{p}goal_free_bytes": goal,
                 f"{p}used_pct_now": round(100 * usage.used_fraction, 2),
                 f"{p}fill_bytes": t.filled, f"{p}fill_files": len(t.created),
-                f"{p}fill_s": round(t.fill_s, 3), f"{p}fallocate_s": round(t.fallocate_s, 3),
+                f"{p}fill_s": round(t.fill_s, 3), f"{p}write_s": round(t.write_s, 3),
                 **{f"{p}member_{k}": v for k, v in member.items()},
             })
             notes.append(f"{name}: free {base} -> {usage.avail} bytes (goal <= {goal}) "

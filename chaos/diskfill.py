@@ -19,6 +19,8 @@ from eval.snapshot import FILL_PREFIX, TARGET, VolumeUsage
 MAX_FILES = 8
 FILL_CHUNK_BYTES = 512 << 20
 MAX_FILL_BYTES = MAX_FILES * FILL_CHUNK_BYTES  # 4 GiB: a tmpfs fill lives in RAM
+TOPUP_BYTES = 1 << 20  # a fill to 100 %: fallocate all but this, then write it with dd
+TOPUP_BLOCK = 4096
 STATUS_PATH = "/v3/maintenance/status"
 ALARM_PATH = "/v3/maintenance/alarm"
 ENOSPC = "no space left on device"
@@ -39,10 +41,24 @@ def _path(name: str) -> str:
     return f"{TARGET}/{name}"
 
 
-def fallocate_argv(name: str, nbytes: int) -> tuple[str, ...]:
-    if isinstance(nbytes, bool) or not 0 < nbytes <= MAX_FILL_BYTES:
+def _checked_size(nbytes: int) -> int:
+    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or not 0 < nbytes <= MAX_FILL_BYTES:
         raise ParameterError(f"fill size out of range: {nbytes!r}")
-    return ("fallocate", "-l", str(nbytes), _path(name))
+    return nbytes
+
+
+def fallocate_argv(name: str, nbytes: int) -> tuple[str, ...]:
+    """Allocate `nbytes` at once (tmpfs: all or nothing, ENOSPC if it does not fit)."""
+    return ("fallocate", "-l", str(_checked_size(nbytes)), _path(name))
+
+
+def topup_argv(name: str, nbytes: int) -> tuple[str, ...]:
+    """Write zeros, a page at a time, up to `nbytes` or until the filesystem is full: the
+    last bytes of a fill to 100 %, which no precomputed size can hit while the subject
+    writes too."""
+    pages = -(-_checked_size(nbytes) // TOPUP_BLOCK)
+    return ("dd", "if=/dev/zero", f"of={_path(name)}", f"bs={TOPUP_BLOCK}", f"count={pages}",
+            "status=none")
 
 
 def remove_argv(names: Sequence[str]) -> tuple[str, ...]:

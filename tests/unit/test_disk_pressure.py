@@ -18,6 +18,7 @@ from chaos.diskfill import (
     parse_alarms,
     remove_argv,
     size_option,
+    topup_argv,
 )
 from eval.docker import Docker, VolumeInfo
 from eval.errors import FaultError, ParameterError
@@ -74,6 +75,10 @@ def test_argv_names_exact_files_only() -> None:
             fallocate_argv(bad_name, 1)
     with pytest.raises(ParameterError):
         fallocate_argv(name, 0)
+    assert topup_argv(name, 4097) == ("dd", "if=/dev/zero", f"of=/target/{name}", "bs=4096",
+                                      "count=2", "status=none")
+    with pytest.raises(ParameterError):
+        topup_argv("x", 4096)
     with pytest.raises(ParameterError):
         remove_argv(())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -210,3 +211,48 @@ def test_only_subjects_with_the_helper_image_are_observed_by_docker() -> None:
 async def test_no_snapshot_observes_nothing_and_compares_equal() -> None:
     a = await NoSnapshot().take(NODES)
     assert compare(a, await NoSnapshot().take(NODES)) == ()
+
+
+class Drifting:
+    """A snapshotter whose second look finds a rule the first did not: a leftover."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def take(self, nodes: Sequence[Node]) -> ClusterSnapshot:
+        self.calls += 1
+        rules = () if self.calls == 1 else ("mangle: :CHAOS_EVAL_LAT -",)
+        return ClusterSnapshot(tuple(node_snap(n.name, rules=rules) for n in nodes))
+
+
+async def test_a_trial_whose_snapshots_differ_ends_cleanup_failed(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the real lifecycle (in-memory subject, no-op fault): the fault's own proof
+    of removal holds, the snapshot comparison does not, so the trial is cleanup_failed."""
+    import eval.snapshot
+    from eval import registry
+    from eval.campaign import CampaignRunner, resolve_campaign
+    from eval.config import parse_campaign
+    from eval.outcomes import TrialStatus
+    from eval.store import Store
+    from tests.unit.test_harness import NoDocker
+
+    monkeypatch.setattr(eval.snapshot, "snapshotter_for", lambda *a: Drifting())
+    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    cfg = parse_campaign({
+        "name": "snap", "subjects": ["fake"], "chaos_types": [{"type": "noop"}],
+        "include_baseline": False, "max_retries": 0,
+        "timing": {"warmup_s": 0.05, "fault_duration_s": 0.05, "recovery_timeout_s": 1},
+        "workload": {"rate_per_s": 200, "concurrency": 2},
+    }, "mem")
+    async with await Store.open(tmp_path / "eval.db") as store:
+        res = await resolve_campaign(store, cfg, "mem.yaml", ["eval"], new=False)
+        await CampaignRunner(cfg, res.campaign, store, NoDocker()).run()  # type: ignore[arg-type]
+        (trial,) = await store.trials(res.campaign.id)
+        assert trial.status == TrialStatus.CLEANUP_FAILED
+        assert "snapshot differs: n1: rule left: mangle: :CHAOS_EVAL_LAT -" in trial.error
+        proof = json.loads(trial.proof)
+        assert proof["removed"]["holds"] is True  # the fault's own check passed
+        assert len(proof["snapshot_diff"]) == 3 and proof["snapshot_before"]["nodes"]
+        assert await store.open_ledger(res.campaign.id) == []  # closed, as cleanup_failed

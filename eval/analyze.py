@@ -21,7 +21,7 @@ from typing import Any
 
 from eval.metrics import percentile
 from eval.outcomes import TrialStatus
-from eval.store import CampaignRow, TrialRow
+from eval.records import CampaignRow, TrialRow
 
 
 @dataclass(frozen=True)

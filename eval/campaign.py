@@ -1,17 +1,15 @@
-"""A campaign: matrix expansion, scheduling under one semaphore, and continuation.
+"""A campaign: which campaign a run continues, and the runner that schedules its trials
+under one semaphore (with the lease, signals, retries and the pilot gate).
 
-Expansion is deterministic: the spec hash covers the whole validated config, and each
-trial's key is a hash of the spec hash and the trial's coordinates (subject, fault entry,
-grid point, repetition). Running the same file against the same db again continues the
-unfinished campaign of that name: finished trials are skipped, the rest run, none twice.
+Running the same file against the same db again continues the unfinished campaign of that
+name: finished trials are skipped, the rest run, none twice. Expansion is in matrix.py;
+undoing what a dead run left behind is in repair.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import signal
@@ -22,115 +20,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from eval import __version__
-from eval.config import CampaignConfig, ChaosSpec, Scalar, SubjectSpec, canonical_params
+from eval.config import CampaignConfig
 from eval.docker import Docker
-from eval.errors import ChaosEvalError, LeaseHeldError, StoreError
-from eval.fault import undo_plan_from_json
-from eval.outcomes import CampaignStatus, LedgerState, TrialStatus
+from eval.errors import LeaseHeldError, StoreError
+from eval.matrix import BASELINE, Coordinates, campaign_seed, expand, spec_hash, spec_json
+from eval.outcomes import CampaignStatus, TrialStatus
 from eval.provenance import git_sha
-from eval.store import CampaignRow, PlannedTrial, Store, TrialRow
-from eval.subject import LABEL_CAMPAIGN
+from eval.records import CampaignRow, TrialRow
+from eval.repair import holder_is_dead, repair
+from eval.store import Store
 from eval.trial import RunControl, TrialPlan, run_trial, shielded
-from eval.undo import run_undo
 
 log = logging.getLogger(__name__)
 
-BASELINE = "baseline"
 LEASE_STALE_S = 30.0
 HEARTBEAT_S = 5.0
-
-
-@dataclass(frozen=True)
-class Coordinates:
-    """Where a trial sits in the matrix."""
-
-    subject: SubjectSpec
-    chaos: ChaosSpec | None
-    chaos_index: int  # -1 for baseline
-    params: dict[str, Scalar]
-    repetition: int
-
-
-def spec_json(cfg: CampaignConfig) -> str:
-    return json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-
-
-def spec_hash(cfg: CampaignConfig) -> str:
-    return hashlib.sha256(spec_json(cfg).encode()).hexdigest()
-
-
-def campaign_seed(cfg: CampaignConfig) -> int:
-    return cfg.seed if cfg.seed is not None else int(spec_hash(cfg)[:15], 16)
-
-
-def trial_key(shash: str, c: Coordinates) -> str:
-    coords = json.dumps(
-        [
-            c.subject.label,
-            c.chaos_index,
-            c.chaos.type if c.chaos else BASELINE,
-            canonical_params(c.params),
-            c.repetition,
-        ],
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(f"{shash}|{coords}".encode()).hexdigest()[:20]
-
-
-def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
-    """The whole matrix, in run order: baselines first (one per subject), then the cells."""
-    shash, seed = spec_hash(cfg), campaign_seed(cfg)
-    coords: list[Coordinates] = []
-    if cfg.include_baseline:
-        coords += [Coordinates(s, None, -1, {}, 0) for s in cfg.subjects]
-    for s in cfg.subjects:
-        for i, chaos in enumerate(cfg.chaos_types):
-            for point in chaos.grid():
-                coords += [
-                    Coordinates(s, chaos, i, point, r) for r in range(cfg.trials_per_combination)
-                ]
-    out = []
-    for ordinal, c in enumerate(coords):
-        key = trial_key(shash, c)
-        out.append(
-            (
-                PlannedTrial(
-                    key=key,
-                    ordinal=ordinal,
-                    subject=c.subject.label,
-                    subject_type=c.subject.type,
-                    fault=c.chaos.type if c.chaos else BASELINE,
-                    params=json.dumps(c.params, sort_keys=True),
-                    target=c.chaos.target if c.chaos else "",
-                    repetition=c.repetition,
-                    seed=int(hashlib.sha256(f"{seed}|{key}".encode()).hexdigest()[:15], 16),
-                ),
-                c,
-            )
-        )
-    if not out:
-        raise ChaosEvalError("the campaign expands to zero trials")
-    return out
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def holder_is_dead(c: CampaignRow) -> bool:
-    """A lease held by a process on this host that no longer exists is dead, however fresh its
-    heartbeat: a runner killed with SIGKILL can be resumed at once, not 30 s later."""
-    return (
-        c.lease_pid is not None
-        and c.lease_host == socket.gethostname()
-        and not pid_alive(c.lease_pid)
-    )
 
 
 @dataclass(frozen=True)
@@ -179,45 +83,6 @@ class Progress:
 
 
 ProgressFn = Callable[[str, TrialRow | None, TrialStatus | None], None]
-
-
-async def repair(store: Store, docker: Docker, campaign_id: int) -> dict[str, int]:
-    """Undo what a dead run left behind: open ledger rows, labelled resources, running rows."""
-    label = (await store.campaign(campaign_id)).uid
-    undone = failed = 0
-    for row in await store.open_ledger(campaign_id):
-        problems = await run_undo(
-            docker,
-            undo_plan_from_json(row.undo),
-            {LABEL_CAMPAIGN: label, "chaos-eval.role": "helper"},
-        )
-        await store.close_ledger(
-            row.id, LedgerState.CLEANED if not problems else LedgerState.CLEANUP_FAILED
-        )
-        await store.event(
-            campaign_id,
-            "ledger_repaired",
-            "; ".join(problems) or row.description,
-            trial_id=row.trial_id,
-        )
-        undone += 1 if not problems else 0
-        failed += 1 if problems else 0
-    leftovers = await docker.labelled(LABEL_CAMPAIGN, label)
-    if not leftovers.empty:
-        await docker.remove_labelled(leftovers)
-        await store.event(
-            campaign_id,
-            "resources_removed",
-            f"{len(leftovers.containers)} containers, {len(leftovers.networks)} networks, "
-            f"{len(leftovers.volumes)} volumes",
-        )
-    interrupted = await store.mark_running_interrupted(campaign_id)
-    return {
-        "ledger_undone": undone,
-        "ledger_failed": failed,
-        "interrupted": interrupted,
-        "containers_removed": len(leftovers.containers),
-    }
 
 
 class CampaignRunner:

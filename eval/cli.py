@@ -88,8 +88,8 @@ async def _open_store(db: Path, *, create: bool = False) -> Any:
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]) -> None:
     """Check a campaign file with the same loader `eval run` uses, and show its matrix."""
-    from eval.campaign import expand
     from eval.config import load_campaign
+    from eval.matrix import expand
 
     try:
         cfg = load_campaign(config)
@@ -291,9 +291,9 @@ def compare(
 @app.command("report")
 def html_report(
     campaign_id: Annotated[int, typer.Argument(help="Campaign id.")],
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="The HTML file to write.")
-    ] = Path("report.html"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
     db: DbOpt = Path("eval.db"),
     trials: Annotated[
         int, typer.Option("--trials", min=1, help="Trials charted over time per cell.")

@@ -22,8 +22,8 @@ from typing import Any
 
 from eval.analyze import Analysis, Cell, _metric, _r
 from eval.outcomes import TrialStatus
+from eval.records import TrialRow
 from eval.stats import mann_whitney_u
-from eval.store import TrialRow
 
 ALPHA = 0.05
 
@@ -149,8 +149,16 @@ def _recovery(ta: list[TrialRow], tb: list[TrialRow], alpha: float) -> MetricCha
     fa, fb = [v for v in xa if v != math.inf], [v for v in xb if v != math.inf]
     p, method, worse, reg = _test(xa, xb, True, alpha)
     return MetricChange(
-        statistics.median(fa) if fa else None, statistics.median(fb) if fb else None,
-        len(xa), len(xb), p, method, worse, reg, len(xa) - len(fa), len(xb) - len(fb),
+        statistics.median(fa) if fa else None,
+        statistics.median(fb) if fb else None,
+        len(xa),
+        len(xb),
+        p,
+        method,
+        worse,
+        reg,
+        len(xa) - len(fa),
+        len(xb) - len(fb),
     )
 
 
@@ -162,8 +170,14 @@ def _availability(ta: list[TrialRow], tb: list[TrialRow], alpha: float) -> Metri
     xa, xb = values(ta), values(tb)
     p, method, worse, reg = _test(xa, xb, False, alpha)
     return MetricChange(
-        statistics.fmean(xa) if xa else None, statistics.fmean(xb) if xb else None,
-        len(xa), len(xb), p, method, worse, reg,
+        statistics.fmean(xa) if xa else None,
+        statistics.fmean(xb) if xb else None,
+        len(xa),
+        len(xb),
+        p,
+        method,
+        worse,
+        reg,
     )
 
 
@@ -176,12 +190,19 @@ def compare(a: Analysis, b: Analysis, alpha: float = ALPHA) -> Comparison:
         if cb is None:
             continue
         ta, tb = _judged(a, ca), _judged(b, cb)
-        out.append(CellComparison(
-            ca.subject, ca.fault, ca.params,
-            _recovery(ta, tb, alpha), _availability(ta, tb, alpha),
-        ))
+        out.append(
+            CellComparison(
+                ca.subject,
+                ca.fault,
+                ca.params,
+                _recovery(ta, tb, alpha),
+                _availability(ta, tb, alpha),
+            )
+        )
     return Comparison(
-        a, b, tuple(out),
+        a,
+        b,
+        tuple(out),
         only_a=tuple(c for c in a.cells if _key(c) not in cells_b),
         only_b=tuple(c for c in b.cells if _key(c) not in keys_a),
         alpha=alpha,

@@ -60,8 +60,18 @@ def up_argv(base: Sequence[str], project: str, file: Path) -> list[str]:
 
 def down_argv(base: Sequence[str], project: str, file: Path, timeout_s: int = 5) -> list[str]:
     """Stop and remove the project's containers, networks and named volumes."""
-    return [*base, "-p", project, "-f", str(file), "down", "-v", "--remove-orphans",
-            "-t", str(timeout_s)]
+    return [
+        *base,
+        "-p",
+        project,
+        "-f",
+        str(file),
+        "down",
+        "-v",
+        "--remove-orphans",
+        "-t",
+        str(timeout_s),
+    ]
 
 
 def version_argv(base: Sequence[str]) -> list[str]:

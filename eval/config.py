@@ -199,8 +199,11 @@ def _check_grids(cfg: CampaignConfig, file: str) -> None:
         except ValidationError as e:
             err = e.errors()[0]
             key = _key_path(["subjects", i, "params", *err["loc"]])
-            reason = "unknown key (not an option of this subject)" if (
-                err["type"] == "extra_forbidden") else err["msg"]
+            reason = (
+                "unknown key (not an option of this subject)"
+                if (err["type"] == "extra_forbidden")
+                else err["msg"]
+            )
             raise ConfigError(file, key, f"{reason} (got {err.get('input')!r})") from None
     labels = [s.label for s in cfg.subjects]
     dupes = sorted({x for x in labels if labels.count(x) > 1})

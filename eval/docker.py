@@ -254,8 +254,13 @@ class Docker:
         volume: mount that volume at /target (disk faults).
         """
         kwargs = self._helper_kwargs(
-            image=image, argv=argv, netns_of=netns_of, volume=volume, caps=caps,
-            labels=labels, name=None,
+            image=image,
+            argv=argv,
+            netns_of=netns_of,
+            volume=volume,
+            caps=caps,
+            labels=labels,
+            name=None,
         )
 
         def run() -> HelperResult:
@@ -290,8 +295,13 @@ class Docker:
     ) -> str:
         """Start a long-running helper (e.g. the packet shaper) and return its id."""
         kwargs = self._helper_kwargs(
-            image=image, argv=argv, netns_of=netns_of, volume=None, caps=caps,
-            labels=labels, name=name,
+            image=image,
+            argv=argv,
+            netns_of=netns_of,
+            volume=None,
+            caps=caps,
+            labels=labels,
+            name=name,
         )
         c = await self._call(f"start helper {name}", self.client.containers.run, **kwargs)
         return str(c.id)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from eval.campaign import LEASE_STALE_S, holder_is_dead
+from eval.campaign import LEASE_STALE_S
 from eval.docker import Docker, Labelled
 from eval.fault import undo_plan_from_json
 from eval.outcomes import CampaignStatus, LedgerState
-from eval.store import CampaignRow, Store
+from eval.records import CampaignRow
+from eval.repair import holder_is_dead
+from eval.store import Store
 from eval.subject import LABEL_CAMPAIGN
 from eval.undo import run_undo
 

@@ -19,7 +19,7 @@ from eval.analyze import Analysis, Cell
 from eval.metrics import timeseries
 from eval.outcomes import TrialStatus
 from eval.plot import PALETTE, Series, Span, heatmap, line_chart, strip_plot
-from eval.store import TrialRow
+from eval.records import TrialRow
 from eval.workload import Op, OpKind
 
 BUCKET_S = 1.0
@@ -49,8 +49,11 @@ def chart_trials(a: Analysis, per_cell: int) -> list[TrialRow]:
     by_id = {t.id: t for t in a.trials}
     out: list[TrialRow] = []
     for cell in a.cells:
-        done = [by_id[i] for i in cell.trial_ids
-                if by_id[i].status in JUDGED and "window" in by_id[i].measurements_dict]
+        done = [
+            by_id[i]
+            for i in cell.trial_ids
+            if by_id[i].status in JUDGED and "window" in by_id[i].measurements_dict
+        ]
         out += sorted(done, key=lambda t: (t.finished_at or 0.0, t.id))[:per_cell]
     return out
 
@@ -103,15 +106,29 @@ def trial_charts(tc: TrialChart) -> str:
         thr.append(Series(name, [(x, y) for x, y, _ in ts], color))
         lat.append(Series(name, [(x, p) for x, _, p in ts], color))
     sp = spans(t)
-    head = (f"trial {t.id}: {escape(t.subject)} / {escape(t.fault)} {escape(t.params)} "
-            f"rep {t.repetition} - {t.status.value}, recovery {_f(t.recovery_s)} s"
-            + (f", target {escape(', '.join(sorted(targets)))}" if targets else ""))
-    return (f"<h3>{head}</h3><div class='charts'>"
-            + line_chart(thr, title="throughput (ok ops/s, 1 s buckets)",
-                         x_label="trial clock (s)", y_label="ok ops/s", spans=sp)
-            + line_chart(lat, title="latency p50 of ok ops (ms, 1 s buckets)",
-                         x_label="trial clock (s)", y_label="ms", spans=sp)
-            + "</div>")
+    head = (
+        f"trial {t.id}: {escape(t.subject)} / {escape(t.fault)} {escape(t.params)} "
+        f"rep {t.repetition} - {t.status.value}, recovery {_f(t.recovery_s)} s"
+        + (f", target {escape(', '.join(sorted(targets)))}" if targets else "")
+    )
+    return (
+        f"<h3>{head}</h3><div class='charts'>"
+        + line_chart(
+            thr,
+            title="throughput (ok ops/s, 1 s buckets)",
+            x_label="trial clock (s)",
+            y_label="ok ops/s",
+            spans=sp,
+        )
+        + line_chart(
+            lat,
+            title="latency p50 of ok ops (ms, 1 s buckets)",
+            x_label="trial clock (s)",
+            y_label="ms",
+            spans=sp,
+        )
+        + "</div>"
+    )
 
 
 def pass_rate_heatmap(a: Analysis) -> str:
@@ -119,8 +136,9 @@ def pass_rate_heatmap(a: Analysis) -> str:
     faults = list(dict.fromkeys(_fault_label(c) for c in a.cells))
     values = {(c.subject, _fault_label(c)): c.pass_rate.value for c in a.cells}
     notes = {(c.subject, _fault_label(c)): f"{c.passed}/{c.passed + c.failed}" for c in a.cells}
-    return heatmap(subjects, faults, values, notes=notes,
-                   title="pass rate: subject x fault (passed / judged)")
+    return heatmap(
+        subjects, faults, values, notes=notes, title="pass rate: subject x fault (passed / judged)"
+    )
 
 
 def recovery_strips(a: Analysis) -> str:
@@ -131,25 +149,49 @@ def recovery_strips(a: Analysis) -> str:
         vals = [t.recovery_s for t in judged if t.recovery_s is not None]
         missing = len(judged) - len(vals)
         groups.append((c.label + (f" [{missing} never]" if missing else ""), vals))
-    return strip_plot(groups, title="recovery time per cell (dots: trials, bar: median)",
-                      x_label="seconds from the fault's removal to healthy", width=1000)
+    return strip_plot(
+        groups,
+        title="recovery time per cell (dots: trials, bar: median)",
+        x_label="seconds from the fault's removal to healthy",
+        width=1000,
+    )
 
 
 def cell_table(a: Analysis) -> str:
-    head = ("cell", "n", "passed", "failed", "errors", "cleanup failed", "pass rate (95% CI)",
-            "recovery s min / median / max", "avail. during", "avail. after", "p50 ms",
-            "p99 ms", "lost writes")
-    rows = ["<tr>" + "".join(f"<th{' class=l' if i == 0 else ''}>{h}</th>"
-                             for i, h in enumerate(head)) + "</tr>"]
+    head = (
+        "cell",
+        "n",
+        "passed",
+        "failed",
+        "errors",
+        "cleanup failed",
+        "pass rate (95% CI)",
+        "recovery s min / median / max",
+        "avail. during",
+        "avail. after",
+        "p50 ms",
+        "p99 ms",
+        "lost writes",
+    )
+    rows = [
+        "<tr>"
+        + "".join(f"<th{' class=l' if i == 0 else ''}>{h}</th>" for i, h in enumerate(head))
+        + "</tr>"
+    ]
     for c in a.cells:
         pr, r = c.pass_rate, c.recovery_s
         rate = "-" if pr.value is None else f"{pr.value:.0%} ({pr.low:.0%}-{pr.high:.0%})"
         cells = [
-            f"<td class=l>{escape(c.label)}</td>", f"<td>{c.trials}</td>", f"<td>{c.passed}</td>",
-            f"<td{' class=bad' if c.failed else ''}>{c.failed}</td>", f"<td>{c.errors}</td>",
+            f"<td class=l>{escape(c.label)}</td>",
+            f"<td>{c.trials}</td>",
+            f"<td>{c.passed}</td>",
+            f"<td{' class=bad' if c.failed else ''}>{c.failed}</td>",
+            f"<td>{c.errors}</td>",
             f"<td{' class=bad' if c.cleanup_failed else ''}>{c.cleanup_failed}</td>",
-            f"<td>{rate}</td>", f"<td>{_f(r.min)} / {_f(r.median)} / {_f(r.max)}</td>",
-            f"<td>{_pct(c.availability_during)}</td>", f"<td>{_pct(c.availability_after)}</td>",
+            f"<td>{rate}</td>",
+            f"<td>{_f(r.min)} / {_f(r.median)} / {_f(r.max)}</td>",
+            f"<td>{_pct(c.availability_during)}</td>",
+            f"<td>{_pct(c.availability_after)}</td>",
             f"<td>{_f(c.latency_p50_ms, '{:.0f}')}</td>",
             f"<td>{_f(c.latency_p99_ms, '{:.0f}')}</td>",
             f"<td{' class=bad' if c.lost_writes else ''}>{c.lost_writes}</td>",
@@ -161,23 +203,35 @@ def cell_table(a: Analysis) -> str:
 def render_html(a: Analysis, charts: Sequence[TrialChart], generated: str) -> str:
     c = a.campaign
     totals = " ".join(f"{k}={n}" for k, n in a.totals().items() if n)
-    meta = [("status", c.status.value), ("trials", totals), ("seed", str(c.seed)),
-            ("git", c.git_sha[:12]), ("harness", c.harness_version), ("generated", generated)]
+    meta = [
+        ("status", c.status.value),
+        ("trials", totals),
+        ("seed", str(c.seed)),
+        ("git", c.git_sha[:12]),
+        ("harness", c.harness_version),
+        ("generated", generated),
+    ]
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
         f"<title>chaos-eval campaign {c.id}: {escape(c.name)}</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>chaos-eval campaign {c.id}: {escape(c.name)}</h1>",
-        "<p class='meta'>" + "".join(f"<span><b>{k}</b> {escape(v)}</span>" for k, v in meta)
+        "<p class='meta'>"
+        + "".join(f"<span><b>{k}</b> {escape(v)}</span>" for k, v in meta)
         + "</p>",
     ]
     if c.reason:
         parts.append(f"<p class='bad'>{escape(c.reason)}</p>")
-    parts += ["<h2>Pass rate</h2>", pass_rate_heatmap(a),
-              "<h2>Recovery time</h2>", recovery_strips(a),
-              "<h2>Trials over time</h2>",
-              "<p class='dim'>Shaded: the fault window (light) and the part of it where the fault "
-              "was proven active (dark); green bar: recovered. Lines per node, and all nodes.</p>"]
+    parts += [
+        "<h2>Pass rate</h2>",
+        pass_rate_heatmap(a),
+        "<h2>Recovery time</h2>",
+        recovery_strips(a),
+        "<h2>Trials over time</h2>",
+        "<p class='dim'>Shaded: the fault window (light) and the part of it where the fault "
+        "was proven active (dark); green bar: recovered. Lines per node, and all nodes.</p>",
+    ]
     parts += [trial_charts(tc) for tc in charts] or ["<p class='dim'>no finished trials</p>"]
     parts += ["<h2>Cells</h2>", cell_table(a), "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -86,8 +86,13 @@ RECIPES: dict[str, ImageRecipe] = {
             name="helper",
             ref="chaos-eval/helper:local",
             packages=(
-                "iproute2", "iptables", "netcat-openbsd", "iputils-ping", "python3-minimal",
-                "procps", "util-linux",
+                "iproute2",
+                "iptables",
+                "netcat-openbsd",
+                "iputils-ping",
+                "python3-minimal",
+                "procps",
+                "util-linux",
             ),
             files=(("chaos/helper/shaper.py", "/usr/local/bin/chaos-eval-shaper"),),
             cmd=("sleep", "infinity"),
@@ -159,8 +164,9 @@ def missing_images_message(refs: Sequence[str]) -> str:
     fetch = [r for r in refs if r not in buildable]
     lines = [f"missing image{'s' if len(refs) > 1 else ''}: {', '.join(refs)}"]
     if build:
-        lines.append(f"build {'them' if len(build) > 1 else 'it'}: "
-                     f"chaos-eval images build {' '.join(build)}")
+        lines.append(
+            f"build {'them' if len(build) > 1 else 'it'}: chaos-eval images build {' '.join(build)}"
+        )
     if fetch:
         lines.append(
             "chaos-eval cannot build "
@@ -402,8 +408,9 @@ async def build_image(
         await docker.import_image(
             tarball, r.ref, labels={LABEL_RECIPE: digest, LABEL_IMAGE: r.name}, cmd=r.cmd
         )
-        log.info("image %s: debootstrap %.1fs, tar+import %.1fs", r.name, t1 - t0,
-                 time.monotonic() - t1)
+        log.info(
+            "image %s: debootstrap %.1fs, tar+import %.1fs", r.name, t1 - t0, time.monotonic() - t1
+        )
     finally:
         await asyncio.shield(_remove_workdir(workdir))
 
@@ -444,8 +451,7 @@ async def ensure_image(name: str, docker: Docker, *, force: bool = False) -> Bui
         labels = await docker.image_labels(ref)
         if labels is None:
             raise ImageError(f"{override_var(name)}={ref} but no such image is present")
-        return BuildResult(name, ref, labels.get(LABEL_RECIPE, ""), False,
-                           time.monotonic() - t0)
+        return BuildResult(name, ref, labels.get(LABEL_RECIPE, ""), False, time.monotonic() - t0)
     digest = recipe_hash(r)
     async with _BuildLock(name):
         labels = await docker.image_labels(ref)

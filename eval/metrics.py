@@ -41,8 +41,12 @@ class FaultWindow:
     active_to: float | None = None
 
     def to_json(self) -> dict[str, float | None]:
-        return {"injected_at": self.injected_at, "removed_at": self.removed_at,
-                "active_from": self.active_from, "active_to": self.active_to}
+        return {
+            "injected_at": self.injected_at,
+            "removed_at": self.removed_at,
+            "active_from": self.active_from,
+            "active_to": self.active_to,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,14 @@ class NodePhase:
 
     def to_json(self) -> dict[str, object]:
         c = self.counts
-        return {"ok": c.ok, "fail": c.fail, "unknown": c.unknown,
-                "availability": c.availability, "p50_ms": self.p50_ms, "p99_ms": self.p99_ms}
+        return {
+            "ok": c.ok,
+            "fail": c.fail,
+            "unknown": c.unknown,
+            "availability": c.availability,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+        }
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,7 @@ class Frame:
 
     def y(self, v: float) -> float:
         span = (self.y_hi - self.y_lo) or 1.0
-        return self.height - M_BOTTOM - (v - self.y_lo) / span * (
-            self.height - M_TOP - M_BOTTOM
-        )
+        return self.height - M_BOTTOM - (v - self.y_lo) / span * (self.height - M_TOP - M_BOTTOM)
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -92,29 +90,45 @@ def _axes(f: Frame, x_label: str, y_label: str) -> list[str]:
     out = []
     for t in f.ticks:
         y = f.y(t)
-        out.append(f'<line x1="{M_LEFT}" x2="{f.width - M_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
-                   'stroke="#e5e5e5"/>')
-        out.append(f'<text x="{M_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" {FONT}>'
-                   f"{_fmt(t)}</text>")
+        out.append(
+            f'<line x1="{M_LEFT}" x2="{f.width - M_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+            'stroke="#e5e5e5"/>'
+        )
+        out.append(
+            f'<text x="{M_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{_fmt(t)}</text>'
+        )
     for t in nice_ticks(f.x_lo, f.x_hi, 8):
         if f.x_lo <= t <= f.x_hi:
             x = f.x(t)
-            out.append(f'<text x="{x:.1f}" y="{f.height - M_BOTTOM + 14}" text-anchor="middle" '
-                       f"{FONT}>{_fmt(t)}</text>")
+            out.append(
+                f'<text x="{x:.1f}" y="{f.height - M_BOTTOM + 14}" text-anchor="middle" '
+                f"{FONT}>{_fmt(t)}</text>"
+            )
     bottom = f.height - M_BOTTOM
-    out.append(f'<line x1="{M_LEFT}" x2="{f.width - M_RIGHT}" y1="{bottom}" y2="{bottom}" '
-               'stroke="#333"/>')
+    out.append(
+        f'<line x1="{M_LEFT}" x2="{f.width - M_RIGHT}" y1="{bottom}" y2="{bottom}" stroke="#333"/>'
+    )
     out.append(f'<line x1="{M_LEFT}" x2="{M_LEFT}" y1="{M_TOP}" y2="{bottom}" stroke="#333"/>')
-    out.append(f'<text x="{(M_LEFT + f.width - M_RIGHT) / 2:.0f}" y="{f.height - 6}" '
-               f'text-anchor="middle" {FONT}>{escape(x_label)}</text>')
-    out.append(f'<text x="12" y="{(M_TOP + bottom) / 2:.0f}" text-anchor="middle" {FONT} '
-               f'transform="rotate(-90 12 {(M_TOP + bottom) / 2:.0f})">{escape(y_label)}</text>')
+    out.append(
+        f'<text x="{(M_LEFT + f.width - M_RIGHT) / 2:.0f}" y="{f.height - 6}" '
+        f'text-anchor="middle" {FONT}>{escape(x_label)}</text>'
+    )
+    out.append(
+        f'<text x="12" y="{(M_TOP + bottom) / 2:.0f}" text-anchor="middle" {FONT} '
+        f'transform="rotate(-90 12 {(M_TOP + bottom) / 2:.0f})">{escape(y_label)}</text>'
+    )
     return out
 
 
 def line_chart(
-    series: Sequence[Series], *, title: str, x_label: str, y_label: str,
-    spans: Sequence[Span] = (), width: int = 640, height: int = 240,
+    series: Sequence[Series],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    spans: Sequence[Span] = (),
+    width: int = 640,
+    height: int = 240,
 ) -> str:
     """Lines over a shared x axis, y from 0; spans are shaded behind the lines."""
     xs = [x for s in series for x, _ in s.points] + [v for sp in spans for v in (sp.x0, sp.x1)]
@@ -126,13 +140,17 @@ def line_chart(
     for sp in spans:
         x0, x1 = f.x(max(sp.x0, x_lo)), f.x(min(sp.x1, x_hi))
         if sp.x1 <= sp.x0:  # a zero-width span is a marker line
-            out.append(f'<line x1="{x0:.1f}" x2="{x0:.1f}" y1="{M_TOP}" y2="{height - M_BOTTOM}" '
-                       f'stroke="{sp.color}" stroke-width="2" stroke-opacity="{sp.opacity}">'
-                       f"<title>{escape(sp.label)}</title></line>")
+            out.append(
+                f'<line x1="{x0:.1f}" x2="{x0:.1f}" y1="{M_TOP}" y2="{height - M_BOTTOM}" '
+                f'stroke="{sp.color}" stroke-width="2" stroke-opacity="{sp.opacity}">'
+                f"<title>{escape(sp.label)}</title></line>"
+            )
             continue
-        out.append(f'<rect x="{x0:.1f}" y="{M_TOP}" width="{max(x1 - x0, 0):.1f}" '
-                   f'height="{height - M_TOP - M_BOTTOM}" fill="{sp.color}" '
-                   f'fill-opacity="{sp.opacity}"><title>{escape(sp.label)}</title></rect>')
+        out.append(
+            f'<rect x="{x0:.1f}" y="{M_TOP}" width="{max(x1 - x0, 0):.1f}" '
+            f'height="{height - M_TOP - M_BOTTOM}" fill="{sp.color}" '
+            f'fill-opacity="{sp.opacity}"><title>{escape(sp.label)}</title></rect>'
+        )
     out += _axes(f, x_label, y_label)
     for i, s in enumerate(series):
         runs: list[list[str]] = [[]]
@@ -146,23 +164,34 @@ def line_chart(
                 cx, cy = run[0].split(",")
                 out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{s.color}"/>')
             elif run:
-                out.append(f'<polyline points="{" ".join(run)}" fill="none" '
-                           f'stroke="{s.color}" stroke-width="1.6"/>')
+                out.append(
+                    f'<polyline points="{" ".join(run)}" fill="none" '
+                    f'stroke="{s.color}" stroke-width="1.6"/>'
+                )
         lx = M_LEFT + 110 * i  # legend: one row under the title
-        out.append(f'<rect x="{lx}" y="26" width="10" height="3" fill="{s.color}"/>'
-                   f'<text x="{lx + 14}" y="31" {FONT}>{escape(s.name)}</text>')
+        out.append(
+            f'<rect x="{lx}" y="26" width="10" height="3" fill="{s.color}"/>'
+            f'<text x="{lx + 14}" y="31" {FONT}>{escape(s.name)}</text>'
+        )
     for j, sp in enumerate(spans):
         x = f.x(sp.x0)
         right = x > M_LEFT + 0.75 * (width - M_LEFT - M_RIGHT)  # label leftwards near the edge
-        out.append(f'<text x="{x - 3 if right else x + 3:.1f}" y="{M_TOP + 12 + 12 * j}" '
-                   f'text-anchor="{"end" if right else "start"}" {FONT} '
-                   f'fill="{sp.color}">{escape(sp.label)}</text>')
+        out.append(
+            f'<text x="{x - 3 if right else x + 3:.1f}" y="{M_TOP + 12 + 12 * j}" '
+            f'text-anchor="{"end" if right else "start"}" {FONT} '
+            f'fill="{sp.color}">{escape(sp.label)}</text>'
+        )
     return "\n".join([*out, "</svg>"])
 
 
 def strip_plot(
-    groups: Sequence[tuple[str, Sequence[float]]], *, title: str, x_label: str,
-    width: int = 640, row_height: int = 28, label_width: int = 220,
+    groups: Sequence[tuple[str, Sequence[float]]],
+    *,
+    title: str,
+    x_label: str,
+    width: int = 640,
+    row_height: int = 28,
+    label_width: int = 220,
 ) -> str:
     """One row per group: a dot per value, a tick at the median (empty groups say so)."""
     vals = [v for _, vs in groups for v in vs]
@@ -175,27 +204,38 @@ def strip_plot(
         return lo + v / (ticks[-1] or 1.0) * (hi - lo)
 
     for t in ticks:
-        out.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{M_TOP}" '
-                   f'y2="{height - M_BOTTOM}" stroke="#e5e5e5"/>')
-        out.append(f'<text x="{px(t):.1f}" y="{height - M_BOTTOM + 14}" text-anchor="middle" '
-                   f"{FONT}>{_fmt(t)}</text>")
+        out.append(
+            f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{M_TOP}" '
+            f'y2="{height - M_BOTTOM}" stroke="#e5e5e5"/>'
+        )
+        out.append(
+            f'<text x="{px(t):.1f}" y="{height - M_BOTTOM + 14}" text-anchor="middle" '
+            f"{FONT}>{_fmt(t)}</text>"
+        )
     for i, (label, vs) in enumerate(groups):
         y = M_TOP + row_height * i + row_height / 2
-        out.append(f'<text x="{lo - 8}" y="{y + 4:.1f}" text-anchor="end" {FONT}>'
-                   f"{escape(label)}</text>")
+        out.append(
+            f'<text x="{lo - 8}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{escape(label)}</text>'
+        )
         if not vs:
             out.append(f'<text x="{lo + 4}" y="{y + 4:.1f}" {FONT} fill="#888">no values</text>')
             continue
         color = PALETTE[i % len(PALETTE)]
         for k, v in enumerate(sorted(vs)):
             jitter = ((k % 5) - 2) * 2.5
-            out.append(f'<circle cx="{px(v):.1f}" cy="{y + jitter:.1f}" r="4" fill="{color}" '
-                       f'fill-opacity="0.7"><title>{v:.3f}</title></circle>')
+            out.append(
+                f'<circle cx="{px(v):.1f}" cy="{y + jitter:.1f}" r="4" fill="{color}" '
+                f'fill-opacity="0.7"><title>{v:.3f}</title></circle>'
+            )
         med = statistics.median(vs)
-        out.append(f'<line x1="{px(med):.1f}" x2="{px(med):.1f}" y1="{y - 10:.1f}" '
-                   f'y2="{y + 10:.1f}" stroke="#000" stroke-width="2"/>')
-    out.append(f'<text x="{(lo + hi) / 2:.0f}" y="{height - 6}" text-anchor="middle" {FONT}>'
-               f"{escape(x_label)}</text>")
+        out.append(
+            f'<line x1="{px(med):.1f}" x2="{px(med):.1f}" y1="{y - 10:.1f}" '
+            f'y2="{y + 10:.1f}" stroke="#000" stroke-width="2"/>'
+        )
+    out.append(
+        f'<text x="{(lo + hi) / 2:.0f}" y="{height - 6}" text-anchor="middle" {FONT}>'
+        f"{escape(x_label)}</text>"
+    )
     return "\n".join([*out, "</svg>"])
 
 
@@ -210,9 +250,15 @@ def _ramp(v: float) -> str:
 
 
 def heatmap(
-    rows: Sequence[str], cols: Sequence[str], values: Mapping[tuple[str, str], float | None],
-    *, title: str, notes: Mapping[tuple[str, str], str] | None = None,
-    cell_w: int = 190, cell_h: int = 40, label_width: int = 160,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    values: Mapping[tuple[str, str], float | None],
+    *,
+    title: str,
+    notes: Mapping[tuple[str, str], str] | None = None,
+    cell_w: int = 190,
+    cell_h: int = 40,
+    label_width: int = 160,
 ) -> str:
     """A rows x cols grid coloured by value in [0, 1] (grey: no value), labelled in place."""
     width = label_width + cell_w * max(len(cols), 1) + M_RIGHT
@@ -222,26 +268,36 @@ def heatmap(
     for j, c in enumerate(cols):
         x = label_width + cell_w * j + cell_w / 2
         head, _, rest = c.partition(" ")  # a long label wraps after its first word
-        out.append(f'<text x="{x:.0f}" y="{top - (18 if rest else 6)}" text-anchor="middle" '
-                   f'{FONT}>{escape(head)}</text>')
+        out.append(
+            f'<text x="{x:.0f}" y="{top - (18 if rest else 6)}" text-anchor="middle" '
+            f"{FONT}>{escape(head)}</text>"
+        )
         if rest:
-            out.append(f'<text x="{x:.0f}" y="{top - 6}" text-anchor="middle" {FONT} '
-                       f'font-size="10">{escape(rest)}</text>')
+            out.append(
+                f'<text x="{x:.0f}" y="{top - 6}" text-anchor="middle" {FONT} '
+                f'font-size="10">{escape(rest)}</text>'
+            )
     for i, r in enumerate(rows):
         y = top + cell_h * i
-        out.append(f'<text x="{label_width - 8}" y="{y + cell_h / 2 + 4:.0f}" text-anchor="end" '
-                   f"{FONT}>{escape(r)}</text>")
+        out.append(
+            f'<text x="{label_width - 8}" y="{y + cell_h / 2 + 4:.0f}" text-anchor="end" '
+            f"{FONT}>{escape(r)}</text>"
+        )
         for j, c in enumerate(cols):
             v = values.get((r, c))
             x = label_width + cell_w * j
             fill = "#dddddd" if v is None else _ramp(v)
             text = "n/a" if v is None else f"{v:.0%}"
             note = (notes or {}).get((r, c), "")
-            out.append(f'<rect x="{x + 1}" y="{y + 1}" width="{cell_w - 2}" height="{cell_h - 2}" '
-                       f'fill="{fill}"><title>{escape(r)} / {escape(c)}: {text} {escape(note)}'
-                       "</title></rect>")
-            out.append(f'<text x="{x + cell_w / 2:.0f}" y="{y + cell_h / 2 + 4:.0f}" '
-                       f'text-anchor="middle" {FONT} font-weight="bold">{text}'
-                       + (f' <tspan font-weight="normal">{escape(note)}</tspan>' if note else "")
-                       + "</text>")
+            out.append(
+                f'<rect x="{x + 1}" y="{y + 1}" width="{cell_w - 2}" height="{cell_h - 2}" '
+                f'fill="{fill}"><title>{escape(r)} / {escape(c)}: {text} {escape(note)}'
+                "</title></rect>"
+            )
+            out.append(
+                f'<text x="{x + cell_w / 2:.0f}" y="{y + cell_h / 2 + 4:.0f}" '
+                f'text-anchor="middle" {FONT} font-weight="bold">{text}'
+                + (f' <tspan font-weight="normal">{escape(note)}</tspan>' if note else "")
+                + "</text>"
+            )
     return "\n".join([*out, "</svg>"])

@@ -45,7 +45,8 @@ FAULTS: dict[str, tuple[str, str]] = {
     "partition": ("chaos.partition:PartitionFault", "chaos.partition:PartitionParams"),
     "pause": ("chaos.pause:PauseFault", "chaos.pause:PauseParams"),
     "disk_pressure": (
-        "chaos.disk_pressure:DiskPressureFault", "chaos.disk_pressure:DiskPressureParams"
+        "chaos.disk_pressure:DiskPressureFault",
+        "chaos.disk_pressure:DiskPressureParams",
     ),
     "noop": ("chaos.noop:NoopFault", "chaos.noop:NoopParams"),
 }

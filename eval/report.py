@@ -32,24 +32,31 @@ def _pct(v: float | None) -> str:
 def cells_table(a: Analysis) -> Table:
     """Eight narrow columns, so the table stays legible in an 80-column terminal."""
     c = a.campaign
-    t = Table(title=f"campaign {c.id} · {c.name} · {c.status.value}", caption=TABLE_KEY,
-              show_lines=True, caption_justify="left")
+    t = Table(
+        title=f"campaign {c.id} · {c.name} · {c.status.value}",
+        caption=TABLE_KEY,
+        show_lines=True,
+        caption_justify="left",
+    )
     t.add_column("cell", overflow="fold", min_width=14)
     for col in ("n", "p/f/e/c", "pass rate", "recovery s", "avail", "p99 ms", "lost"):
         t.add_column(col, justify="right", no_wrap=False)
     for cell in a.cells:
         pr = cell.pass_rate
-        outcome = "/".join([
-            str(cell.passed),
-            f"[red]{cell.failed}[/]" if cell.failed else "0",
-            f"[yellow]{cell.errors}[/]" if cell.errors else "0",
-            f"[bold red]{cell.cleanup_failed}[/]" if cell.cleanup_failed else "0",
-        ])
+        outcome = "/".join(
+            [
+                str(cell.passed),
+                f"[red]{cell.failed}[/]" if cell.failed else "0",
+                f"[yellow]{cell.errors}[/]" if cell.errors else "0",
+                f"[bold red]{cell.cleanup_failed}[/]" if cell.cleanup_failed else "0",
+            ]
+        )
         params = ", ".join(f"{k}={v}" for k, v in sorted(cell.params.items()))
         r = cell.recovery_s
         t.add_row(
             f"{cell.subject} / {cell.fault}" + (f"\n[dim]{params}[/]" if params else ""),
-            str(cell.trials), outcome,
+            str(cell.trials),
+            outcome,
             "-" if pr.value is None else f"{pr.value:.0%}\n[dim][{pr.low:.0%}-{pr.high:.0%}][/]",
             f"{_f(r.median)}\n[dim]{_f(r.min)}-{_f(r.max)}[/]",
             f"{_pct(cell.availability_during)}\n[dim]{_pct(cell.availability_after)}[/]",
@@ -223,7 +230,8 @@ def comparison_table(c: Comparison) -> Table:
         f"{c.b.campaign.id} ({c.b.campaign.name})",
         caption=f"A → B: recovery median s, availability during the fault (mean); p: two-sided "
         f"Mann-Whitney U; REGRESSED: B worse at p < {c.alpha}",
-        caption_justify="left", show_lines=True,
+        caption_justify="left",
+        show_lines=True,
     )
     t.add_column("cell", overflow="fold", min_width=14)
     for col in ("n A/B", "recovery s", "avail during"):

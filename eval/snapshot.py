@@ -59,8 +59,20 @@ def netns_argv() -> tuple[str, ...]:
     """One helper for the netns: `tc -j qdisc show`, then `iptables-save` (every table).
     find's `,` runs the second whatever the first returned. No shell."""
     return (
-        "find", "/", "-maxdepth", "0",
-        "-exec", "tc", "-j", "qdisc", "show", ";", ",", "-exec", "iptables-save", ";",
+        "find",
+        "/",
+        "-maxdepth",
+        "0",
+        "-exec",
+        "tc",
+        "-j",
+        "qdisc",
+        "show",
+        ";",
+        ",",
+        "-exec",
+        "iptables-save",
+        ";",
     )
 
 
@@ -68,9 +80,27 @@ def volume_usage_argv() -> tuple[str, ...]:
     """One helper, one instant: `df` of the volume (find runs it on the top directory,
     which it visits first), then one `fill <name> <bytes>` line per fill file. No shell."""
     return (
-        "find", TARGET, "-maxdepth", "1",
-        "(", "-path", TARGET, "-exec", "df", "-B1", "--output=size,avail", TARGET, ";", ")",
-        "-o", "(", "-name", FILL_PREFIX + "*", "-printf", "fill %f %s\\n", ")",
+        "find",
+        TARGET,
+        "-maxdepth",
+        "1",
+        "(",
+        "-path",
+        TARGET,
+        "-exec",
+        "df",
+        "-B1",
+        "--output=size,avail",
+        TARGET,
+        ";",
+        ")",
+        "-o",
+        "(",
+        "-name",
+        FILL_PREFIX + "*",
+        "-printf",
+        "fill %f %s\\n",
+        ")",
     )
 
 
@@ -136,8 +166,9 @@ def parse_qdiscs(text: str) -> tuple[str, ...]:
             continue
         where = "root" if row.get("root") else f"parent {row.get('parent', '?')}"
         opts = json.dumps(row.get("options") or {}, sort_keys=True, separators=(",", ":"))
-        out.append(f"{row.get('dev', '?')} {row.get('kind', '?')} {row.get('handle', '?')} "
-                   f"{where} {opts}")
+        out.append(
+            f"{row.get('dev', '?')} {row.get('kind', '?')} {row.get('handle', '?')} {where} {opts}"
+        )
     return tuple(sorted(out))
 
 
@@ -224,8 +255,9 @@ def _compare_node(b: NodeSnapshot, a: NodeSnapshot) -> list[str]:
             out += _set_diff(n, what, bv, av)
     bvol, avol = b.volume, a.volume
     if bvol is not None and avol is not None:
-        out += _set_diff(n, "fill file", [f for f, _ in bvol.fill_files],
-                         [f for f, _ in avol.fill_files])
+        out += _set_diff(
+            n, "fill file", [f for f, _ in bvol.fill_files], [f for f, _ in avol.fill_files]
+        )
         if avol.size != bvol.size:
             out.append(f"{n}: data filesystem size {bvol.size} -> {avol.size} bytes")
         tol = free_tolerance(bvol.size)
@@ -338,8 +370,13 @@ class DockerSnapshotter:
         """The trial's daemon helpers: named after its project (one-shot helpers are not)."""
         found = await self._docker.find_containers(self._labels)
         prefix = self._ctx.project + "-"
-        return tuple(sorted(i.name for i in found
-                            if i.labels.get(LABEL_ROLE) == "helper" and i.name.startswith(prefix)))
+        return tuple(
+            sorted(
+                i.name
+                for i in found
+                if i.labels.get(LABEL_ROLE) == "helper" and i.name.startswith(prefix)
+            )
+        )
 
     async def take(self, nodes: Sequence[Node]) -> ClusterSnapshot:
         t0 = time.monotonic()
@@ -391,8 +428,9 @@ class RemovalCheck:
         if not diff:
             return removed
         figures = {**removed.figures, "snapshot_discrepancies": len(diff)}
-        return Evidence(False, f"{removed.summary}; snapshot differs: {diff_summary(diff)}",
-                        figures)
+        return Evidence(
+            False, f"{removed.summary}; snapshot differs: {diff_summary(diff)}", figures
+        )
 
 
 async def snapshot_before(

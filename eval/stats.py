@@ -63,7 +63,7 @@ def _count(m: int, n: int) -> tuple[int, ...]:
 
 def _exact_p(u_big: float, m: int, n: int) -> float:
     counts = _count(min(m, n), max(m, n))
-    upper = sum(counts[math.ceil(u_big):])
+    upper = sum(counts[math.ceil(u_big) :])
     return min(1.0, 2 * upper / math.comb(m + n, m))
 
 
@@ -77,9 +77,7 @@ def _normal_p(u_big: float, m: int, n: int, tie_groups: Sequence[int]) -> float:
     return min(1.0, math.erfc(z / math.sqrt(2)))  # 2 * (1 - Phi(z))
 
 
-def mann_whitney_u(
-    x: Sequence[float], y: Sequence[float], method: Method = "auto"
-) -> MannWhitney:
+def mann_whitney_u(x: Sequence[float], y: Sequence[float], method: Method = "auto") -> MannWhitney:
     """Two-sided Mann-Whitney U test of x against y. Values may be math.inf (ranked last).
     Raises ValueError for an empty sample."""
     m, n = len(x), len(y)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from eval.campaign import LEASE_STALE_S
 from eval.outcomes import CampaignStatus, TrialStatus
-from eval.store import CampaignRow, Store
+from eval.records import CampaignRow
+from eval.store import Store
 
 STUCK_AFTER_S = 24 * 3600.0
 

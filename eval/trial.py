@@ -374,8 +374,9 @@ def _proven(w: FaultWindow, m: dict[str, Any]) -> FaultWindow:
     returning (inject_s after injection) to cleanup starting (cleanup_s before removal)."""
     if m.get("inject_s") is None or m.get("cleanup_s") is None:
         return w
-    return replace(w, active_from=w.injected_at + m["inject_s"],
-                   active_to=w.removed_at - m["cleanup_s"])
+    return replace(
+        w, active_from=w.injected_at + m["inject_s"], active_to=w.removed_at - m["cleanup_s"]
+    )
 
 
 def _state_json(state: Any) -> dict[str, Any]:

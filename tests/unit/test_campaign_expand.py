@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from eval.campaign import expand, spec_hash
 from eval.config import parse_campaign
+from eval.matrix import expand, spec_hash
 
 DOC = {
     "name": "m",

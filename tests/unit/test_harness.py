@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from eval import registry
-from eval.campaign import CampaignRunner, expand, resolve_campaign
+from eval.campaign import CampaignRunner, resolve_campaign
 from eval.config import parse_campaign
 from eval.errors import StoreError
+from eval.matrix import expand
 from eval.outcomes import CampaignStatus, TrialStatus
 from eval.store import Store
 from tests.unit.fakes import Tracker

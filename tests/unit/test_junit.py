@@ -10,8 +10,8 @@ import pytest
 
 from eval import registry
 from eval.analyze import analyze
-from eval.campaign import expand
 from eval.config import parse_campaign
+from eval.matrix import expand
 from eval.report import junit_xml
 from eval.store import Store
 from tests.unit.fakes import Tracker

@@ -9,7 +9,8 @@ import pytest
 
 from eval.errors import StoreError
 from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialStatus
-from eval.store import PlannedTrial, Store
+from eval.records import PlannedTrial
+from eval.store import Store
 from eval.workload import Op
 
 

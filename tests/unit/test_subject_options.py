@@ -112,7 +112,7 @@ def test_require_and_ensure_name_every_missing_external_image(
 
 
 def test_empty_params_leave_the_spec_hash_as_it_was() -> None:
-    from eval.campaign import spec_json
+    from eval.matrix import spec_json
 
     plain = parse_campaign(campaign("etcd"), "c.yaml")
     subjects = __import__("json").loads(spec_json(plain))["subjects"]

@@ -6,10 +6,11 @@ back from eval.db (trial measurements, proof, and the recorded ops via Store.ops
 as `chaos-eval analyze` and `chaos-eval report` see it.
 
 The fault window on the trial clock is [injected_at, removed_at): it opens when `inject`
-starts and closes when `cleanup_chaos` returns. The fault is *proven* active from
-injected_at + inject_s (verify_active returned) until removed_at - cleanup_s (cleanup
-started). Checks that need the fault to be in force use that proven interval; the others use
-the harness's own per-node phase metrics.
+starts and closes when `cleanup_chaos` returns, so it also spans injecting, proving and
+removing the fault, which take seconds each on a loaded machine (20 s and 36 s were seen).
+The harness therefore also reports the `active` phase: ops that started and ended while the
+fault was proven in force (verify_active returned .. cleanup started). Checks that need the
+fault to be in force use the harness's per-node `active` figures; the others its `during`.
 
 Tolerances (each with its physical reason) are stated at the assertion. The machine has two
 cores shared with other engineers' clusters, so latency bounds are wide on the slow side.
@@ -32,7 +33,8 @@ import pytest
 
 from eval.images import BuildResult
 from eval.outcomes import OpOutcome, TrialStatus
-from eval.store import Store, TrialRow
+from eval.records import TrialRow
+from eval.store import Store
 from eval.workload import Op, OpKind
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,9 +68,8 @@ class Trial:
     @property
     def proven_active(self) -> tuple[float, float]:
         """From verify_active returning to cleanup_chaos starting, on the trial clock."""
-        meas = self.row.measurements_dict
-        w = meas["window"]
-        return w["injected_at"] + meas["inject_s"], w["removed_at"] - meas["cleanup_s"]
+        w = self.row.measurements_dict["window"]
+        return w["active_from"], w["active_to"]
 
     def live(self, node: str | None = None) -> list[Op]:
         return [o for o in self.ops if o.kind != OpKind.FINAL_READ and node in (None, o.node)]
@@ -101,19 +102,22 @@ def trials(
 
 
 def test_latency_on_a_follower_adds_about_the_delay_there_only(trials: dict[str, Trial]) -> None:
-    """Tolerance: the target's p50 rises by >= 0.7 D and <= 3.5 D. Every op through the
-    target leaves its delayed egress at least once (the reply), so >= D is physics; 0.3 D of
-    slack absorbs p50 being taken over the whole window, which includes the seconds before
-    the shaper held. A write or linearizable read through a follower crosses it about twice
-    (forward/ReadIndex to the leader, then the reply), so ~2 D is expected; 3.5 D allows a
-    third crossing (a reconnect's SYN-ACK) and a loaded machine. Untouched members add
-    < 0.5 D: the leader commits with the other follower's ack, so the delay is not theirs."""
+    """Tolerance: the target's p50 (ops while the delay was proven in force) rises by
+    >= 0.7 D and <= 3.5 D over its p50 before the fault. Every op through the target leaves
+    its delayed egress at least once (the reply), so >= D is physics; 0.3 D of slack is for a
+    loaded machine's scheduling noise in either p50. A write or linearizable read through a
+    follower crosses it about twice (forward/ReadIndex to the leader, then the reply), so
+    ~2 D is expected; 3.5 D allows a third crossing (a reconnect's SYN-ACK) and load.
+    Untouched members add < 0.5 D: the leader commits with the other follower's ack."""
     t = trials["latency"]
-    added = {n: t.node(n, "during")["p50_ms"] - t.node(n, "before")["p50_ms"]
+    added = {n: t.node(n, "active")["p50_ms"] - t.node(n, "before")["p50_ms"]
              for n in t.m["per_node"]}
-    log.info("latency %d ms on follower %s: p50 added per node (ms): %s; before %s",
+    log.info("latency %d ms on follower %s: p50 added per node while proven (ms): %s; before "
+             "%s; target's p50 over the whole window %.1f; inject_s %.2f cleanup_s %.2f",
              DELAY_MS, t.target, {n: round(a, 1) for n, a in added.items()},
-             {n: round(t.node(n, "before")["p50_ms"], 1) for n in added})
+             {n: round(t.node(n, "before")["p50_ms"], 1) for n in added},
+             t.node(t.target, "during")["p50_ms"], t.row.measurements_dict["inject_s"],
+             t.row.measurements_dict["cleanup_s"])
     assert 0.7 * DELAY_MS <= added[t.target] <= 3.5 * DELAY_MS, added
     for n, a in added.items():
         if n != t.target:
@@ -125,15 +129,18 @@ def test_killing_a_follower_keeps_the_live_members_available(trials: dict[str, T
     """Tolerance: each live member >= 0.9 during the kill (two of three members keep a
     quorum, so every op through them should succeed; 0.1 is for one stray timeout), overall
     >= 0.6 (round-robin sends a third of the ops to the dead member: 2/3 at best), and the
-    killed member <= 0.25 (only ops that started before the kill landed can succeed)."""
+    killed member acknowledges nothing once its death is proven (a stopped container answers
+    no request; over the whole window, ops before the kill landed may succeed)."""
     t = trials["node_kill"]
     during = {n: t.node(n, "during")["availability"] for n in t.m["per_node"]}
     overall = t.m["availability"]["during"]
+    dead = t.node(t.target, "active")
     log.info("node_kill follower %s: availability during per node %s, overall %.3f, "
-             "errors %s", t.target, {n: round(a, 3) for n, a in during.items()}, overall,
-             t.m["errors"])
+             "errors %s; killed member while proven dead ok/fail/unknown %d/%d/%d", t.target,
+             {n: round(a, 3) for n, a in during.items()}, overall, t.m["errors"], dead["ok"],
+             dead["fail"], dead["unknown"])
     assert overall >= 0.6, overall
-    assert during[t.target] <= 0.25, during
+    assert dead["ok"] == 0 and dead["fail"] + dead["unknown"] >= 5, dead
     for n, a in during.items():
         if n != t.target:
             assert a >= 0.9, (n, during)
@@ -192,14 +199,13 @@ def test_a_partitioned_minority_acknowledges_nothing(trials: dict[str, Trial]) -
     before the rules are in place and cleanup heals the network before it returns.)"""
     t = trials["partition"]
     active_from, active_to = t.proven_active
-    inside = [o for o in t.live(t.target) if active_from <= o.start and o.end <= active_to]
-    outcomes = {k.value: sum(o.outcome == k for o in inside) for k in OpOutcome}
-    whole = t.node(t.target, "during")
-    log.info("partition: isolated %s, %d ops inside the proven interval %.2f-%.2f: %s; over "
-             "the whole window ok/fail/unknown %d/%d/%d", t.target, len(inside), active_from,
-             active_to, outcomes, whole["ok"], whole["fail"], whole["unknown"])
-    assert len(inside) >= 3, "too few ops on the isolated member to judge"
-    assert outcomes["ok"] == 0, outcomes
+    inside, whole = t.node(t.target, "active"), t.node(t.target, "during")
+    log.info("partition: isolated %s, while proven cut off (%.2f-%.2f) ok/fail/unknown "
+             "%d/%d/%d; over the whole window %d/%d/%d", t.target, active_from, active_to,
+             inside["ok"], inside["fail"], inside["unknown"], whole["ok"], whole["fail"],
+             whole["unknown"])
+    assert inside["fail"] + inside["unknown"] >= 3, "too few ops on the isolated member"
+    assert inside["ok"] == 0, inside
 
 
 def test_no_acknowledged_write_is_lost(trials: dict[str, Trial]) -> None:

@@ -124,7 +124,7 @@ class Timing(_Frozen):
 
 class WorkloadSpec(_Frozen):
     rate_per_s: float = Field(default=20, gt=0, le=5000)
-    concurrency: int = Field(default=4, ge=1, le=256)
+    concurrency: int = Field(default=4, ge=1, le=256)  # in-flight ops per node
     op_timeout_s: float = Field(default=2.0, gt=0, le=60)
     read_fraction: float = Field(default=0.3, ge=0, le=1)
 

@@ -84,8 +84,10 @@ FINAL_MISMATCH = "mismatch"  # a value we never wrote was read
 
 
 class KVWorkload:
-    """Round-robin writes and reads over every node at `rate_per_s`, at most `concurrency`
-    in flight. Times are seconds on the trial's monotonic clock (`clock()`)."""
+    """Writes and reads against every node: each node gets its own issuing loop at
+    `rate_per_s / nodes` and its own bound of `concurrency` ops in flight, so a node that
+    hangs (isolated, paused) ties up only its own slots and the others' throughput is
+    measured independently. Times are seconds on the trial's monotonic clock (`clock()`)."""
 
     def __init__(
         self,
@@ -101,8 +103,8 @@ class KVWorkload:
         self._clients = clients
         self._nodes = sorted(clients)
         self._prefix = prefix
-        self._interval = 1.0 / rate_per_s
-        self._slots = asyncio.Semaphore(concurrency)
+        self._interval = len(self._nodes) / rate_per_s  # per node
+        self._slots = {n: asyncio.Semaphore(concurrency) for n in self._nodes}
         self._read_fraction = read_fraction
         self._clock = clock
         self._rng = random.Random(seed)
@@ -120,26 +122,33 @@ class KVWorkload:
         return tuple(self._ops)
 
     async def run(self) -> None:
-        next_at = self._clock()
         try:
-            while not self._stop.is_set():
-                await self._slots.acquire()
-                task = asyncio.create_task(self._one(self._nodes[self._seq % len(self._nodes)]))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-                self._seq += 1
-                next_at += self._interval
-                delay = next_at - self._clock()
-                if delay < -1.0:  # fell behind (slow ops): do not burst to catch up
-                    next_at = self._clock()
-                    delay = 0.0
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=max(delay, 0.0))
+            await asyncio.gather(*(self._issue(n, i) for i, n in enumerate(self._nodes)))
         finally:
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
 
-    async def _one(self, node: str) -> None:
+    async def _issue(self, node: str, index: int) -> None:
+        """One node's loop: an op every `_interval` (staggered across nodes), at most
+        `concurrency` of them in flight; slow ops delay only this node's next op."""
+        next_at = self._clock() + self._interval * index / len(self._nodes)
+        while not self._stop.is_set():
+            delay = next_at - self._clock()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                if self._stop.is_set():
+                    return
+            await self._slots[node].acquire()
+            self._seq += 1  # taken now, not when the task runs: every write key is unique
+            task = asyncio.create_task(self._one(node, self._seq))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+            next_at += self._interval
+            if next_at < self._clock() - 1.0:  # fell behind (slow ops): do not burst
+                next_at = self._clock()
+
+    async def _one(self, node: str, seq: int) -> None:
         try:
             client = self._clients[node]
             if self._acked and self._rng.random() < self._read_fraction:
@@ -150,8 +159,8 @@ class KVWorkload:
                     Op(OpKind.READ, node, key, start, self._clock(), res.outcome, res.error)
                 )
                 return
-            key = f"{self._prefix}/{self._seq:08d}"
-            value = f"v{self._seq}"
+            key = f"{self._prefix}/{seq:08d}"
+            value = f"v{seq}"
             self._written[key] = value
             start = self._clock()
             outcome, err = await client.put(key, value)
@@ -161,7 +170,7 @@ class KVWorkload:
             elif outcome == OpOutcome.FAIL:
                 self._written.pop(key, None)
         finally:
-            self._slots.release()
+            self._slots[node].release()
 
     async def final_read(self) -> None:
         """Read back every write that may have happened, from the first node that answers."""

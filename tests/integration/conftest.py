@@ -7,11 +7,13 @@ hash label decides). Nothing here skips: an unreachable engine makes the tests e
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from eval.docker import Docker
 from eval.images import BuildResult, ensure_images
+from tests.integration.etcd_local import LocalEtcd, started_cluster
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +26,13 @@ def built_images() -> dict[str, BuildResult]:
 @pytest.fixture(scope="session")
 def etcd_image(built_images: dict[str, BuildResult]) -> str:
     return built_images["etcd"].ref
+
+
+@pytest.fixture
+async def etcd() -> AsyncIterator[LocalEtcd]:
+    """A real, healthy 3-member etcd cluster for one test, torn down whatever happens."""
+    cluster = await started_cluster()  # ensures the etcd and helper images first
+    try:
+        yield cluster
+    finally:
+        await cluster.teardown()

@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from etcd_local import LocalEtcd, Writer, new_ctx, started_cluster
 
 from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
 from chaos.diskfill import ALARM_PATH, alarm_body, fill_names
@@ -22,18 +20,10 @@ from eval.images import BuildResult
 from eval.snapshot import DockerSnapshotter, compare, free_tolerance
 from eval.subject import LABEL_TRIAL, Endpoint, Node
 from eval.undo import run_undo
+from tests.integration.etcd_local import LocalEtcd, Writer, new_ctx
 
 pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")
-
-
-@pytest.fixture
-async def etcd() -> AsyncIterator[LocalEtcd]:
-    cluster = await started_cluster()
-    try:
-        yield cluster
-    finally:
-        await cluster.teardown()
 
 
 def disk(etcd: LocalEtcd, target: Node, **params: object) -> DiskPressureFault:

@@ -11,12 +11,9 @@ chain left) is caught by the snapshot comparison.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from etcd_local import LocalEtcd, started_cluster
-from shaping_support import tcp_connect_ms
 
 from chaos.latency import LatencyFault, LatencyParams
 from chaos.netshape import LATENCY_SLOT
@@ -24,19 +21,12 @@ from chaos.partition import PartitionFault, PartitionParams
 from chaos.probes import ordered_pairs, reachability
 from eval.fault import Evidence
 from eval.snapshot import DockerSnapshotter, RemovalCheck, compare
+from tests.integration.etcd_local import LocalEtcd
+from tests.integration.shaping_support import tcp_connect_ms
 
 pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")
 DELAY_MS = 200
-
-
-@pytest.fixture
-async def etcd() -> AsyncIterator[LocalEtcd]:
-    cluster = await started_cluster()
-    try:
-        yield cluster
-    finally:
-        await cluster.teardown()
 
 
 def added(ms: float, base: float) -> bool:

@@ -8,28 +8,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from etcd_local import LocalEtcd, Writer, started_cluster
 
 from chaos.node_kill import NodeKillFault, NodeKillParams
 from chaos.probes import HttpOutcome, http_probe, probe_pair
 from eval.fault import UndoOp
 from eval.subject import Node
 from eval.targeting import select_targets
+from tests.integration.etcd_local import LocalEtcd, Writer
 
 pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")
-
-
-@pytest.fixture
-async def etcd() -> AsyncIterator[LocalEtcd]:
-    cluster = await started_cluster()
-    try:
-        yield cluster
-    finally:
-        await cluster.teardown()
 
 
 def kill(etcd: LocalEtcd, targets: tuple[Node, ...], signal: str = "SIGKILL") -> NodeKillFault:

@@ -9,32 +9,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from etcd_local import LocalEtcd, started_cluster
-from shaping_support import (
+
+from chaos.latency import LatencyFault, LatencyParams
+from chaos.netshape import LATENCY_SLOT, LOSS_SLOT
+from chaos.packet_loss import PacketLossFault, PacketLossParams
+from tests.integration.etcd_local import LocalEtcd
+from tests.integration.shaping_support import (
     netns_state,
     ping_from,
     tcp_connect_ms,
     trial_containers,
 )
 
-from chaos.latency import LatencyFault, LatencyParams
-from chaos.netshape import LATENCY_SLOT, LOSS_SLOT
-from chaos.packet_loss import PacketLossFault, PacketLossParams
-
 pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")
-
-
-@pytest.fixture
-async def etcd() -> AsyncIterator[LocalEtcd]:
-    cluster = await started_cluster()  # ensures the etcd and helper images first
-    try:
-        yield cluster
-    finally:
-        await cluster.teardown()
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from etcd_local import LocalEtcd, Writer, started_cluster
 
 from chaos.partition import (
     CHAIN,
@@ -25,18 +23,10 @@ from chaos.probes import ordered_pairs, reachability
 from eval.subject import Node
 from eval.targeting import select_targets
 from eval.undo import run_undo
+from tests.integration.etcd_local import LocalEtcd, Writer
 
 pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")
-
-
-@pytest.fixture
-async def etcd() -> AsyncIterator[LocalEtcd]:
-    cluster = await started_cluster()
-    try:
-        yield cluster
-    finally:
-        await cluster.teardown()
 
 
 def partition(etcd: LocalEtcd, shape: str, targets: tuple[Node, ...]) -> PartitionFault:

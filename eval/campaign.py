@@ -165,6 +165,7 @@ class CampaignRunner:
                 f"(heartbeat {age:.0f}s ago); wait for it or stop it first"
             )
         heart = asyncio.create_task(self._heartbeat())
+        status = CampaignStatus.INTERRUPTED  # what the record says if repair itself fails
         try:
             with self._signal_handlers():
                 await repair(self.store, self.docker, cid)

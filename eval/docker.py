@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,9 @@ from eval.errors import DockerError, ImageError
 
 log = logging.getLogger(__name__)
 
-HELPER_IMAGE_DEFAULT = "chaos-eval/helper:local"
+# The helper image every fault and probe uses; CHAOS_EVAL_IMAGE_HELPER overrides it, the same
+# variable eval/images.py's image_ref("helper") honours, so faults and snapshots agree.
+HELPER_IMAGE_DEFAULT = os.environ.get("CHAOS_EVAL_IMAGE_HELPER", "chaos-eval/helper:local")
 
 
 @dataclass(frozen=True)

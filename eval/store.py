@@ -7,6 +7,7 @@ Readers in other processes (`eval status` while a campaign runs) see committed s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -115,6 +116,22 @@ class Store:
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
+        await self._verify_schema()
+
+    async def _verify_schema(self) -> None:
+        """The tables must have the columns the records expect: a db whose _migrations says
+        it is current but whose tables differ (hand-edited, or from a development build) gets
+        a clear error instead of a traceback later."""
+        for table, record in (("campaigns", CampaignRow), ("trials", TrialRow),
+                              ("fault_ledger", LedgerRow), ("events", EventRow)):
+            rows = await self._db.execute_fetchall(f"PRAGMA table_info({table})")
+            have = {str(r[1]) for r in rows}
+            want = {f.name for f in dataclasses.fields(record)}
+            if want - have:
+                raise StoreError(
+                    f"{self.path}: table {table} lacks columns {sorted(want - have)}; this "
+                    "database does not match this chaos-eval version"
+                )
 
     async def close(self) -> None:
         await self._db.close()

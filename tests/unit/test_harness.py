@@ -237,3 +237,22 @@ async def test_pilot_gate_lets_a_baseline_only_campaign_finish(tmp_path: Path) -
         cid, status = await run(store, doc(chaos_types=[], parallel=1))
         assert status == CampaignStatus.FINISHED
         assert (await store.campaign(cid)).reason == ""
+
+
+async def test_a_failing_repair_is_reported_not_masked(tmp_path: Path) -> None:
+    class BrokenDocker(NoDocker):
+        async def labelled(self, *a: Any, **k: Any) -> Any:
+            from eval.errors import DockerError
+
+            raise DockerError("engine went away")
+
+    async with await Store.open(tmp_path / "eval.db") as store:
+        cfg = parse_campaign(doc(), "mem")
+        res = await resolve_campaign(store, cfg, "mem.yaml", ["eval"], new=False)
+        runner = CampaignRunner(cfg, res.campaign, store, BrokenDocker())  # type: ignore[arg-type]
+        from eval.errors import DockerError
+
+        with pytest.raises(DockerError, match="engine went away"):
+            await runner.run()
+        c = await store.campaign(res.campaign.id)
+        assert c.status == CampaignStatus.INTERRUPTED and c.lease_token is None

@@ -164,3 +164,15 @@ async def test_corrupt_and_foreign_files_are_refused(tmp_path: Path) -> None:
         await Store.open(foreign)
     with pytest.raises(StoreError, match="no such database"):
         await Store.open(tmp_path / "absent.db", create=False)
+
+
+async def test_schema_that_does_not_match_the_records_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "eval.db"
+    store = await Store.open(db)  # create a current database
+    await store.close()
+    raw = sqlite3.connect(db)
+    raw.execute("ALTER TABLE events DROP COLUMN detail")
+    raw.commit()
+    raw.close()
+    with pytest.raises(StoreError, match=r"table events lacks columns \['detail'\]"):
+        await Store.open(db)

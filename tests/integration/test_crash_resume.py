@@ -41,7 +41,9 @@ def finish(db: Path, *args: str) -> tuple[int, str]:
     return proc.returncode, out
 
 
-def test_sigkill_at_many_points_then_resume(db: Path, built_images: dict[str, BuildResult]) -> None:
+def test_sigkill_at_many_points_then_resume(
+    db: Path, built_images: dict[str, BuildResult], capsys: pytest.CaptureFixture[str]
+) -> None:
     survived = 0
     left_behind = []
     for point in KILL_POINTS:
@@ -56,7 +58,8 @@ def test_sigkill_at_many_points_then_resume(db: Path, built_images: dict[str, Bu
         left_behind.append((point.name, labelled(uid)))
     code, out = finish(db)
     assert code in (0, 1), out
-    print(f"\nsurvived {survived} SIGKILLs; resources left by each kill: {left_behind}")
+    with capsys.disabled():  # shown in every run, not only when the test fails
+        print(f"\nsurvived {survived} SIGKILLs; resources left by each kill: {left_behind}")
 
     # a dead run really did leave things behind for resume to repair
     assert any(sum(counts) for _, counts in left_behind)

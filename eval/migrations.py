@@ -1,9 +1,18 @@
 """Named schema migrations for eval.db, applied in order, each in one transaction
-together with its row in `_migrations`. Never edit a shipped migration; add a new one."""
+together with its row in `_migrations`; then the tables are checked against the records.
+Never edit a shipped migration; add a new one."""
 
 from __future__ import annotations
 
+import dataclasses
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from eval.errors import StoreError
 from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
+from eval.records import CampaignRow, EventRow, LedgerRow, TrialRow
 
 
 def _check(column: str, values: type[object]) -> str:
@@ -100,3 +109,64 @@ CREATE INDEX ops_trial ON ops(trial_id, attempt);
 
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (("0001_initial", INITIAL),)
+
+
+async def prepare(db: aiosqlite.Connection, path: Path) -> None:
+    """Set the connection's pragmas, refuse a foreign or newer database, apply pending
+    migrations, and check every table has the columns its record expects."""
+    await db.execute("PRAGMA busy_timeout = 30000")
+    tables = {
+        r[0]
+        for r in await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if tables and "_migrations" not in tables:
+        raise StoreError(
+            f"{path}: this SQLite file was not made by chaos-eval "
+            f"(it has tables {sorted(tables)[:5]} but no _migrations); refusing to touch it"
+        )
+    await db.execute("PRAGMA journal_mode = WAL")
+    await db.execute("PRAGMA foreign_keys = ON")
+    await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+    )
+    done = {r[0] for r in await db.execute_fetchall("SELECT name FROM _migrations")}
+    known = {name for name, _ in MIGRATIONS}
+    if done - known:
+        raise StoreError(f"{path}: made by a newer chaos-eval (migrations {sorted(done - known)})")
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in (s.strip() for s in sql.split(";")):
+                if stmt:
+                    await db.execute(stmt)
+            await db.execute(
+                "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+    await verify_schema(db, path)
+
+
+async def verify_schema(db: aiosqlite.Connection, path: Path) -> None:
+    """The tables must have the columns the records expect: a db whose _migrations says it is
+    current but whose tables differ (hand-edited, or from a development build) gets a clear
+    error instead of a traceback later."""
+    for table, record in (
+        ("campaigns", CampaignRow),
+        ("trials", TrialRow),
+        ("fault_ledger", LedgerRow),
+        ("events", EventRow),
+    ):
+        rows = await db.execute_fetchall(f"PRAGMA table_info({table})")
+        have = {str(r[1]) for r in rows}
+        want = {f.name for f in dataclasses.fields(record)}
+        if want - have:
+            raise StoreError(
+                f"{path}: table {table} lacks columns {sorted(want - have)}; this database "
+                "does not match this chaos-eval version"
+            )

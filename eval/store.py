@@ -7,7 +7,6 @@ Readers in other processes (`eval status` while a campaign runs) see committed s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import aiosqlite
 
 from eval.errors import CampaignNotFound, StoreError
-from eval.migrations import MIGRATIONS
+from eval.migrations import prepare
 from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
 from eval.records import CampaignRow, EventRow, LedgerRow, PlannedTrial, TrialRow
 from eval.workload import Op
@@ -77,61 +76,7 @@ class Store:
         return store
 
     async def _prepare(self) -> None:
-        await self._db.execute("PRAGMA busy_timeout = 30000")
-        tables = {
-            r[0]
-            for r in await self._db.execute_fetchall(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-            )
-        }
-        if tables and "_migrations" not in tables:
-            raise StoreError(
-                f"{self.path}: this SQLite file was not made by chaos-eval "
-                f"(it has tables {sorted(tables)[:5]} but no _migrations); refusing to touch it"
-            )
-        await self._db.execute("PRAGMA journal_mode = WAL")
-        await self._db.execute("PRAGMA foreign_keys = ON")
-        await self._db.execute("PRAGMA synchronous = NORMAL")
-        await self._db.execute(
-            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
-        )
-        done = {r[0] for r in await self._db.execute_fetchall("SELECT name FROM _migrations")}
-        known = {name for name, _ in MIGRATIONS}
-        if done - known:
-            raise StoreError(
-                f"{self.path}: made by a newer chaos-eval (migrations {sorted(done - known)})"
-            )
-        for name, sql in MIGRATIONS:
-            if name in done:
-                continue
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in (s.strip() for s in sql.split(";")):
-                    if stmt:
-                        await self._db.execute(stmt)
-                await self._db.execute(
-                    "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
-                )
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-        await self._verify_schema()
-
-    async def _verify_schema(self) -> None:
-        """The tables must have the columns the records expect: a db whose _migrations says
-        it is current but whose tables differ (hand-edited, or from a development build) gets
-        a clear error instead of a traceback later."""
-        for table, record in (("campaigns", CampaignRow), ("trials", TrialRow),
-                              ("fault_ledger", LedgerRow), ("events", EventRow)):
-            rows = await self._db.execute_fetchall(f"PRAGMA table_info({table})")
-            have = {str(r[1]) for r in rows}
-            want = {f.name for f in dataclasses.fields(record)}
-            if want - have:
-                raise StoreError(
-                    f"{self.path}: table {table} lacks columns {sorted(want - have)}; this "
-                    "database does not match this chaos-eval version"
-                )
+        await prepare(self._db, self.path)
 
     async def close(self) -> None:
         await self._db.close()

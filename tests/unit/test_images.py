@@ -6,16 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from eval import images
+from eval import apt, images
+from eval.apt import (
+    parse_deb822_sources,
+    parse_one_line_sources,
+    pick_mirror,
+    read_apt_sources,
+)
 from eval.errors import ImageError
 from eval.images import (
     ImageRecipe,
     debootstrap_argv,
     image_ref,
-    parse_deb822_sources,
-    parse_one_line_sources,
-    pick_mirror,
-    read_apt_sources,
     recipe_hash,
     tar_argv,
 )
@@ -109,14 +111,14 @@ def test_read_apt_sources_reads_both_formats(tmp_path: Path) -> None:
 
 def test_apt_mirror_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHAOS_EVAL_MIRROR", "http://mirror.example/debian")
-    assert images.apt_mirror() == "http://mirror.example/debian"
+    assert apt.apt_mirror() == "http://mirror.example/debian"
 
 
 def test_apt_mirror_unknown_is_an_image_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CHAOS_EVAL_MIRROR", raising=False)
-    monkeypatch.setattr(images, "read_apt_sources", lambda: [])
+    monkeypatch.setattr(apt, "read_apt_sources", lambda: [])
     with pytest.raises(ImageError, match="CHAOS_EVAL_MIRROR"):
-        images.apt_mirror()
+        apt.apt_mirror()
 
 
 def test_debootstrap_argv() -> None:

@@ -128,10 +128,13 @@ def campaign_uid(db: Path) -> str:
 
 
 def labelled(uid: str) -> tuple[int, int, int]:
-    client = docker.from_env()
+    # The low-level listing: containers.list() inspects each container in a second call and
+    # raises NotFound when one is removed in between (an orphaned compose child may still be
+    # working right after a SIGKILL).
+    api = docker.from_env().api
     flt = {"label": f"chaos-eval.campaign={uid}"}
     return (
-        len(client.containers.list(all=True, filters=flt)),
-        len(client.networks.list(filters=flt)),
-        len(client.volumes.list(filters=flt)),
+        len(api.containers(all=True, filters=flt)),
+        len(api.networks(filters=flt)),
+        len(api.volumes(filters=flt).get("Volumes") or []),
     )

@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from eval import __version__
 from eval.config import CampaignConfig
@@ -73,15 +73,6 @@ async def resolve_campaign(
     return Resolution(await store.campaign(cid), created=True)
 
 
-@dataclass
-class Progress:
-    """What the CLI shows while a campaign runs (rendered by report/cli, not here)."""
-
-    total: int
-    done: dict[str, int] = field(default_factory=dict)
-    running: set[str] = field(default_factory=set)
-
-
 ProgressFn = Callable[[str, TrialRow | None, TrialStatus | None], None]
 
 
@@ -105,7 +96,6 @@ class CampaignRunner:
         self.token = uuid.uuid4().hex
         self.consecutive_errors = 0
         self.abort_reason = ""
-        self.max_running = 0
         self._running: set[asyncio.Task[None]] = set()
 
     # -- signals ------------------------------------------------------------------------
@@ -246,7 +236,6 @@ class CampaignRunner:
         return False
 
     async def _slot(self, row: TrialRow, coords: Coordinates, sem: asyncio.Semaphore) -> None:
-        self.max_running = max(self.max_running, self.cfg.parallel - sem._value)
         try:
             status = await self._with_retries(row, coords)
             self.progress("finished", row, status)

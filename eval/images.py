@@ -3,7 +3,8 @@
 Nothing can be pulled on the machines chaos-eval runs on, so every image it uses is built
 locally from a small `ImageRecipe`: debootstrap a minimal Debian suite with the recipe's
 packages from the mirror the machine's apt already uses, drop the package caches, copy the
-recipe's files in, and stream the tree into the engine (`Docker.import_image`).
+recipe's files in, unpack any pinned Python wheels Debian does not package (eval/wheels.py),
+and stream the tree into the engine (`Docker.import_image`).
 
 Each image carries `chaos-eval.recipe=<recipe_hash>`; `ensure_images` rebuilds only when
 that hash changes (the hash covers the recipe and the bytes of every copied file), or when
@@ -38,6 +39,7 @@ from pathlib import Path
 from eval.apt import apt_mirror
 from eval.docker import Docker, split_ref
 from eval.errors import ImageError
+from eval.wheels import Wheel, download_argv, import_check_argv, unpack
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ BUILD_FORMAT = 1  # bump when the build procedure itself changes: forces every r
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # repo root, or site-packages
 DEBOOTSTRAP_TIMEOUT_S = 900.0
 TAR_TIMEOUT_S = 300.0
+PIP_TIMEOUT_S = 300.0
 BUILD_JOBS = 2  # debootstrap is mostly download and dpkg; two at a time suit two cores
 
 
@@ -61,6 +64,7 @@ class ImageRecipe:
     packages: tuple[str, ...] = ()
     files: tuple[tuple[str, str], ...] = ()
     cmd: tuple[str, ...] = ("/bin/bash",)
+    wheels: tuple[Wheel, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,14 @@ RECIPES: dict[str, ImageRecipe] = {
             ref="chaos-eval/redis:local",
             packages=("redis-server", "redis-sentinel", "procps"),
             cmd=("/usr/bin/redis-server", "--protected-mode", "no"),
+        ),
+        ImageRecipe(  # the TiKV workload's raw-KV client, on the cluster network
+            name="tikv-client",
+            ref="chaos-eval/tikv-client:local",
+            packages=("python3",),
+            files=(("subjects/tikv_gateway.py", "/usr/local/bin/chaos-eval-tikv-gateway"),),
+            wheels=(Wheel("tikv-client==0.0.4", "tikv_client.asynchronous"),),
+            cmd=("/usr/local/bin/chaos-eval-tikv-gateway", "--pd=pd1:2379"),
         ),
     )
 }
@@ -212,12 +224,10 @@ def recipe_hash(r: ImageRecipe, root: Path = SOURCE_ROOT) -> str:
             [src, dest, hashlib.sha256(_source(src, root).read_bytes()).hexdigest()]
             for src, dest in r.files
         ],
+        "wheels": [[w.pin, w.module] for w in r.wheels],
         "cmd": list(r.cmd),
     }
     return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
-
-
-# -- the mirror, read from apt's configuration ----------------------------------------------
 
 
 # -- building -------------------------------------------------------------------------------
@@ -302,6 +312,17 @@ async def _remove_workdir(workdir: Path) -> None:
     await asyncio.to_thread(shutil.rmtree, workdir, True)
 
 
+async def _install_wheels(r: ImageRecipe, rootfs: Path, dest: Path) -> None:
+    if not r.wheels:
+        return
+    dest.mkdir()
+    await _run(download_argv(r.wheels, dest, r.suite), PIP_TIMEOUT_S, "pip download")
+    for wheel_file in sorted(dest.glob("*.whl")):
+        unpack(wheel_file, rootfs)
+    for w in r.wheels:
+        await _run(import_check_argv(rootfs, w.module), 60.0, f"import {w.module} in the image")
+
+
 async def build_image(
     r: ImageRecipe, docker: Docker, *, digest: str, root: Path = SOURCE_ROOT
 ) -> None:
@@ -316,6 +337,7 @@ async def build_image(
         t1 = time.monotonic()
         _strip_caches(rootfs)
         _copy_files(r, rootfs, root)
+        await _install_wheels(r, rootfs, workdir / "wheels")
         await _run(tar_argv(rootfs, tarball), TAR_TIMEOUT_S, "tar")
         await docker.import_image(
             tarball, r.ref, labels={LABEL_RECIPE: digest, LABEL_IMAGE: r.name}, cmd=r.cmd

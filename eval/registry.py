@@ -28,7 +28,7 @@ SUBJECTS: dict[str, str] = {
 SUBJECT_IMAGES: dict[str, tuple[str, ...]] = {
     "etcd": ("etcd", "helper"),
     "redis": ("redis", "helper"),
-    "tikv": ("pd", "tikv", "helper"),
+    "tikv": ("pd", "tikv", "tikv-client", "helper"),
     "noop": (),
 }
 # type -> "module:ParamsModel" for a subject's `params:`; a subject not listed takes none

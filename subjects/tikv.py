@@ -7,11 +7,17 @@ among them, every store is `Up`, no region misses a peer or has a down or pendin
 cluster is initialised and its regions replicated, PD runs with the configured
 max-store-down-time, and a raw write through the workload client is read back.
 
+The workload's raw-KV client runs in the project's `client` container (subjects/
+tikv_gateway.py, on the cluster network, where PD's and TiKV's advertised names resolve);
+the harness reaches it on its one port published on 127.0.0.1 (subjects/tikv_client.py).
+It is not a node: no fault targets it.
+
 Roles: `pd` and `tikv`. LeaderAware: `leader(None)` and `leader("pd")` are the PD leader;
 `leader("tikv")` is the store leading the region that holds the workload's keys.
 
 Images: pingcap/pd and pingcap/tikv (pinned, EXTERNAL in eval/images.py) cannot be built
-here; `up` raises ImageError naming every missing one and how to get it.
+here; `up` raises ImageError naming every missing one and how to get it. The gateway's image
+(`tikv-client`) and the holder's (`helper`) are built locally.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from eval.outcomes import OpOutcome
 from eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
 from subjects import pd_api
 from subjects.project import ComposeProject, base_env, poll_healthy, service
-from subjects.tikv_client import INSTALL_HINT, TikvKVClient
+from subjects.tikv_client import TikvKVClient
+from subjects.tikv_gateway import PORT as GATEWAY_PORT
 from subjects.tikv_params import TikvParams
 
 if TYPE_CHECKING:
@@ -67,6 +74,7 @@ class TikvSubject:
         pd_image: str,
         tikv_image: str,
         helper_image: str,
+        client_image: str,
         data_mb: int = DEFAULT_DATA_MB,
         max_store_down_time_s: int = 30,
         compose_file: Path | None = None,
@@ -75,9 +83,10 @@ class TikvSubject:
         if data_mb < MIN_DATA_MB:
             raise ParameterError(f"tikv data_mb={data_mb}: at least {MIN_DATA_MB}")
         self.ctx = ctx
-        self._images = (pd_image, tikv_image, helper_image)
+        self._images = (pd_image, tikv_image, client_image, helper_image)
         env = {**base_env(ctx, data_mb), "CHAOS_EVAL_IMAGE_PD": pd_image,
-               "CHAOS_EVAL_IMAGE_TIKV": tikv_image, "CHAOS_EVAL_IMAGE_HELPER": helper_image}
+               "CHAOS_EVAL_IMAGE_TIKV": tikv_image, "CHAOS_EVAL_IMAGE_TIKV_CLIENT": client_image,
+               "CHAOS_EVAL_IMAGE_HELPER": helper_image}
         self._project = ComposeProject(ctx, docker, compose, "tikv", env,
                                        compose_file=compose_file)
         self.project = self._project.project
@@ -85,7 +94,7 @@ class TikvSubject:
         self._down_time = f"{int(max_store_down_time_s)}s"
         self._configured = False
         self._probe_client: TikvKVClient | None = None
-        self._nodes_seen: tuple[Node, ...] = ()
+        self._gateway = ""  # the client gateway's base URL, re-read by every health check
 
     @classmethod
     def from_spec(cls, spec: SubjectSpec, ctx: TrialContext, docker: Docker) -> TikvSubject:
@@ -99,7 +108,8 @@ class TikvSubject:
         data_mb = spec.data_mb if "data_mb" in spec.model_fields_set else DEFAULT_DATA_MB
         return cls(ctx, docker, Compose(), pd_image=external_ref("pd", spec.version),
                    tikv_image=external_ref("tikv", spec.version),
-                   helper_image=image_ref("helper"), data_mb=data_mb,
+                   helper_image=image_ref("helper"), client_image=image_ref("tikv-client"),
+                   data_mb=data_mb,
                    max_store_down_time_s=params.max_store_down_time_s)
 
     @property
@@ -138,14 +148,18 @@ class TikvSubject:
         """PD members and TiKV stores, by name. A stopped node has no endpoint."""
         return tuple(self._node(i) for i in await self._project.containers(("pd", "tikv")))
 
-    def _pd_endpoints(self, nodes: tuple[Node, ...]) -> list[str]:
-        return [f"{n.endpoints[0].host}:{n.endpoints[0].port}"
-                for n in nodes if n.role == "pd" and n.endpoints]
+    async def gateway_url(self) -> str:
+        """The client gateway's base URL on 127.0.0.1, or "" while it publishes no port."""
+        for info in await self._project.containers(("client",)):
+            port = info.ports.get(GATEWAY_PORT)
+            if port:
+                return f"http://127.0.0.1:{port}"
+        return ""
 
     def client(self, node: Node, timeout_s: float) -> TikvKVClient:
-        """A raw-KV client through PD (whichever node it is bound to: TiKV routes every key
-        to its region's leader itself). Needs the nodes read once (any health probe)."""
-        return TikvKVClient(self._pd_endpoints(self._nodes_seen), timeout_s)
+        """A raw-KV client through the gateway (whichever node it is bound to: the client
+        routes every key to its region's leader itself). Needs one health check first."""
+        return TikvKVClient(self._gateway, timeout_s)
 
     # -- PD API -----------------------------------------------------------------------------
 
@@ -171,7 +185,7 @@ class TikvSubject:
 
     async def _health(self, timeout_s: float) -> Health:
         nodes = await self.nodes()
-        self._nodes_seen = nodes
+        self._gateway = await self.gateway_url()
         reasons: list[str] = []
         if [n.name for n in nodes] != [*PDS, *STORES]:
             reasons.append(f"nodes {[n.name for n in nodes]}, want {[*PDS, *STORES]}")
@@ -218,15 +232,14 @@ class TikvSubject:
 
     async def _probe(self, nodes: tuple[Node, ...], timeout_s: float) -> list[str]:
         if self._probe_client is None:
-            self._probe_client = TikvKVClient(self._pd_endpoints(nodes), timeout_s)
+            self._probe_client = TikvKVClient(self._gateway, timeout_s)
         value = f"{self.ctx.trial_key}:{secrets.token_hex(4)}"
         outcome, err = await self._probe_client.put(PROBE_KEY, value)
         if outcome != OpOutcome.OK:
-            if err in ("no_client", "connect", "connect_timeout", "pd_unavailable"):
+            if err in ("no_gateway", "gateway_refused"):
                 await self._probe_client.aclose()
-                self._probe_client = None  # reconnect next time (PD may have moved)
-            hint = f" ({INSTALL_HINT})" if err == "no_client" else ""
-            return [f"probe write: {outcome.value} {err}{hint}"]
+                self._probe_client = None  # the gateway's port may have changed
+            return [f"probe write: {outcome.value} {err}"]
         res = await self._probe_client.get(PROBE_KEY)
         if res.outcome != OpOutcome.OK or res.value != value:
             return [f"probe read: {res.outcome.value} {res.error or repr(res.value)}"]

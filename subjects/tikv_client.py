@@ -1,38 +1,37 @@
-"""TikvKVClient: eval.workload.KVClient over TiKV's raw KV API, with the `tikv-client`
-package (PyPI; Rust client-rust under pyo3; `pip install 'chaos-eval[tikv]'`).
+"""TikvKVClient: eval.workload.KVClient over TiKV's raw KV API, through chaos-eval's client
+gateway (subjects/tikv_gateway.py) running on the trial's compose network.
 
-Evaluated for this project: tikv-client 0.0.4 ships a cp311 manylinux wheel, imports and
-speaks the asynchronous API used here (`tikv_client.asynchronous.RawClient.connect(pd
-endpoints)`, `put(key: bytes, value: bytes)`, `get(key) -> bytes | None`). Every failure is
-a bare `Exception` whose text comes from client-rust, so outcomes are decided from that text
-(classify_error, pure and unit-tested). It is optional: without it every operation FAILs
-with `no_client` and the subject's health says how to install it.
+Why a gateway: raw KV is gRPC only and a client follows the addresses PD hands out (`pdN:2379`,
+`tikvN:20160`), which resolve only on the cluster network. The real client (`tikv-client`
+0.0.4 from PyPI: client-rust under pyo3, a cp311 wheel) therefore runs in the `client`
+container (image `chaos-eval/tikv-client:local`, built like every other image), and this
+class speaks to it over HTTP on its port published on 127.0.0.1.
 
-Addressing caveat: the client is given PD's port published on 127.0.0.1, but then follows
-the addresses PD hands out (the PD leader's client URL, each store's advertised address),
-which are the in-cluster names pd1..3 / tikv1..3. They must resolve and be reachable from
-where the harness runs, or operations FAIL with a connect error (see README, TiKV).
+Outcomes: the gateway returns client-rust's error text (every failure there is a bare
+`Exception`), and `classify_error` (pure, unit-tested) decides from it. A failure in the
+gateway's connect stage, or a gateway that refuses the HTTP connection, means the operation
+was never sent: FAIL. A timeout or a reset after a write was sent: UNKNOWN.
 """
 
 from __future__ import annotations
 
-import asyncio
-import importlib
 import logging
 from typing import Any
+
+import httpx
 
 from eval.outcomes import OpOutcome
 from eval.workload import ReadResult
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 5.0
-INSTALL_HINT = "pip install 'chaos-eval[tikv]' (the tikv-client package)"
+HTTP_MARGIN_S = 1.0  # the gateway answers a timed-out op itself; this covers the hop
 
 # (substring of client-rust's error text, short class, definite?) in match order. Definite:
 # TiKV or PD refused the request before applying it (region errors are answered before the
 # write is proposed), so a write did not happen. Not definite: it may have been applied.
 _ERRORS: tuple[tuple[str, str, bool], ...] = (
+    ("not importable", "no_client", True),  # the gateway's own: its image lacks the library
     ("deadline", "timeout", False),
     ("timed out", "timeout", False),
     ("timeout", "timeout", False),
@@ -68,70 +67,74 @@ def classify_error(text: str, *, write: bool) -> tuple[OpOutcome, str]:
     return OpOutcome.UNKNOWN, cls
 
 
-def _load_library() -> Any | None:
-    try:
-        return importlib.import_module("tikv_client.asynchronous")
-    except ImportError:
-        return None
+def _failure(answer: dict[str, Any], *, write: bool) -> tuple[OpOutcome, str]:
+    """Outcome of a gateway's {"ok": false, ...} answer."""
+    text = str(answer.get("error", ""))
+    if answer.get("stage") == "connect":  # never sent
+        return OpOutcome.FAIL, "connect_timeout" if answer.get("timeout") else \
+            classify_error(text, write=False)[1]
+    if answer.get("timeout"):
+        return (OpOutcome.UNKNOWN if write else OpOutcome.FAIL), "timeout"
+    return classify_error(text, write=write)
 
 
 class TikvKVClient:
-    """A KVClient talking to the cluster through PD at `pd_endpoints` ("127.0.0.1:port").
-    Connects on first use (and again after a failed connect). Never raises for a failed op."""
+    """A KVClient through the gateway at `base_url` ("http://127.0.0.1:port"; "" while the
+    gateway publishes no port). Never raises for a failed operation."""
 
-    def __init__(self, pd_endpoints: list[str], timeout_s: float) -> None:
-        self._endpoints = pd_endpoints
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self._base = base_url
         self._timeout_s = timeout_s
-        self._raw: Any | None = None
-        self._lock = asyncio.Lock()
+        self._http: httpx.AsyncClient | None = None
 
-    async def _client(self) -> tuple[Any | None, str]:
-        async with self._lock:
-            if self._raw is not None:
-                return self._raw, ""
-            lib = _load_library()
-            if lib is None:
-                return None, "no_client"
-            if not self._endpoints:
-                return None, "refused"  # no PD publishes a port right now
-            try:
-                self._raw = await asyncio.wait_for(  # an operation's own deadline bounds it
-                    lib.RawClient.connect(list(self._endpoints)),
-                    min(CONNECT_TIMEOUT_S, self._timeout_s))
-            except TimeoutError:
-                return None, "connect_timeout"
-            except Exception as e:  # client-rust raises bare Exception
-                log.debug("tikv connect %s: %s", self._endpoints, e)
-                return None, classify_error(str(e), write=False)[1]
-            return self._raw, ""
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=self._timeout_s + HTTP_MARGIN_S,
+                                           trust_env=False)
+        return self._http
+
+    async def _call(self, op: str, body: dict[str, Any], *, write: bool
+                    ) -> tuple[dict[str, Any] | None, OpOutcome, str]:
+        """(the gateway's answer, -, -) or (None, outcome, error class) when none came."""
+        if not self._base:
+            return None, OpOutcome.FAIL, "no_gateway"
+        try:
+            resp = await self._client().post(f"{self._base}/raw/{op}",
+                                             json={**body, "timeout_s": self._timeout_s})
+        except httpx.ConnectError:
+            return None, OpOutcome.FAIL, "gateway_refused"  # never reached the gateway
+        except httpx.TimeoutException:
+            return None, (OpOutcome.UNKNOWN if write else OpOutcome.FAIL), "timeout"
+        except httpx.HTTPError as e:
+            log.debug("tikv gateway %s: %s", op, e)
+            return None, (OpOutcome.UNKNOWN if write else OpOutcome.FAIL), "gateway_reset"
+        try:
+            answer = resp.json()
+        except ValueError:
+            answer = None
+        if resp.status_code != 200 or not isinstance(answer, dict):
+            return None, OpOutcome.FAIL, f"gateway_http_{resp.status_code}"  # refused it
+        return answer, OpOutcome.OK, ""
 
     async def put(self, key: str, value: str) -> tuple[OpOutcome, str]:
-        raw, why = await self._client()
-        if raw is None:
-            return OpOutcome.FAIL, why
-        try:
-            await asyncio.wait_for(raw.put(key.encode(), value.encode()), self._timeout_s)
-        except TimeoutError:
-            return OpOutcome.UNKNOWN, "timeout"
-        except Exception as e:
-            return classify_error(str(e), write=True)
-        return OpOutcome.OK, ""
+        answer, outcome, why = await self._call("put", {"key": key, "value": value},
+                                                write=True)
+        if answer is None:
+            return outcome, why
+        return (OpOutcome.OK, "") if answer.get("ok") is True else _failure(answer, write=True)
 
     async def get(self, key: str, *, linearizable: bool = True) -> ReadResult:
         """Raw KV reads are served by the region leader (read index/lease): linearizable."""
-        raw, why = await self._client()
-        if raw is None:
-            return ReadResult(OpOutcome.FAIL, None, why)
-        try:
-            value = await asyncio.wait_for(raw.get(key.encode()), self._timeout_s)
-        except TimeoutError:
-            return ReadResult(OpOutcome.FAIL, None, "timeout")
-        except Exception as e:
-            outcome, cls = classify_error(str(e), write=False)
-            return ReadResult(outcome, None, cls)
-        if value is None:
-            return ReadResult(OpOutcome.OK, None)
-        return ReadResult(OpOutcome.OK, bytes(value).decode("utf-8", "replace"))
+        answer, outcome, why = await self._call("get", {"key": key}, write=False)
+        if answer is None:
+            return ReadResult(outcome, None, why)
+        if answer.get("ok") is not True:
+            failed, cls = _failure(answer, write=False)
+            return ReadResult(failed, None, cls)
+        value = answer.get("value")
+        return ReadResult(OpOutcome.OK, value if isinstance(value, str) else None)
 
     async def aclose(self) -> None:
-        self._raw = None  # client-rust closes its channels when the object is dropped
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()

@@ -37,7 +37,7 @@ def tikv_images() -> tuple[str, str]:
     missing = _missing()
     if missing:
         pytest.skip(missing_images_message(missing))
-    asyncio.run(ensure_images(["helper"], Docker()))
+    asyncio.run(ensure_images(["tikv-client", "helper"], Docker()))
     return external_ref("pd"), external_ref("tikv")
 
 
@@ -62,7 +62,8 @@ async def test_cluster_healthy_leaders_store_kill_and_teardown(
     pd_image, tikv_image = tikv_images
     docker, ctx = Docker(), _ctx()
     subject = TikvSubject(ctx, docker, Compose(), pd_image=pd_image, tikv_image=tikv_image,
-                          helper_image=image_ref("helper"), max_store_down_time_s=30)
+                          helper_image=image_ref("helper"),
+                          client_image=image_ref("tikv-client"), max_store_down_time_s=30)
     assert isinstance(subject, Subject) and isinstance(subject, LeaderAware)
     try:
         await subject.up()
@@ -71,6 +72,7 @@ async def test_cluster_healthy_leaders_store_kill_and_teardown(
         nodes = await subject.nodes()
         assert [n.name for n in nodes] == ["pd1", "pd2", "pd3", "tikv1", "tikv2", "tikv3"]
         assert all(n.endpoints and n.endpoints[0].host == "127.0.0.1" for n in nodes)
+        assert (await subject.gateway_url()).startswith("http://127.0.0.1:")
         pd_leader = await subject.leader("pd")
         assert pd_leader is not None and pd_leader.name == health.leader
         store_leader = await subject.leader("tikv")

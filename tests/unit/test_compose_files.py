@@ -106,11 +106,13 @@ def test_every_compose_file_is_checked() -> None:
 
 def test_tikv_compose(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {k: v for k, v in ENV.items() if k != "CHAOS_EVAL_IMAGE_REDIS"}
-    for var in ("CHAOS_EVAL_IMAGE_PD", "CHAOS_EVAL_IMAGE_TIKV", "CHAOS_EVAL_IMAGE_HELPER"):
+    for var in ("CHAOS_EVAL_IMAGE_PD", "CHAOS_EVAL_IMAGE_TIKV", "CHAOS_EVAL_IMAGE_HELPER",
+                "CHAOS_EVAL_IMAGE_TIKV_CLIENT"):
         monkeypatch.delenv(var, raising=False)
     doc = resolved("tikv", env, monkeypatch)
     check_common(doc, {"pd1": "pd", "pd2": "pd", "pd3": "pd", "tikv1": "tikv",
-                       "tikv2": "tikv", "tikv3": "tikv", "holder": "holder"})
+                       "tikv2": "tikv", "tikv3": "tikv", "client": "client",
+                       "holder": "holder"})
     svc = doc["services"]
     cluster = "pd1=http://pd1:2380,pd2=http://pd2:2380,pd3=http://pd3:2380"
     for name in ("pd1", "pd2", "pd3"):
@@ -145,3 +147,19 @@ def test_tikv_config_files() -> None:
     pd = tomllib.loads((compose_dir() / "tikv" / "pd.toml").read_text())
     assert pd["schedule"]["max-store-down-time"] == "30s"
     assert pd["replication"]["max-replicas"] == 3
+
+
+def test_tikv_client_gateway_sits_on_the_cluster_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The raw-KV client must dial what PD advertises (pdN, tikvN), which resolves only on
+    the cluster network: the gateway is on it, publishes only its HTTP port on 127.0.0.1,
+    and gets no capability and no data."""
+    env = {k: v for k, v in ENV.items() if k != "CHAOS_EVAL_IMAGE_REDIS"}
+    monkeypatch.delenv("CHAOS_EVAL_IMAGE_TIKV_CLIENT", raising=False)
+    gw = resolved("tikv", env, monkeypatch)["services"]["client"]
+    assert gw["image"] == "chaos-eval/tikv-client:local"
+    assert list(gw["networks"]) == ["cluster"]
+    assert [str(p) for p in gw["ports"]] in (["127.0.0.1::8080/tcp"], ["127.0.0.1::8080"])
+    flags = dict(f.split("=", 1) for f in gw["command"][1:])
+    assert gw["command"][0] == "/usr/local/bin/chaos-eval-tikv-gateway"
+    assert flags == {"--listen": "0.0.0.0:8080", "--pd": "pd1:2379,pd2:2379,pd3:2379"}
+    assert not {"cap_add", "privileged", "volumes"} & set(gw)

@@ -1,5 +1,6 @@
 """The TiKV subject without Docker or images: spec -> images and sizes, the up() preflight's
-message, and the workload client's mapping of client-rust errors to outcomes."""
+message, and the workload client's mapping of client-rust errors to outcomes (the client
+itself, through a real gateway process: tests/unit/test_tikv_gateway.py)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,16 @@ from eval.errors import ImageError, ParameterError
 from eval.images import missing_images_message
 from eval.outcomes import OpOutcome
 from eval.subject import TrialContext
-from subjects import tikv_client
 from subjects.tikv import TikvSubject
-from subjects.tikv_client import TikvKVClient, classify_error
+from subjects.tikv_client import classify_error
 
 CTX = TrialContext(1, "0123456789abcdef0123", seed=1, campaign_uid="u1")
 
 
 @pytest.fixture(autouse=True)
 def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("CHAOS_EVAL_IMAGE_PD", "CHAOS_EVAL_IMAGE_TIKV", "CHAOS_EVAL_IMAGE_HELPER"):
+    for var in ("CHAOS_EVAL_IMAGE_PD", "CHAOS_EVAL_IMAGE_TIKV", "CHAOS_EVAL_IMAGE_HELPER",
+                "CHAOS_EVAL_IMAGE_TIKV_CLIENT"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -33,6 +34,7 @@ def test_from_spec_images_version_and_data_size() -> None:
     assert (s.env["CHAOS_EVAL_IMAGE_PD"], s.env["CHAOS_EVAL_IMAGE_TIKV"]) == (
         "pingcap/pd:v7.5.1", "pingcap/tikv:v7.5.1")
     assert s.env["CHAOS_EVAL_IMAGE_HELPER"] == "chaos-eval/helper:local"
+    assert s.env["CHAOS_EVAL_IMAGE_TIKV_CLIENT"] == "chaos-eval/tikv-client:local"
     assert s.env["CHAOS_EVAL_DATA_MB"] == "1024"  # not SubjectSpec's etcd-sized default
     v = TikvSubject.from_spec(
         SubjectSpec(type="tikv", version="7.1.5", data_mb=2048,
@@ -47,7 +49,7 @@ def test_from_spec_images_version_and_data_size() -> None:
 
 class NoImages:
     async def images_present(self, refs: list[str]) -> dict[str, bool]:
-        return {r: r == "chaos-eval/helper:local" for r in refs}
+        return {r: r.startswith("chaos-eval/") for r in refs}
 
 
 def test_up_without_images_names_them_and_how_to_get_them() -> None:
@@ -64,7 +66,7 @@ def test_required_images_splits_builds_from_external_refs() -> None:
              SubjectSpec(type="tikv", name="t75"),
              SubjectSpec(type="tikv", name="t71", version="7.1.2")]
     build, refs = registry.required_images(specs)
-    assert build == ["etcd", "helper", "redis"]
+    assert build == ["etcd", "helper", "redis", "tikv-client"]
     assert refs == ["pingcap/pd:v7.1.2", "pingcap/pd:v7.5.1", "pingcap/tikv:v7.1.2",
                     "pingcap/tikv:v7.5.1"]
 
@@ -95,76 +97,6 @@ def test_required_images_splits_builds_from_external_refs() -> None:
 def test_client_rust_errors_to_outcomes(text: str, write: bool,
                                         want: tuple[OpOutcome, str]) -> None:
     assert classify_error(text, write=write) == want
-
-
-class FakeRaw:
-    def __init__(self, fail: str = "", hang: bool = False) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self.fail, self.hang = fail, hang
-
-    async def put(self, key: bytes, value: bytes) -> None:
-        if self.hang:
-            await asyncio.sleep(10)
-        if self.fail:
-            raise Exception(self.fail)
-        self.data[key] = value
-
-    async def get(self, key: bytes) -> bytes | None:
-        if self.fail:
-            raise Exception(self.fail)
-        return self.data.get(key)
-
-
-class FakeLib:
-    def __init__(self, raw: FakeRaw | None, connect_error: str = "") -> None:
-        lib = self
-
-        class RawClient:
-            @staticmethod
-            async def connect(endpoints: list[str]) -> Any:
-                lib.endpoints = endpoints
-                if connect_error:
-                    raise Exception(connect_error)
-                return raw
-
-        self.RawClient = RawClient
-        self.endpoints: list[str] = []
-
-
-def test_kv_client_ok_timeout_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    lib = FakeLib(FakeRaw())
-    monkeypatch.setattr(tikv_client, "_load_library", lambda: lib)
-
-    async def run() -> None:
-        c = TikvKVClient(["127.0.0.1:1234"], 0.2)
-        assert await c.put("k", "v") == (OpOutcome.OK, "")
-        res = await c.get("k")
-        assert (res.outcome, res.value) == (OpOutcome.OK, "v")
-        assert (await c.get("absent")).value is None
-        assert lib.endpoints == ["127.0.0.1:1234"]
-
-        hang = TikvKVClient(["127.0.0.1:1"], 0.1)
-        lib.RawClient.connect = staticmethod(_returning(FakeRaw(hang=True)))  # type: ignore[method-assign]
-        assert await hang.put("k", "v") == (OpOutcome.UNKNOWN, "timeout")
-
-    asyncio.run(run())
-
-
-def _returning(raw: FakeRaw) -> Any:
-    async def connect(endpoints: list[str]) -> FakeRaw:
-        return raw
-    return connect
-
-
-def test_kv_client_without_library_or_pd(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tikv_client, "_load_library", lambda: None)
-    c = TikvKVClient(["127.0.0.1:1"], 0.2)
-    assert asyncio.run(c.put("k", "v")) == (OpOutcome.FAIL, "no_client")
-    lib = FakeLib(None, connect_error="[src/pd/cluster.rs:189]: PD cluster failed to respond")
-    monkeypatch.setattr(tikv_client, "_load_library", lambda: lib)
-    assert asyncio.run(TikvKVClient(["127.0.0.1:1"], 0.2).put("k", "v")) == (
-        OpOutcome.FAIL, "pd_unavailable")
-    assert asyncio.run(TikvKVClient([], 0.2).get("k")).error == "refused"
 
 
 def test_eval_run_says_which_images_are_missing_and_how_to_get_them(

@@ -8,6 +8,10 @@ points elsewhere (for a non-editable install).
 
 A failing command raises ComposeCommandError (a ComposeError) carrying the argv, the exit
 code and the tail of stderr.
+
+Each command runs under `setpriv --pdeathsig KILL` (util-linux) where setpriv exists, so a
+harness that is SIGKILLed mid-`up` takes its compose child with it instead of leaving it
+creating containers while a resumed run repairs that trial's project.
 """
 
 from __future__ import annotations
@@ -72,6 +76,22 @@ def down_argv(base: Sequence[str], project: str, file: Path, timeout_s: int = 5)
         "-t",
         str(timeout_s),
     ]
+
+
+def dies_with_parent(argv: Sequence[str], setpriv: str | None) -> list[str]:
+    """argv run so that the kernel kills it when the harness dies (PR_SET_PDEATHSIG, set by
+    setpriv right before it execs argv); argv unchanged where there is no setpriv."""
+    if setpriv is None:
+        return list(argv)
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    found = shutil.which("setpriv")
+    if found is None:
+        log.info("no setpriv: a compose child may outlive a SIGKILLed harness")
+    return found
 
 
 def version_argv(base: Sequence[str]) -> list[str]:
@@ -169,7 +189,7 @@ class Compose:
         log.debug("compose: %s", argv)
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv,
+                *dies_with_parent(argv, _setpriv()),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

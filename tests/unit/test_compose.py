@@ -1,8 +1,14 @@
-"""eval.compose without Docker: argv builders, project names, file lookup, error tails."""
+"""eval.compose without Docker: argv builders, project names, file lookup, error tails, and
+a compose child that must not outlive a SIGKILLed harness."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +19,7 @@ from eval.compose import (
     V2,
     Compose,
     ComposeCommandError,
+    dies_with_parent,
     down_argv,
     project_name,
     up_argv,
@@ -94,3 +101,49 @@ async def test_run_passes_env_and_times_out() -> None:
     with pytest.raises(ComposeCommandError, match="no exit within") as info:
         await c.run([sys.executable, "-c", "import time; time.sleep(30)"], {}, timeout_s=0.5)
     assert info.value.returncode is None
+
+
+def test_dies_with_parent_wraps_argv_in_setpriv_when_there_is_one() -> None:
+    argv = ["docker-compose", "-p", "x", "up", "-d"]
+    assert dies_with_parent(argv, "/usr/bin/setpriv") == [
+        "/usr/bin/setpriv", "--pdeathsig", "KILL", "--", *argv]
+    assert dies_with_parent(argv, None) == argv
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="no setpriv (util-linux) here")
+def test_a_compose_child_dies_with_a_sigkilled_harness(tmp_path: Path) -> None:
+    """A real harness process runs a long 'compose' command through Compose.run and is
+    SIGKILLed; the kernel must kill the child too (before: it was re-parented and ran on)."""
+    pidfile = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    harness = (
+        "import asyncio, sys\n"
+        "from eval.compose import Compose\n"
+        f"asyncio.run(Compose(base=()).run([sys.executable, '-c', {child!r}], {{}}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", harness], cwd=Path(__file__).parents[2])
+    try:
+        deadline = time.monotonic() + 20
+        while not (pidfile.exists() and pidfile.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "child never started"
+            time.sleep(0.05)
+        pid = int(pidfile.read_text())
+        assert _alive(pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(pid):
+            assert time.monotonic() < deadline, f"compose child {pid} outlived the harness"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie awaiting its reaper counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

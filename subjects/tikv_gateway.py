@@ -40,6 +40,7 @@ log = logging.getLogger("chaos-eval-tikv-gateway")
 
 PORT = 8080
 CONNECT_TIMEOUT_S = 5.0
+RECONNECT_AFTER_S = 0.5  # a failed connect answers every op for this long, then is retried
 MAX_TIMEOUT_S = 60.0
 MAX_BODY = 1 << 20
 MAX_HEADER_LINES = 64
@@ -68,7 +69,10 @@ def load_library() -> tuple[Any | None, str | None, str | None]:
 
 
 class Gateway:
-    """One shared raw client, connected on first use and again after a failed connect."""
+    """One shared raw client, connected on first use and again after a failed connect.
+    One connect at a time, shared by every op that needs it and never cancelled by one op's
+    deadline (each op waits for it within its own); a connect that just failed answers the
+    ops behind it at once instead of each retrying in turn."""
 
     def __init__(self, pd: list[str], library: Callable[[], tuple[Any | None, str | None,
                                                              str | None]] = load_library
@@ -76,38 +80,61 @@ class Gateway:
         self.pd = pd
         self._lib, self._label, self._import_error = library()
         self._raw: Any | None = None
-        self._lock = asyncio.Lock()
+        self._failed: tuple[float, ConnectFailed] | None = None
+        self._connecting: asyncio.Task[Any] | None = None
 
     def health(self) -> dict[str, Any]:
         return {"library": self._label, "import_error": self._import_error,
                 "pd": self.pd, "connected": self._raw is not None}
 
-    async def _client(self, timeout_s: float) -> Any:
-        async with self._lock:
-            if self._raw is None:
-                if self._lib is None:
-                    raise ConnectFailed(f"tikv_client not importable: {self._import_error}")
-                try:
-                    self._raw = await asyncio.wait_for(
-                        self._lib.RawClient.connect(list(self.pd)),
-                        min(CONNECT_TIMEOUT_S, timeout_s))
-                except TimeoutError:
-                    raise ConnectFailed("connect timed out", timeout=True) from None
-                except Exception as e:  # client-rust raises bare Exception
-                    raise ConnectFailed(str(e)) from None
+    async def _client(self) -> Any:
+        if self._raw is not None:
             return self._raw
+        loop = asyncio.get_running_loop()
+        if self._failed is not None and loop.time() - self._failed[0] < RECONNECT_AFTER_S:
+            raise self._failed[1]
+        if self._connecting is None:
+            self._connecting = asyncio.create_task(self._connect())
+            # retrieved even when every op waiting for it gave up first
+            self._connecting.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return await asyncio.shield(self._connecting)
+
+    async def _connect(self) -> Any:
+        try:
+            if self._lib is None:
+                raise ConnectFailed(f"tikv_client not importable: {self._import_error}")
+            try:
+                self._raw = await asyncio.wait_for(
+                    self._lib.RawClient.connect(list(self.pd)), CONNECT_TIMEOUT_S)
+            except TimeoutError:
+                raise ConnectFailed("connect timed out", timeout=True) from None
+            except Exception as e:  # client-rust raises bare Exception
+                raise ConnectFailed(str(e)) from None
+        except ConnectFailed as e:
+            self._failed = (asyncio.get_running_loop().time(), e)
+            raise
+        finally:
+            self._connecting = None
+        self._failed = None
+        return self._raw
 
     async def operate(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
         key, value, timeout_s = _fields(op, body)
+        deadline = asyncio.get_running_loop().time() + timeout_s
         try:
-            raw = await self._client(timeout_s)
+            async with asyncio.timeout_at(deadline):  # the op's deadline bounds the connect
+                raw = await self._client()
+        except TimeoutError:
+            return {"ok": False, "stage": "connect", "timeout": True,
+                    "error": "no connection within the op's deadline"}
         except ConnectFailed as e:
             return {"ok": False, "stage": "connect", "timeout": e.timeout, "error": str(e)}
         try:
-            if op == "put":
-                await asyncio.wait_for(raw.put(key, value), timeout_s)
-                return {"ok": True}
-            got = await asyncio.wait_for(raw.get(key), timeout_s)
+            async with asyncio.timeout_at(deadline):
+                if op == "put":
+                    await raw.put(key, value)
+                    return {"ok": True}
+                got = await raw.get(key)
         except TimeoutError:
             return {"ok": False, "stage": "op", "timeout": True, "error": "deadline exceeded"}
         except Exception as e:

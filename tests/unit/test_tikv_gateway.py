@@ -131,16 +131,44 @@ async def test_a_hung_operation_is_unknown_for_a_write_and_failed_for_a_read() -
     assert raw.data == {}
 
 
-async def test_a_failed_connect_is_a_definite_failure_and_is_retried() -> None:
+async def test_a_failed_connect_is_a_definite_failure_and_is_retried(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tikv_gateway, "RECONNECT_AFTER_S", 0.3)
     lib = ScriptedLib(ScriptedRaw(), connect_failures=1)
     async with gateway(lib) as url:
         c = TikvKVClient(url, 1.0)
         # never sent: FAIL even for a write
         assert await c.put("k", "v1") == (OpOutcome.FAIL, "pd_unavailable")
-        assert await c.put("k", "v2") == (OpOutcome.OK, "")  # the next op connects again
+        # right after, the same answer without another connect attempt ...
+        assert await c.put("k", "v2") == (OpOutcome.FAIL, "pd_unavailable")
+        assert len(lib.calls) == 1
+        await asyncio.sleep(0.35)
+        assert await c.put("k", "v3") == (OpOutcome.OK, "")  # ... then it connects again
         await c.aclose()
     assert len(lib.calls) == 2
-    assert lib.raw.data == {b"k": b"v2"}
+    assert lib.raw.data == {b"k": b"v3"}
+
+
+async def test_a_slow_connect_outlives_the_op_that_started_it() -> None:
+    """One op's deadline must not cancel the connect every later op depends on."""
+    lib = ScriptedLib(ScriptedRaw())
+    real_connect = lib.RawClient.connect
+
+    async def slow(pd: list[str]) -> ScriptedRaw:
+        await asyncio.sleep(0.5)
+        raw: ScriptedRaw = await real_connect(pd)
+        return raw
+
+    lib.RawClient.connect = staticmethod(slow)  # type: ignore[method-assign]
+    async with gateway(lib) as url:
+        c = TikvKVClient(url, 0.2)
+        first, second = await asyncio.gather(c.put("k", "v1"), c.put("k2", "v2"))
+        assert first == second == (OpOutcome.FAIL, "connect_timeout")  # never sent
+        await asyncio.sleep(0.5)
+        assert await c.put("k", "v3") == (OpOutcome.OK, "")
+        await c.aclose()
+    assert len(lib.calls) == 1  # one connect, shared, and not restarted
+    assert lib.raw.data == {b"k": b"v3"}
 
 
 async def test_without_the_library_health_says_why_and_ops_fail() -> None:

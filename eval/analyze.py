@@ -17,11 +17,13 @@ import random
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eval.metrics import percentile
 from eval.outcomes import TrialStatus
 from eval.records import CampaignRow, TrialRow
+from eval.rerun import rerun_command
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,16 @@ class Analysis:
             out[t.status.value] += 1
         return out
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, db: str | Path | None = None) -> dict[str, object]:
+        """The campaign and its cells; each cell lists its trials with the command that
+        re-runs each one (naming `db` when given)."""
         c = self.campaign
+        by_id = {t.id: t for t in self.trials}
+        cells = []
+        for cell in self.cells:
+            d = cell.to_json()
+            d["per_trial"] = [trial_json(by_id[i], c.id, db) for i in cell.trial_ids]
+            cells.append(d)
         return {
             "campaign": {
                 "id": c.id,
@@ -136,10 +146,22 @@ class Analysis:
                 "seed": c.seed,
                 "git_sha": c.git_sha,
                 "harness_version": c.harness_version,
+                "rerun_of": c.rerun_of,
                 "totals": self.totals(),
             },
-            "cells": [cell.to_json() for cell in self.cells],
+            "cells": cells,
         }
+
+
+def trial_json(t: TrialRow, campaign_id: int, db: str | Path | None) -> dict[str, object]:
+    return {
+        "id": t.id,
+        "key": t.key,
+        "repetition": t.repetition,
+        "seed": t.seed,
+        "status": t.status.value,
+        "rerun": rerun_command(campaign_id, t.key, db),
+    }
 
 
 def _r(v: float | None, nd: int = 4) -> float | None:

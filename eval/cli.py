@@ -7,15 +7,16 @@ to the exit codes of eval.outcomes.ExitCode. The only place that calls asyncio.r
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from eval.errors import (
     CampaignNotFound,
@@ -23,8 +24,15 @@ from eval.errors import (
     ConfigError,
     LeaseHeldError,
     StoreError,
+    TrialNotFound,
 )
-from eval.outcomes import CampaignStatus, ExitCode, TrialStatus
+from eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
+from eval.rerun import cli_command, trial_label
+
+if TYPE_CHECKING:
+    from eval.config import CampaignConfig, SubjectSpec
+    from eval.records import CampaignRow
+    from eval.store import Store
 
 T = TypeVar("T")
 app = typer.Typer(
@@ -46,26 +54,37 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DbOpt = Annotated[Path, typer.Option("--db", help="Path of the SQLite results database.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | csv | markdown")]
+SkipImagesOpt = Annotated[
+    bool, typer.Option("--skip-image-build", help="Do not build or check images.")
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr.")]
 
 
 def _exit_for(e: ChaosEvalError) -> ExitCode:
     if isinstance(e, LeaseHeldError):
         return ExitCode.LEASE_HELD
-    if isinstance(e, ConfigError | StoreError | CampaignNotFound):
+    if isinstance(e, ConfigError | StoreError | CampaignNotFound | TrialNotFound):
         return ExitCode.BAD_INPUT
     return ExitCode.HARNESS_ERROR
 
 
-def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """asyncio.run with the error boundary: one clear line, a documented code, no traceback."""
+@contextlib.contextmanager
+def _boundary() -> Iterator[None]:
+    """The error boundary: one clear line, a documented exit code, no traceback."""
     try:
-        return asyncio.run(coro_fn())
+        yield
     except ChaosEvalError as e:
-        err.print(f"[bold red]error:[/] {e}")
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
         raise typer.Exit(_exit_for(e)) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run inside the error boundary."""
+    with _boundary():
+        return asyncio.run(coro_fn())
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -76,10 +95,16 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
-async def _open_store(db: Path, *, create: bool = False) -> Any:
+async def _open_store(db: Path, *, create: bool = False) -> Store:
     from eval.store import Store
 
     return await Store.open(db, create=create)
+
+
+def _bad_format(fmt: str, allowed: Sequence[str]) -> None:
+    if fmt not in allowed:
+        err.print(f"[bold red]error:[/] --format: {fmt!r} is not one of {', '.join(allowed)}")
+        raise typer.Exit(ExitCode.BAD_INPUT)
 
 
 # -- validate ---------------------------------------------------------------------------------
@@ -91,12 +116,9 @@ def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]
     from eval.config import load_campaign
     from eval.matrix import expand
 
-    try:
+    with _boundary():
         cfg = load_campaign(config)
         planned = expand(cfg)
-    except ChaosEvalError as e:
-        err.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(_exit_for(e)) from None
     cells = {(p.subject, p.fault, p.params) for p, _ in planned}
     out.print(
         f"{config}: ok: campaign {cfg.name!r}, {len(cells)} cells, {len(planned)} trials, "
@@ -108,7 +130,7 @@ def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]
 
 
 def _progress(event: str, row: Any, status: TrialStatus | None) -> None:
-    label = f"{row.subject}/{row.fault} {row.params} #{row.repetition}" if row else ""
+    label = escape(trial_label(row)) if row else ""
     if event == "started":
         out.print(f"[dim]→ trial {row.id} {label}[/]")
     elif status is not None:
@@ -116,61 +138,59 @@ def _progress(event: str, row: Any, status: TrialStatus | None) -> None:
         out.print(f"[{colour}]{status.value:>14}[/] trial {row.id} {label}")
 
 
+ImagesFn = Callable[["Sequence[SubjectSpec]"], Awaitable[None]]
+Opened = tuple["CampaignRow", "CampaignConfig", str]  # the campaign, its config, what happened
+# Finds or creates the campaign to run, and checks the images through the callback: before it
+# creates anything (rerun), or after it has refused what it must refuse (run campaign FILE).
+Opener = Callable[["Store", ImagesFn], Awaitable[Opened]]
+
+
 async def _run_campaign(
-    config: Path | None, campaign_id: int | None, db: Path, new: bool, skip_images: bool
+    db: Path, opener: Opener, create: bool, skip_images: bool
 ) -> tuple[int, CampaignStatus, list[TrialStatus]]:
-    from eval import campaign as camp
-    from eval.config import load_campaign, parse_campaign
+    from eval.campaign import CampaignRunner
     from eval.docker import Docker
     from eval.images import ensure_images, require_images
     from eval.registry import required_images
 
-    store = await _open_store(db, create=campaign_id is None)
-    try:
-        if campaign_id is None:
-            assert config is not None
-            cfg = load_campaign(config)
-            res = await camp.resolve_campaign(store, cfg, str(config), sys.argv, new=new)
-            row = res.campaign
-            verb = "created" if res.created else "continuing"
-        else:
-            row = await store.campaign(campaign_id)
-            cfg = parse_campaign(json.loads(row.spec_json), f"{db} (campaign {campaign_id})")
-            verb = "resuming"
+    docker = Docker()
+
+    async def images(subjects: Sequence[SubjectSpec]) -> None:
+        if skip_images:
+            return
+        names, external = required_images(subjects)
+        await require_images(external, docker)  # says which are missing, how to get them
+        for built in await ensure_images(names, docker):
+            if built.built:
+                out.print(f"built image {built.ref} in {built.seconds:.0f}s")
+
+    async with await _open_store(db, create=create) as store:
+        row, cfg, verb = await opener(store, images)
         trials = await store.trials(row.id)
         done = sum(t.status.is_final for t in trials)
         out.print(
-            f"campaign {row.id} ({row.name}) {verb}: {done}/{len(trials)} trials done, db {db}"
+            f"campaign {row.id} ({row.name}) {verb}: {done}/{len(trials)} trials done, db {db}",
+            markup=False,
         )
-        docker = Docker()
-        if not skip_images:
-            names, external = required_images(cfg.subjects)
-            await require_images(external, docker)  # says which are missing, how to get them
-            for built in await ensure_images(names, docker):
-                if built.built:
-                    out.print(f"built image {built.ref} in {built.seconds:.0f}s")
-        runner = camp.CampaignRunner(cfg, row, store, docker, progress=_progress)
+        runner = CampaignRunner(cfg, row, store, docker, progress=_progress)
         status = await runner.run()
-        final = [t.status for t in await store.trials(row.id)]
         if runner.abort_reason:
             err.print(f"[bold red]campaign aborted:[/] {runner.abort_reason}")
-        return row.id, status, final
-    finally:
-        await store.close()
+        return row.id, status, [t.status for t in await store.trials(row.id)]
 
 
-def _finish_run(db: Path, cid: int, status: CampaignStatus, final: list[TrialStatus]) -> None:
+def _run_to_end(db: Path, opener: Opener, *, create: bool, skip_images: bool) -> None:
+    """Run what is left of the campaign, then show its analysis (with the command that
+    re-runs each trial that did not pass) and exit with the campaign's exit code."""
+    cid, status, final = _run(lambda: _run_campaign(db, opener, create, skip_images))
     analyze(cid, db=db, fmt="table", check=False, junit=None)
-    out.print(f"\nresults: chaos-eval analyze {cid} --db {db}")
-    if status == CampaignStatus.INTERRUPTED:
-        out.print(f"[yellow]interrupted[/]: continue with: chaos-eval resume {cid} --db {db}")
-        raise typer.Exit(ExitCode.INTERRUPTED)
-    if status == CampaignStatus.ABORTED or any(
-        s in (TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED) for s in final
-    ):
-        raise typer.Exit(ExitCode.HARNESS_ERROR)
-    if TrialStatus.FAILED in final:
-        raise typer.Exit(ExitCode.FAILED)
+    out.print(f"\nresults: {cli_command('analyze', cid, '--db', db)}", markup=False)
+    code = campaign_exit_code(status, final)
+    if code == ExitCode.INTERRUPTED:
+        resume_cmd = escape(cli_command("resume", cid, "--db", db))
+        out.print(f"[yellow]interrupted[/]: continue with: {resume_cmd}")
+    if code != ExitCode.OK:
+        raise typer.Exit(code)
 
 
 @run_app.command("campaign")
@@ -183,28 +203,67 @@ def run_campaign(
             "--new", help="Start a fresh campaign even if an unfinished one of this name exists."
         ),
     ] = False,
-    skip_images: Annotated[
-        bool, typer.Option("--skip-image-build", help="Do not build missing images.")
-    ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    skip_images: SkipImagesOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run (or continue) a campaign: finished trials are skipped, the rest run."""
+    from eval.campaign import resolve_campaign
+    from eval.config import load_campaign
+
+    async def from_file(store: Store, images: ImagesFn) -> Opened:
+        cfg = load_campaign(config)
+        res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new)
+        await images(cfg.subjects)
+        return res.campaign, cfg, "created" if res.created else "continuing"
+
     _setup_logging(verbose)
-    cid, status, final = _run(lambda: _run_campaign(config, None, db, new, skip_images))
-    _finish_run(db, cid, status, final)
+    _run_to_end(db, from_file, create=True, skip_images=skip_images)
 
 
 @app.command()
 def resume(
-    campaign_id: Annotated[int, typer.Argument(help="Campaign id (see `eval status`).")],
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id (see `chaos-eval status`).")],
     db: DbOpt = Path("eval.db"),
-    skip_images: Annotated[bool, typer.Option("--skip-image-build")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    skip_images: SkipImagesOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Repair and continue an interrupted campaign by id, with its recorded spec."""
+    from eval.matrix import recorded_config
+
+    async def recorded(store: Store, images: ImagesFn) -> Opened:
+        row = await store.campaign(campaign_id)
+        cfg = recorded_config(row.spec_json, f"{db} (campaign {campaign_id})")
+        await images(cfg.subjects)
+        return row, cfg, "resuming"
+
     _setup_logging(verbose)
-    cid, status, final = _run(lambda: _run_campaign(None, campaign_id, db, False, skip_images))
-    _finish_run(db, cid, status, final)
+    _run_to_end(db, recorded, create=False, skip_images=skip_images)
+
+
+@app.command()
+def rerun(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign the trial belongs to.")],
+    trial: Annotated[str, typer.Argument(help="The trial's key, or a unique prefix of it.")],
+    db: DbOpt = Path("eval.db"),
+    skip_images: SkipImagesOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Re-run one trial of a recorded campaign as a new one-trial campaign in the same db:
+    same subject, fault, parameters, target, key and seed, from the spec the campaign
+    recorded (its file may have changed or gone). The original is not touched."""
+    from eval.rerun import create_rerun, plan_rerun, provenance_note
+
+    async def one_trial(store: Store, images: ImagesFn) -> Opened:
+        plan = await plan_rerun(store, campaign_id, trial)
+        await images(plan.subjects)
+        row = await create_rerun(store, plan, sys.argv)
+        out.print(plan.describe(), markup=False)
+        if note := provenance_note(plan.original, row):
+            err.print(f"note: {note}", markup=False)
+        return row, plan.cfg, "created"
+
+    _setup_logging(verbose)
+    _run_to_end(db, one_trial, create=False, skip_images=skip_images)
 
 
 # -- analyze --------------------------------------------------------------------------------
@@ -226,20 +285,15 @@ def analyze(
     from eval.analyze import analyze as do_analyze
     from eval.report import junit_xml, render_analysis
 
-    if fmt not in ("table", "json", "csv", "markdown"):
-        err.print(f"[bold red]error:[/] --format: {fmt!r} is not one of table, json, csv, markdown")
-        raise typer.Exit(ExitCode.BAD_INPUT)
+    _bad_format(fmt, ("table", "json", "csv", "markdown"))
 
     async def load() -> Any:
-        store = await _open_store(db)
-        try:
+        async with await _open_store(db) as store:
             row = await store.campaign(campaign_id)
             return do_analyze(row, await store.trials(campaign_id))
-        finally:
-            await store.close()
 
     result = _run(load)
-    render_analysis(result, fmt, out)
+    render_analysis(result, fmt, out, db=db)
     if junit is not None:
         junit.write_text(junit_xml(result), encoding="utf-8")
         if fmt == "table":
@@ -254,13 +308,10 @@ def analyze(
 async def _load_analysis(db: Path, campaign_ids: list[int]) -> list[Any]:
     from eval.analyze import analyze as do_analyze
 
-    store = await _open_store(db)
-    try:
+    async with await _open_store(db) as store:
         return [
             do_analyze(await store.campaign(cid), await store.trials(cid)) for cid in campaign_ids
         ]
-    finally:
-        await store.close()
 
 
 @app.command()
@@ -278,9 +329,7 @@ def compare(
     from eval.compare import compare as do_compare
     from eval.report import render_comparison
 
-    if fmt not in ("table", "json"):
-        err.print(f"[bold red]error:[/] --format: {fmt!r} is not one of table, json")
-        raise typer.Exit(ExitCode.BAD_INPUT)
+    _bad_format(fmt, ("table", "json"))
     a, b = _run(lambda: _load_analysis(db, [campaign_a, campaign_b]))
     result = do_compare(a, b)
     render_comparison(result, fmt, out)
@@ -308,14 +357,11 @@ def html_report(
     from eval.html_report import TrialChart, chart_trials, render_html
 
     async def load() -> tuple[Any, list[TrialChart]]:
-        store = await _open_store(db)
-        try:
+        async with await _open_store(db) as store:
             row = await store.campaign(campaign_id)
             analysis = do_analyze(row, await store.trials(campaign_id))
             charted = chart_trials(analysis, trials)
             return analysis, [TrialChart(t, await store.ops(t.id)) for t in charted]
-        finally:
-            await store.close()
 
     analysis, charts = _run(load)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -337,29 +383,16 @@ def status(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
 ) -> None:
     """Every campaign with progress, lease holder, heartbeat age and stale/stuck flags."""
+    from eval.report import render_status
     from eval.status import campaign_status
 
-    if fmt not in ("table", "json"):
-        err.print(f"[bold red]error:[/] --format: {fmt!r} is not one of table, json")
-        raise typer.Exit(ExitCode.BAD_INPUT)
+    _bad_format(fmt, ("table", "json"))
 
     async def load() -> Any:
-        store = await _open_store(db)
-        try:
+        async with await _open_store(db) as store:
             return await campaign_status(store, campaign_id)
-        finally:
-            await store.close()
 
-    views = _run(load)
-    if fmt == "json":
-        out.print_json(json.dumps([v.to_json() for v in views]))
-        return
-    from eval.report import status_table
-
-    out.print(status_table(views))
-    for v in views:
-        if v.hint:
-            out.print(f"campaign {v.id}: {', '.join(v.flags) or v.status}: {v.hint}")
+    render_status(_run(load), fmt, out)
 
 
 # -- gc -------------------------------------------------------------------------------------
@@ -382,14 +415,11 @@ def gc(
     from eval.gc import plan_gc, run_gc
 
     async def go() -> Any:
-        store = await _open_store(db)
-        try:
+        async with await _open_store(db) as store:
             docker = Docker()
             items = await plan_gc(store, docker, include_foreign=include_foreign)
             removed = 0 if dry_run else await run_gc(store, docker, items)
             return items, removed
-        finally:
-            await store.close()
 
     items, removed = _run(go)
     for i in items:

@@ -5,6 +5,7 @@
     ├── StoreError                 eval.db unreadable, corrupt, foreign, or misuse -> exit 2
     │   └── LeaseHeldError         another live runner holds the campaign         -> exit 4
     ├── CampaignNotFound           no campaign with that id                       -> exit 2
+    ├── TrialNotFound              no (or more than one) trial with that key      -> exit 2
     ├── ImageError                 an image is missing or cannot be built         -> exit 3
     ├── HarnessError               Docker / Compose / helper failure              -> trial `error`
     │   ├── DockerError            the engine API refused or failed
@@ -40,6 +41,10 @@ class LeaseHeldError(StoreError):
 
 
 class CampaignNotFound(ChaosEvalError):
+    pass
+
+
+class TrialNotFound(ChaosEvalError):
     pass
 
 

@@ -11,8 +11,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from eval.config import CampaignConfig, ChaosSpec, Scalar, SubjectSpec, canonical_params
-from eval.errors import ChaosEvalError
+from eval.config import (
+    CampaignConfig,
+    ChaosSpec,
+    Scalar,
+    SubjectSpec,
+    canonical_params,
+    parse_campaign,
+)
+from eval.errors import ChaosEvalError, ConfigError
 from eval.records import PlannedTrial
 
 BASELINE = "baseline"
@@ -31,6 +38,16 @@ class Coordinates:
 
 def spec_json(cfg: CampaignConfig) -> str:
     return json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def recorded_config(text: str, where: str) -> CampaignConfig:
+    """The config a campaign recorded (its spec JSON), validated like a file: what resume and
+    rerun run from, whatever became of the YAML file since."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(where, "", f"the recorded spec is not JSON ({e})") from None
+    return parse_campaign(raw, where)
 
 
 def spec_hash(cfg: CampaignConfig) -> str:

@@ -107,8 +107,15 @@ CREATE TABLE ops (
 CREATE INDEX ops_trial ON ops(trial_id, attempt);
 """
 
+# A campaign made by `chaos-eval rerun` re-runs one trial of the campaign it names: its own
+# records, never continued by `run campaign FILE` (which looks for a campaign of that name).
+RERUN_OF = "ALTER TABLE campaigns ADD COLUMN rerun_of INTEGER REFERENCES campaigns(id)"
+
 # (name, sql) in application order.
-MIGRATIONS: tuple[tuple[str, str], ...] = (("0001_initial", INITIAL),)
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001_initial", INITIAL),
+    ("0002_rerun_of", RERUN_OF),
+)
 
 
 async def prepare(db: aiosqlite.Connection, path: Path) -> None:

@@ -6,6 +6,7 @@ keeps their `.value` behind a CHECK constraint built from the same enum.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum, StrEnum
 
 
@@ -76,3 +77,16 @@ class ExitCode(IntEnum):
     HARNESS_ERROR = 3  # harness/Docker errors, aborted campaign, or cleanup_failed trials
     LEASE_HELD = 4  # another live process holds the campaign
     INTERRUPTED = 130  # Ctrl-C / SIGTERM
+
+
+def campaign_exit_code(status: CampaignStatus, trials: Iterable[TrialStatus]) -> ExitCode:
+    """How `run campaign`, `resume` and `rerun` exit once their campaign has stopped:
+    interrupted first, then harness trouble (aborted, error, cleanup_failed), then SLO misses."""
+    final = set(trials)
+    if status == CampaignStatus.INTERRUPTED:
+        return ExitCode.INTERRUPTED
+    if status == CampaignStatus.ABORTED or final & {TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED}:
+        return ExitCode.HARNESS_ERROR
+    if TrialStatus.FAILED in final:
+        return ExitCode.FAILED
+    return ExitCode.OK

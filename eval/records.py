@@ -30,6 +30,7 @@ class CampaignRow:
     lease_pid: int | None
     lease_host: str | None
     lease_heartbeat: float | None
+    rerun_of: int | None  # the campaign one of whose trials this one re-runs (`rerun`)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -19,6 +20,7 @@ from rich.table import Table
 from eval.analyze import Analysis, Cell
 from eval.compare import Comparison, MetricChange
 from eval.outcomes import TrialStatus
+from eval.rerun import not_passed, rerun_command, rerun_lines, trial_label
 
 
 def _f(v: float | None, fmt: str = "{:.2f}") -> str:
@@ -32,8 +34,9 @@ def _pct(v: float | None) -> str:
 def cells_table(a: Analysis) -> Table:
     """Eight narrow columns, so the table stays legible in an 80-column terminal."""
     c = a.campaign
+    rerun = f" · re-run of campaign {c.rerun_of}" if c.rerun_of is not None else ""
     t = Table(
-        title=f"campaign {c.id} · {c.name} · {c.status.value}",
+        title=f"campaign {c.id} · {c.name} · {c.status.value}{rerun}",
         caption=TABLE_KEY,
         show_lines=True,
         caption_justify="left",
@@ -73,15 +76,18 @@ TABLE_KEY = (
 )
 
 
-def render_analysis(a: Analysis, fmt: str, console: Console) -> None:
+def render_analysis(
+    a: Analysis, fmt: str, console: Console, db: str | Path | None = None
+) -> None:
+    """`db` is named in the re-run commands (omitted: the default eval.db)."""
     if fmt == "json":
-        console.print_json(json.dumps(a.to_json()))
+        console.print_json(json.dumps(a.to_json(db)))
         return
     if fmt == "csv":
         console.out(analysis_csv(a), end="", highlight=False)
         return
     if fmt == "markdown":
-        console.out(analysis_markdown(a), end="", highlight=False)
+        console.out(analysis_markdown(a, db), end="", highlight=False)
         return
     console.print(cells_table(a))
     cleanup = [t for t in a.trials if t.status == TrialStatus.CLEANUP_FAILED]
@@ -94,6 +100,8 @@ def render_analysis(a: Analysis, fmt: str, console: Console) -> None:
     for cell in a.cells:
         for reason in cell.reasons[:3]:
             console.print(f"  [dim]{cell.label}:[/] {reason}")
+    for line in rerun_lines(a.campaign.id, a.trials, db):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 CSV_COLUMNS = (
@@ -154,10 +162,11 @@ def analysis_csv(a: Analysis) -> str:
     return buf.getvalue()
 
 
-def analysis_markdown(a: Analysis) -> str:
+def analysis_markdown(a: Analysis, db: str | Path | None = None) -> str:
     c = a.campaign
+    rerun = f", re-run of campaign {c.rerun_of}" if c.rerun_of is not None else ""
     lines = [
-        f"# Campaign {c.id}: {c.name} ({c.status.value})",
+        f"# Campaign {c.id}: {c.name} ({c.status.value}{rerun})",
         "",
         "| cell | n | passed | failed | errors | cleanup_failed | pass rate (95% CI) "
         "| recovery s (min/median/max) | availability during | lost writes |",
@@ -172,6 +181,15 @@ def analysis_markdown(a: Analysis) -> str:
             f"| {cell.cleanup_failed} | {rate} | {_f(r.min)}/{_f(r.median)}/{_f(r.max)} "
             f"| {_pct(cell.availability_during)} | {cell.lost_writes} |"
         )
+    if bad := not_passed(a.trials):
+        lines += ["", "## Trials that did not pass", ""]
+        lines += ["Each command re-runs one as a new one-trial campaign (same key and seed).", ""]
+        lines.append("```bash")
+        for t in bad:
+            label = " ".join(trial_label(t).split())  # one comment line, whatever the params
+            lines.append(f"# {t.status.value}: trial {t.id}, {label}")
+            lines.append(rerun_command(c.id, t.key, db))
+        lines.append("```")
     return "\n".join(lines) + "\n"
 
 
@@ -261,7 +279,7 @@ def status_table(views: Sequence[Any]) -> Table:
     for v in views:
         t.add_row(
             str(v.id),
-            v.name,
+            v.name + (f"\n[dim]re-run of {v.rerun_of}[/]" if v.rerun_of is not None else ""),
             v.status,
             f"{v.trials_done}/{v.trials_total}",
             " ".join(f"{k}={n}" for k, n in v.by_status.items()),
@@ -270,6 +288,18 @@ def status_table(views: Sequence[Any]) -> Table:
             f"[bold yellow]{' '.join(v.flags)}[/]" if v.flags else "",
         )
     return t
+
+
+def render_status(views: Sequence[Any], fmt: str, console: Console) -> None:
+    """The status table and each campaign's hint (how to resume it), or JSON."""
+    if fmt == "json":
+        console.print_json(json.dumps([v.to_json() for v in views]))
+        return
+    console.print(status_table(views))
+    for v in views:
+        if v.hint:
+            flags = ", ".join(v.flags) or v.status
+            console.print(f"campaign {v.id}: {flags}: {v.hint}", markup=False, highlight=False)
 
 
 def render_lines(console: Console, lines: Sequence[str]) -> None:

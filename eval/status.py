@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from eval.campaign import LEASE_STALE_S
 from eval.outcomes import CampaignStatus, TrialStatus
 from eval.records import CampaignRow
+from eval.rerun import cli_command
 from eval.store import Store
 
 STUCK_AFTER_S = 24 * 3600.0
@@ -34,6 +35,7 @@ class CampaignStatusView:
     heartbeat_age_s: float | None
     flags: tuple[str, ...]
     hint: str
+    rerun_of: int | None = None  # the campaign one of whose trials this one re-runs
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -50,6 +52,7 @@ class CampaignStatusView:
             else round(self.heartbeat_age_s, 1),
             "flags": list(self.flags),
             "hint": self.hint,
+            "rerun_of": self.rerun_of,
         }
 
 
@@ -92,7 +95,7 @@ async def campaign_status(
                 await store.event(c.id, f"flag_{flag}", episode)
         hint = ""
         if "stale" in flags or c.status in (CampaignStatus.INTERRUPTED, CampaignStatus.ABORTED):
-            hint = f"resume with: chaos-eval resume {c.id} --db {store.path}"
+            hint = f"resume with: {cli_command('resume', c.id, '--db', store.path)}"
         views.append(
             CampaignStatusView(
                 id=c.id,
@@ -106,6 +109,7 @@ async def campaign_status(
                 heartbeat_age_s=None if c.lease_heartbeat is None else now - c.lease_heartbeat,
                 flags=tuple(sorted(flags)),
                 hint=hint,
+                rerun_of=c.rerun_of,
             )
         )
     return views

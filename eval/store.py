@@ -120,13 +120,16 @@ class Store:
         git_sha: str,
         argv: Sequence[str],
         trials: Iterable[PlannedTrial],
+        rerun_of: int | None = None,
     ) -> int:
+        """A new campaign, `running`, with its planned trials `pending`. `rerun_of`: the
+        campaign one of whose trials this one re-runs (it is then never continued by name)."""
         now = time.time()
         async with self._tx() as db:
             cur = await db.execute(
                 "INSERT INTO campaigns(uid, name, spec_hash, spec_json, config_path, status, seed,"
-                " harness_version, git_sha, argv, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " harness_version, git_sha, argv, created_at, updated_at, rerun_of)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     uuid.uuid4().hex[:12],
                     name,
@@ -140,6 +143,7 @@ class Store:
                     json.dumps(list(argv)),
                     now,
                     now,
+                    rerun_of,
                 ),
             )
             cid = int(cur.lastrowid or 0)
@@ -179,8 +183,12 @@ class Store:
         return [_campaign(r) for r in await self._all("SELECT * FROM campaigns ORDER BY id")]
 
     async def latest_campaign(self, name: str) -> CampaignRow | None:
+        """The newest campaign of that name that a run of its file may continue (a rerun of
+        one trial is not one)."""
         rows = await self._all(
-            "SELECT * FROM campaigns WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)
+            "SELECT * FROM campaigns WHERE name = ? AND rerun_of IS NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (name,),
         )
         return _campaign(rows[0]) if rows else None
 

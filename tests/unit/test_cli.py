@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ def invoke(*args: str) -> Any:
         ["analyze"],
         ["validate"],
         ["resume"],
+        ["rerun"],
         ["status"],
         ["images"],
         ["images", "build"],
@@ -145,11 +147,14 @@ def test_analyze_check_gate(db: Path) -> None:
         (["status", "--format", "xml"], "--format"),
         (["images", "build", "oracle"], "unknown image recipe"),
         (["resume", "42"], "no campaign with id 42"),
+        (["rerun", "42", "abcdef12"], "no campaign with id 42"),
+        (["rerun", "1", "ffffffffff"], "campaign 1 (h) in"),
+        (["rerun", "1", "ab"], "a trial key has 20 hex characters"),
         (["gc", "--bogus"], "No such option"),
     ],
 )
 def test_bad_arguments_exit_2(db: Path, args: list[str], needle: str) -> None:
-    extra = ["--db", str(db)] if args[0] in ("analyze", "status", "resume") else []
+    extra = ["--db", str(db)] if args[0] in ("analyze", "status", "resume", "rerun") else []
     res = invoke(*args, *extra)
     assert res.exit_code == 2, res.output
     assert needle in res.output and "Traceback" not in res.output
@@ -166,6 +171,9 @@ def test_corrupt_db_is_a_clear_error(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "not a usable chaos-eval database" in res.output
     res = invoke("resume", "1", "--db", str(tmp_path / "missing.db"))
     assert res.exit_code == 2 and "no such database" in res.output
+    res = invoke("rerun", "1", "abcdef12", "--db", str(tmp_path / "missing.db"))
+    assert res.exit_code == 2 and "missing.db: no such database" in res.output
+    assert not (tmp_path / "missing.db").exists()  # a rerun never creates a db
 
 
 def test_status_json(db: Path) -> None:
@@ -185,3 +193,141 @@ def test_python_dash_m_entry_point() -> None:
     )
     assert res.returncode == 0 and "analyze" in res.stdout
     _ = NoDocker
+
+
+# -- rerun ------------------------------------------------------------------------------------
+
+
+class CliDocker(NoDocker):
+    """NoDocker that also says every image is present (the fake subject needs none)."""
+
+    async def images_present(self, refs: Any) -> dict[str, bool]:
+        return {r: True for r in refs}
+
+
+def rerun_commands(output: str) -> list[str]:
+    return [ln.strip() for ln in output.splitlines() if ln.strip().startswith("chaos-eval rerun ")]
+
+
+def test_run_prints_rerun_commands_that_rerun_exactly_that_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run campaign -> the printed command for the failed trial -> pasted as is -> a new
+    one-trial campaign with the same key and seed; the original campaign is unchanged."""
+    import shlex
+
+    from eval.config import parse_campaign
+    from eval.matrix import expand
+
+    monkeypatch.setattr("eval.docker.Docker", CliDocker)
+    d = doc(parallel=1, max_retries=0)
+    keys = [p.key for p, _ in expand(parse_campaign(d, "mem"))]
+    Tracker.lose_writes_for = {keys[2]}
+    cfg, dbp = tmp_path / "my campaign.yaml", tmp_path / "my results" / "eval.db"
+    cfg.write_text(yaml.safe_dump(d))
+    dbp.parent.mkdir()
+    res = invoke("run", "campaign", str(cfg), "--db", str(dbp), "--skip-image-build")
+    assert res.exit_code == 1, res.output  # a trial failed its SLO
+    assert "re-run a trial that did not pass" in res.output
+    (cmd,) = rerun_commands(res.output)
+    assert cmd == f"chaos-eval rerun 1 {keys[2]} --db '{dbp}'"
+
+    def snapshot() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        con = sqlite3.connect(dbp)
+        try:
+            return (
+                con.execute("SELECT * FROM campaigns ORDER BY id").fetchall(),
+                con.execute("SELECT * FROM trials ORDER BY id").fetchall(),
+            )
+        finally:
+            con.close()
+
+    campaigns_before, trials_before = snapshot()
+    cfg.unlink()  # the rerun needs only the db
+    Tracker.reset()
+    Tracker.lose_writes_for = {keys[2]}
+    argv = shlex.split(cmd)
+    assert argv[0] == "chaos-eval"
+    again = invoke(*argv[1:])
+    assert again.exit_code == 1, again.output  # the same trial fails the same way
+    described = f"re-running trial 3 of campaign 1: fake / noop (label=a) #1, key {keys[2]}"
+    assert described in again.output
+    assert Tracker.started == [keys[2]]
+    assert rerun_commands(again.output) == [f"chaos-eval rerun 2 {keys[2]} --db '{dbp}'"]
+
+    campaigns_after, trials_after = snapshot()
+    assert campaigns_after[0] == campaigns_before[0]  # the original, untouched
+    assert trials_after[: len(trials_before)] == trials_before
+    con = sqlite3.connect(dbp)
+    con.row_factory = sqlite3.Row
+    new = con.execute("SELECT * FROM campaigns WHERE id = 2").fetchone()
+    orig = con.execute("SELECT * FROM campaigns WHERE id = 1").fetchone()
+    (trial,) = con.execute("SELECT * FROM trials WHERE campaign_id = 2").fetchall()
+    (was,) = con.execute("SELECT * FROM trials WHERE campaign_id = 1 AND key = ?", (keys[2],))
+    con.close()
+    assert new["rerun_of"] == 1 and new["spec_hash"] == orig["spec_hash"]
+    assert new["seed"] == orig["seed"] and new["git_sha"] and json.loads(new["argv"])
+    for col in ("key", "subject", "fault", "params", "target", "repetition", "seed"):
+        assert trial[col] == was[col], col
+    assert trial["status"] == "failed"
+
+    status = json.loads(invoke("status", "--db", str(dbp), "--format", "json").output)
+    assert [(c["id"], c["rerun_of"]) for c in status] == [(1, None), (2, 1)]
+
+
+def test_rerun_checks_images_before_it_creates_anything(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("eval.docker.Docker", NoDocker)
+    monkeypatch.setattr(
+        "eval.registry.required_images", lambda specs: ([], ["example/missing:1"])
+    )
+
+    class Absent(NoDocker):
+        async def images_present(self, refs: Any) -> dict[str, bool]:
+            return {r: False for r in refs}
+
+    monkeypatch.setattr("eval.docker.Docker", Absent)
+    key = json.loads(invoke("analyze", "1", "--db", str(db), "-f", "json").output)["cells"][0][
+        "per_trial"
+    ][0]["key"]
+    res = invoke("rerun", "1", key, "--db", str(db))
+    assert res.exit_code == 3 and "example/missing:1" in res.output, res.output
+    assert "Traceback" not in res.output
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM campaigns").fetchone() == (1,)
+    con.close()
+
+
+def test_analyze_lists_rerun_commands_for_trials_that_did_not_pass(tmp_path: Path) -> None:
+    from eval.config import parse_campaign
+    from eval.matrix import expand
+    from eval.store import Store
+
+    d = doc(parallel=1, max_retries=0)
+    keys = [p.key for p, _ in expand(parse_campaign(d, "mem"))]
+    Tracker.lose_writes_for = {keys[4]}
+    dbp = tmp_path / "e.db"
+
+    async def make() -> None:
+        async with await Store.open(dbp) as store:
+            await run(store, d)
+
+    asyncio.run(make())
+    want = f"chaos-eval rerun 1 {keys[4]} --db {dbp}"
+    table = invoke("analyze", "1", "--db", str(dbp))
+    assert rerun_commands(table.output) == [want]
+    assert "failed: trial 5, fake / noop (label=b) #1" in table.output
+    md = invoke("analyze", "1", "--db", str(dbp), "--format", "markdown").output
+    assert "## Trials that did not pass" in md
+    assert f"```bash\n# failed: trial 5, fake / noop (label=b) #1\n{want}\n```" in md
+    data = json.loads(invoke("analyze", "1", "--db", str(dbp), "--format", "json").output)
+    assert data["campaign"]["rerun_of"] is None
+    trials = [t for c in data["cells"] for t in c["per_trial"]]
+    assert len(trials) == len(keys)
+    (bad,) = [t for t in trials if t["status"] != "passed"]
+    assert bad == {
+        "id": 5, "key": keys[4], "repetition": 1, "seed": bad["seed"], "status": "failed",
+        "rerun": want,
+    }  # fmt: skip
+    assert all(t["rerun"] == f"chaos-eval rerun 1 {t['key']} --db {dbp}" for t in trials)

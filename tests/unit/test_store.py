@@ -52,12 +52,57 @@ async def test_migrations_wal_and_reopen(tmp_path: Path) -> None:
     await store.close()
     raw = sqlite3.connect(db)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert [r[0] for r in raw.execute("SELECT name FROM _migrations")] == ["0001_initial"]
+    assert [r[0] for r in raw.execute("SELECT name FROM _migrations")] == [
+        "0001_initial",
+        "0002_rerun_of",
+    ]
     raw.close()
     store = await Store.open(db)  # reopening applies nothing twice
     assert [t.key for t in await store.trials(cid)] == ["k0", "k1", "k2"]
     assert await store.integrity_check() == "ok"
     await store.close()
+
+
+async def test_a_db_from_before_reruns_is_migrated_in_place(tmp_path: Path) -> None:
+    """A db made with only 0001 gains `rerun_of` on open; its campaigns keep their records."""
+    from eval.migrations import INITIAL
+
+    db = tmp_path / "eval.db"
+    raw = sqlite3.connect(db)
+    raw.executescript(INITIAL)
+    raw.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    raw.execute("INSERT INTO _migrations VALUES ('0001_initial', 0)")
+    raw.execute(
+        "INSERT INTO campaigns(uid, name, spec_hash, spec_json, config_path, status, seed,"
+        " harness_version, git_sha, argv, created_at, updated_at)"
+        " VALUES ('u1', 'old', 'h', '{}', 'c.yaml', 'finished', 1, 't', 'x', '[]', 0, 0)"
+    )
+    raw.commit()
+    raw.close()
+    async with await Store.open(db) as store:
+        (old,) = await store.campaigns()
+        assert (old.name, old.rerun_of) == ("old", None)
+        assert (await store.latest_campaign("old")) == old
+
+
+async def test_latest_campaign_never_names_a_rerun(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "eval.db") as store:
+        first = await new_campaign(store)
+        rerun = await store.create_campaign(
+            name="c",
+            spec_hash="h",
+            spec_json="{}",
+            config_path="c.yaml",
+            seed=1,
+            harness_version="t",
+            git_sha="x",
+            argv=["chaos-eval", "rerun"],
+            trials=planned(1),
+            rerun_of=first,
+        )
+        assert (await store.campaign(rerun)).rerun_of == first
+        latest = await store.latest_campaign("c")
+        assert latest is not None and latest.id == first
 
 
 async def test_status_check_constraint_rejects_loose_strings(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def planned(n: int) -> list[PlannedTrial]:
     ]
 
 
-async def new_campaign(store: Store, n: int = 3) -> int:
+async def new_campaign(store: Store, n: int = 3, rerun_of: int | None = None) -> int:
     return await store.create_campaign(
         name="c",
         spec_hash="h",
@@ -42,6 +42,7 @@ async def new_campaign(store: Store, n: int = 3) -> int:
         git_sha="x",
         argv=["eval"],
         trials=planned(n),
+        rerun_of=rerun_of,
     )
 
 
@@ -88,18 +89,7 @@ async def test_a_db_from_before_reruns_is_migrated_in_place(tmp_path: Path) -> N
 async def test_latest_campaign_never_names_a_rerun(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "eval.db") as store:
         first = await new_campaign(store)
-        rerun = await store.create_campaign(
-            name="c",
-            spec_hash="h",
-            spec_json="{}",
-            config_path="c.yaml",
-            seed=1,
-            harness_version="t",
-            git_sha="x",
-            argv=["chaos-eval", "rerun"],
-            trials=planned(1),
-            rerun_of=first,
-        )
+        rerun = await new_campaign(store, 1, rerun_of=first)
         assert (await store.campaign(rerun)).rerun_of == first
         latest = await store.latest_campaign("c")
         assert latest is not None and latest.id == first

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import os
+import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import docker
@@ -77,6 +79,22 @@ class Labelled:
     @property
     def empty(self) -> bool:
         return not (self.containers or self.networks or self.volumes)
+
+
+def helper_archive(files: Mapping[str, bytes]) -> bytes:
+    """A tar archive putting each `files` entry (absolute path -> content) in place when
+    extracted at `/`: regular files, root-owned, mode 0644, fixed mtime. Pure. ValueError
+    for a path that is not absolute and normalised (no `..`, no `.`, no trailing `/`)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, content in sorted(files.items()):
+            pure = PurePosixPath(path)
+            if not pure.is_absolute() or str(pure) != path or ".." in pure.parts or path == "/":
+                raise ValueError(f"helper file path must be absolute and normalised: {path!r}")
+            member = tarfile.TarInfo(path.lstrip("/"))
+            member.size, member.mode, member.mtime = len(content), 0o644, 0
+            tar.addfile(member, io.BytesIO(content))
+    return buf.getvalue()
 
 
 def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
@@ -250,12 +268,17 @@ class Docker:
         caps: Iterable[str] = ("NET_ADMIN",),
         image: str = HELPER_IMAGE_DEFAULT,
         timeout_s: float = 30.0,
+        files: Mapping[str, bytes] | None = None,
     ) -> HelperResult:
-        """Run argv to completion in a one-shot helper and remove it, whatever happens.
+        """Run argv to completion in a one-shot helper and remove it, whatever happens
+        (also when it never started).
 
         netns_of: join that container's network namespace (tc, iptables, probes).
         volume: mount that volume at /target (disk faults).
+        files: absolute path -> content, copied into the helper's own filesystem before it
+            starts (an iptables-restore rules file, a probe program); never into the target.
         """
+        archive = helper_archive(files) if files else None
         kwargs = self._helper_kwargs(
             image=image,
             argv=argv,
@@ -267,8 +290,11 @@ class Docker:
         )
 
         def run() -> HelperResult:
-            c = self.client.containers.run(**kwargs)
+            c = self.client.containers.create(**kwargs)
             try:
+                if archive is not None and not c.put_archive("/", archive):
+                    raise DockerError(f"helper {list(argv)[:3]}: could not copy its files in")
+                c.start()
                 res = c.wait(timeout=timeout_s)
                 out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
                 err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")

@@ -7,20 +7,18 @@ Shapes (the trial's targets define one side):
     bridge    left half | bridge | right half: the one target (the bridge) talks to both
               halves, the halves cannot talk to each other (3 nodes: A | bridge | C)
 
-Mechanism, in the filter table of EACH affected node's network namespace, run from a
-one-shot NET_ADMIN helper joined to it (the target image needs no tools):
+Mechanism: DROP rules in a harness-owned chain of the filter table of EACH affected node's
+network namespace, jumped to from INPUT and OUTPUT (chaos/partition_rules.py has the rules
+and their builders). One one-shot NET_ADMIN helper joined to the node applies its whole
+rule set atomically (`iptables-restore --noflush`); one removes it; reachability is proven
+with one helper per source node probing all its peers at once (chaos/probes.py). So a
+node costs a small, fixed number of helper starts, not one per iptables command or pair.
 
-    iptables -N CHAOS_EVAL_PART
-    iptables -A CHAOS_EVAL_PART -s <peer ips> -j DROP      # matches on the INPUT path
-    iptables -A CHAOS_EVAL_PART -d <peer ips> -j DROP      # matches on the OUTPUT path
-    iptables -I INPUT 1  -m comment --comment chaos-eval -j CHAOS_EVAL_PART
-    iptables -I OUTPUT 1 -m comment --comment chaos-eval -j CHAOS_EVAL_PART
-
-The jumps go in last, so a node's rules take effect all at once. Only peer addresses on
-the private network are dropped: clients reaching a node through its port published on
-127.0.0.1 arrive from the bridge gateway (docker-proxy), which is not a peer, so they still
-get through. Cleanup deletes exactly the two jumps (`-C` then `-D`, while present) and the
-harness chain (`-F`, `-X`); it never flushes a built-in chain.
+Only peer addresses on the private network are dropped: clients reaching a node through
+its port published on 127.0.0.1 arrive from the bridge gateway (docker-proxy), which is not
+a peer, so they still get through. Cleanup deletes exactly our two jumps and our chain; it
+never flushes a built-in chain. The ledger's undo plan is the same removal one iptables
+command a step (eval/undo.py runs it for a run that died mid-partition).
 """
 
 from __future__ import annotations
@@ -34,6 +32,16 @@ from typing import ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from chaos.partition_rules import (
+    RULES_PATH,
+    found,
+    inject_rules,
+    leftovers,
+    list_rules_argv,
+    removal_rules,
+    restore_argv,
+    undo_argvs,
+)
 from chaos.probes import (
     HELPER_CONCURRENCY,
     PairProbe,
@@ -50,15 +58,7 @@ from eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)
 
-CHAIN = "CHAOS_EVAL_PART"
-COMMENT = "chaos-eval"
-HOOKS = ("INPUT", "OUTPUT")
-IPTABLES = ("iptables", "-w", "5")
-# exit codes (iptables 1.8, nft and legacy): 1 = rule/chain absent (or already exists, for
-# -N); 2 = -C/-D of a jump to a chain that does not exist; 4 = -X of a chain still in use
-ABSENT_JUMP = (1, 2)
-ABSENT_CHAIN = (1,)
-MAX_JUMP_DELETES = 32  # bound on the "delete while present" loop
+MAX_REMOVAL_ATTEMPTS = 3  # list-then-remove rounds when the table is not as inject left it
 VERIFY_ACTIVE_TIMEOUT_S = 5.0
 VERIFY_REMOVED_TIMEOUT_S = 15.0
 
@@ -124,67 +124,6 @@ def plan_partition(
     return PartitionPlan(sides, blocked, {k: tuple(sorted(v)) for k, v in drops.items()})
 
 
-# -- pure argv builders ----------------------------------------------------------------------
-
-
-def new_chain_argv() -> tuple[str, ...]:
-    return (*IPTABLES, "-N", CHAIN)
-
-
-def flush_chain_argv() -> tuple[str, ...]:
-    return (*IPTABLES, "-F", CHAIN)
-
-
-def delete_chain_argv() -> tuple[str, ...]:
-    return (*IPTABLES, "-X", CHAIN)
-
-
-def list_rules_argv() -> tuple[str, ...]:
-    return (*IPTABLES, "-S")
-
-
-def drop_rules_argv(peer_ips: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The two rules of the harness chain: drop from the peers, drop to the peers."""
-    if not peer_ips:
-        raise FaultError("partition: no peer addresses to drop")
-    ips = ",".join(checked_ipv4(ip) for ip in peer_ips)
-    return (
-        (*IPTABLES, "-A", CHAIN, "-s", ips, "-j", "DROP"),
-        (*IPTABLES, "-A", CHAIN, "-d", ips, "-j", "DROP"),
-    )
-
-
-def jump_argv(action: Literal["-I", "-C", "-D"], hook: str) -> tuple[str, ...]:
-    """Insert (at the top), check or delete the jump from a built-in chain to ours."""
-    if hook not in HOOKS:
-        raise FaultError(f"partition: unexpected hook {hook!r}")
-    where = (hook, "1") if action == "-I" else (hook,)
-    return (*IPTABLES, action, *where, "-m", "comment", "--comment", COMMENT, "-j", CHAIN)
-
-
-def inject_argvs(peer_ips: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
-    """Everything inject runs in one node's netns, in order (after `-N`)."""
-    return (*drop_rules_argv(peer_ips), *(jump_argv("-I", h) for h in HOOKS))
-
-
-def undo_argvs() -> tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]:
-    """The ledger form of cleanup for one node: (argv, exit codes meaning done/absent)."""
-    return (
-        *((jump_argv("-D", h), (0, *ABSENT_JUMP)) for h in HOOKS),
-        (flush_chain_argv(), (0, *ABSENT_CHAIN)),
-        (delete_chain_argv(), (0, *ABSENT_CHAIN)),
-    )
-
-
-def leftovers(iptables_s: str) -> tuple[str, ...]:
-    """Lines of `iptables -S` output that belong to this fault (chain, jumps, comment)."""
-    return tuple(
-        line.strip()
-        for line in iptables_s.splitlines()
-        if CHAIN in line.split() or f"--comment {COMMENT}" in line
-    )
-
-
 # -- the fault -------------------------------------------------------------------------------
 
 
@@ -244,6 +183,16 @@ class PartitionFault:
             argv, labels=self._labels, netns_of=node.container_id, image=self._image
         )
 
+    async def _restore(self, node: Node, rules: str) -> HelperResult:
+        """Apply one rules file to the node's filter table, atomically, in one helper."""
+        return await self._docker.run_helper(
+            restore_argv(),
+            labels=self._labels,
+            netns_of=node.container_id,
+            image=self._image,
+            files={RULES_PATH: rules.encode()},
+        )
+
     # inject -------------------------------------------------------------------------------
 
     async def inject(self) -> None:
@@ -253,17 +202,16 @@ class PartitionFault:
             raise FaultError(f"partition inject failed: {'; '.join(map(str, errors))}")
 
     async def _inject_node(self, node: Node) -> None:
-        res = await self._run(node, new_chain_argv())
-        if res.exit_code in ABSENT_CHAIN:  # left over from an earlier attempt: start clean
-            res = await self._run(node, flush_chain_argv())
+        """One helper; when the chain is left over from an earlier attempt (the transaction
+        refuses it whole), remove what is ours and apply again: at most four."""
+        rules = inject_rules(self.plan.drops[node.name])
+        res = await self._restore(node, rules)
+        if not res.ok and await self._remove_listed(node):
+            res = await self._restore(node, rules)
         if not res.ok:
-            raise FaultError(f"{node.name}: iptables: exit {res.exit_code}: {res.stderr.strip()}")
-        for argv in inject_argvs(self.plan.drops[node.name]):
-            res = await self._run(node, argv)
-            if not res.ok:
-                raise FaultError(
-                    f"{node.name}: {' '.join(argv)}: exit {res.exit_code}: {res.stderr.strip()}"
-                )
+            raise FaultError(
+                f"{node.name}: iptables-restore: exit {res.exit_code}: {res.stderr.strip()}"
+            )
 
     # observation --------------------------------------------------------------------------
 
@@ -290,7 +238,8 @@ class PartitionFault:
 
     async def verify_active(self) -> Evidence:
         """Blocked pairs cannot connect to each other's peer port, in both directions, and
-        every other pair still can; observed with `nc` from each source node's netns."""
+        every other pair still can; observed from each source node's netns (one helper a
+        source node and poll, connecting to all its peers at once)."""
         up, down = await self._running()
         if down:
             return Evidence(False, f"cannot observe: not running: {', '.join(down)}")
@@ -341,28 +290,50 @@ class PartitionFault:
             raise CleanupError(f"{node.name}: {e}") from e
 
     async def _cleanup_running(self, node: Node) -> None:
-        for hook in HOOKS:
-            for _ in range(MAX_JUMP_DELETES):
-                check = await self._run(node, jump_argv("-C", hook))
-                if check.exit_code in ABSENT_JUMP:
-                    break
-                if not check.ok:
-                    raise CleanupError(f"{node.name}: -C {hook}: exit {check.exit_code}")
-                delete = await self._run(node, jump_argv("-D", hook))
-                if delete.exit_code not in (0, *ABSENT_JUMP):
-                    raise CleanupError(f"{node.name}: -D {hook}: {delete.stderr.strip()}")
-            else:
-                raise CleanupError(f"{node.name}: more than {MAX_JUMP_DELETES} jumps in {hook}")
-        for argv in (flush_chain_argv(), delete_chain_argv()):
-            res = await self._run(node, argv)
-            if res.exit_code not in (0, *ABSENT_CHAIN):
-                raise CleanupError(
-                    f"{node.name}: {' '.join(argv)}: exit {res.exit_code}: {res.stderr.strip()}"
-                )
+        """One helper removes what inject leaves (both jumps, the chain) in one transaction.
+        If the table holds anything else of ours (half-done, doubled or already removed),
+        that transaction changes nothing; then list it and remove exactly what is there."""
+        rules = removal_rules()
+        assert rules is not None
+        if (await self._restore(node, rules)).ok:
+            return
+        for _ in range(MAX_REMOVAL_ATTEMPTS):
+            if not await self._remove_listed(node):
+                return
+        raise CleanupError(
+            f"{node.name}: rules of ours still listed after {MAX_REMOVAL_ATTEMPTS} removals"
+        )
+
+    async def _remove_listed(self, node: Node) -> bool:
+        """List the node's filter table and remove every jump of ours and our chain in one
+        transaction. False when nothing of ours was listed; True after a removal attempt
+        (whether it worked is for the next listing to tell). CleanupError when the table
+        holds lines of ours in a shape we never write (we do not guess at deleting them)."""
+        listing = await self._run(node, list_rules_argv())
+        if not listing.ok:
+            raise CleanupError(
+                f"{node.name}: iptables -S: exit {listing.exit_code}: {listing.stderr.strip()}"
+            )
+        ours = found(listing.stdout)
+        if ours.foreign:
+            raise CleanupError(f"{node.name}: unexpected rules of ours: {'; '.join(ours.foreign)}")
+        rules = removal_rules(ours.jumps, ours.chain)
+        if rules is None:
+            return False
+        res = await self._restore(node, rules)
+        if not res.ok:
+            log.info(
+                "partition: removal on %s: exit %s: %s",
+                node.name,
+                res.exit_code,
+                res.stderr.strip(),
+            )
+        return True
 
     async def verify_removed(self) -> Evidence:
         """Every member runs, no member's filter table holds our chain or a chaos-eval jump,
-        and every directed pair connects again (polled to a deadline)."""
+        and every directed pair connects again (polled to a deadline). One listing helper a
+        node, then one probing helper a node and poll."""
         t0 = time.monotonic()
         up, down = await self._running()
         listings = await for_each_node(lambda n: self._run(n, list_rules_argv()), up)
@@ -372,10 +343,10 @@ class PartitionFault:
             if isinstance(res, BaseException) or not res.ok:
                 problems.append(f"{node.name}: could not list rules: {res}")
                 continue
-            found = leftovers(res.stdout)
-            left += len(found)
-            if found:
-                problems.append(f"{node.name} still has: {'; '.join(found)}")
+            ours = leftovers(res.stdout)
+            left += len(ours)
+            if ours:
+                problems.append(f"{node.name} still has: {'; '.join(ours)}")
         probes, _ = await poll_until(
             lambda: self._matrix(up), lambda ps: all(p.open for p in ps), VERIFY_REMOVED_TIMEOUT_S
         )

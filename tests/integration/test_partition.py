@@ -10,14 +10,13 @@ import time
 
 import pytest
 
-from chaos.partition import (
+from chaos.partition import PartitionFault, PartitionParams
+from chaos.partition_rules import (
     CHAIN,
-    PartitionFault,
-    PartitionParams,
-    drop_rules_argv,
-    jump_argv,
+    RULES_PATH,
+    inject_rules,
     list_rules_argv,
-    new_chain_argv,
+    restore_argv,
 )
 from chaos.probes import ordered_pairs, reachability
 from eval.subject import Node
@@ -69,6 +68,8 @@ async def assert_removed(etcd: LocalEtcd, fault: PartitionFault) -> None:
     assert await matrix(etcd) == expect(set())
     for name, table in (await filter_tables(etcd)).items():
         assert CHAIN not in table and "chaos-eval" not in table, (name, table)
+    helpers = await etcd.docker.find_containers(etcd.ctx.labels("helper"))
+    assert helpers == (), [h.name for h in helpers]  # every one-shot helper removed itself
     await etcd.wait_healthy(30)
 
 
@@ -178,22 +179,41 @@ async def test_cleanup_twice_and_before_inject(etcd: LocalEtcd) -> None:
     await assert_removed(etcd, fault)
 
 
-async def test_cleanup_after_half_done_inject(etcd: LocalEtcd) -> None:
-    """Chain and rules created on one node, only the INPUT jump in, another node untouched:
-    what an inject interrupted part-way leaves. Cleanup removes it and proves it."""
-    fault = partition(etcd, "isolate", (etcd.node("etcd1"),))
-    node = etcd.node("etcd1")
-    peers = tuple(n.address for n in etcd.nodes if n.name != "etcd1")
-    for argv in (new_chain_argv(), *drop_rules_argv(peers), jump_argv("-I", "INPUT")):
-        res = await etcd.docker.run_helper(
-            argv,
-            labels=etcd.ctx.labels("helper"),
-            netns_of=node.container_id,
-            image=etcd.helper_image,
-        )
-        assert res.ok, res.stderr
+async def leave_half_done(etcd: LocalEtcd, name: str) -> None:
+    """Chain and rules created on one node, only the INPUT jump in: what a run of the
+    one-command-a-helper inject, interrupted part-way, leaves behind."""
+    peers = tuple(n.address for n in etcd.nodes if n.name != name)
+    rules = "\n".join(line for line in inject_rules(peers).splitlines() if "OUTPUT" not in line)
+    res = await etcd.docker.run_helper(
+        restore_argv(),
+        labels=etcd.ctx.labels("helper"),
+        netns_of=etcd.node(name).container_id,
+        image=etcd.helper_image,
+        files={RULES_PATH: f"{rules}\n".encode()},
+    )
+    assert res.ok, res.stderr
     half = await matrix(etcd)
-    assert not half[("etcd2", "etcd1")]  # the half-done rules do bite
+    assert not half[("etcd2", name)]  # the half-done rules do bite
+
+
+async def test_cleanup_after_half_done_inject(etcd: LocalEtcd) -> None:
+    """The half-done node and another, untouched one: cleanup removes it and proves it."""
+    fault = partition(etcd, "isolate", (etcd.node("etcd1"),))
+    await leave_half_done(etcd, "etcd1")
+    await fault.cleanup_chaos()
+    await assert_removed(etcd, fault)
+
+
+async def test_inject_over_leftovers(etcd: LocalEtcd) -> None:
+    """A leftover chain makes the one-transaction inject refuse (its `-N`) as a whole; inject
+    then removes what is ours and applies again, leaving exactly one jump per hook."""
+    fault = partition(etcd, "isolate", (etcd.node("etcd1"),))
+    await leave_half_done(etcd, "etcd1")
+    await fault.inject()
+    assert (await fault.verify_active()).holds
+    table = (await filter_tables(etcd))["etcd1"]
+    jumps = [line for line in table.splitlines() if line.startswith("-A") and "chaos-eval" in line]
+    assert sorted(line.split()[1] for line in jumps) == ["INPUT", "OUTPUT"], table
     await fault.cleanup_chaos()
     await assert_removed(etcd, fault)
 

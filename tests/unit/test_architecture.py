@@ -99,5 +99,5 @@ def test_registry_names_every_fault_and_subject_module() -> None:
 
     chaos = {p.stem for p in (ROOT / "chaos").glob("*.py")} - {"__init__"}
     named = {path.split(":")[0].split(".")[1] for path, _ in registry.FAULTS.values()}
-    helpers = {"netshape", "shaping", "shaped_fault", "probes", "diskfill"}
+    helpers = {"netshape", "shaping", "shaped_fault", "probes", "diskfill", "partition_rules"}
     assert chaos - helpers - named == set(), "a fault module is missing from the registry"

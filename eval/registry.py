@@ -33,6 +33,7 @@ SUBJECT_IMAGES: dict[str, tuple[str, ...]] = {
 }
 # type -> "module:ParamsModel" for a subject's `params:`; a subject not listed takes none
 SUBJECT_PARAMS: dict[str, str] = {
+    "etcd": "subjects.etcd_params:EtcdParams",
     "redis": "subjects.redis_params:RedisParams",
     "tikv": "subjects.tikv_params:TikvParams",
 }

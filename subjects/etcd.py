@@ -44,6 +44,7 @@ from subjects.etcd_gateway import (
     parse_members,
     parse_status,
 )
+from subjects.etcd_params import EtcdParams
 
 if TYPE_CHECKING:
     from eval.config import SubjectSpec
@@ -77,6 +78,7 @@ class EtcdSubject:
         *,
         image: str,
         data_mb: int = 256,
+        pre_vote: bool = False,
         compose_file: Path | None = None,
         probe_timeout_s: float = 2.0,
     ) -> None:
@@ -102,15 +104,16 @@ class EtcdSubject:
             "CHAOS_EVAL_TOKEN": f"ce-{token}",
             "CHAOS_EVAL_IMAGE_ETCD": image,
             "CHAOS_EVAL_DATA_MB": str(int(data_mb)),
+            "CHAOS_EVAL_ETCD_PRE_VOTE": "true" if pre_vote else "false",
         }
 
     @classmethod
     def from_spec(cls, spec: SubjectSpec, ctx: TrialContext, docker: Docker) -> EtcdSubject:
         """The subject a campaign's `subjects:` entry describes (image: spec, else the
-        built-in etcd image or its CHAOS_EVAL_IMAGE_ETCD override)."""
-        return cls(
-            ctx, docker, Compose(), image=spec.image or image_ref("etcd"), data_mb=spec.data_mb
-        )
+        built-in etcd image or its CHAOS_EVAL_IMAGE_ETCD override; `params:` EtcdParams)."""
+        params = EtcdParams.model_validate(spec.params)
+        return cls(ctx, docker, Compose(), image=spec.image or image_ref("etcd"),
+                   data_mb=spec.data_mb, pre_vote=params.pre_vote)
 
     @property
     def file(self) -> Path:

@@ -54,6 +54,7 @@ class LocalEtcd:
     docker: Docker
     ctx: TrialContext
     helper_image: str = ""
+    pre_vote: bool = False
     nodes: tuple[Node, ...] = ()
     subject: EtcdSubject | None = field(default=None, repr=False)
 
@@ -66,7 +67,8 @@ class LocalEtcd:
         """Build missing/stale images (etcd, helper), then bring the subject up."""
         built = {r.name: r.ref for r in await ensure_images(["etcd", "helper"], self.docker)}
         self.helper_image = built["helper"]
-        self.subject = EtcdSubject(self.ctx, self.docker, Compose(), image=image_ref("etcd"))
+        self.subject = EtcdSubject(self.ctx, self.docker, Compose(), image=image_ref("etcd"),
+                                   pre_vote=self.pre_vote)
         await self.subject.up()
         await self.refresh()
 
@@ -165,9 +167,9 @@ class LocalEtcd:
         raise AssertionError(f"etcd members {[n.name for n in via]} not healthy: {last}")
 
 
-async def started_cluster() -> LocalEtcd:
+async def started_cluster(*, pre_vote: bool = False) -> LocalEtcd:
     """Start a cluster (Docker must be reachable: failing here fails the test)."""
-    cluster = LocalEtcd(Docker(), new_ctx())
+    cluster = LocalEtcd(Docker(), new_ctx(), pre_vote=pre_vote)
     try:
         await cluster.start()
         await cluster.wait_healthy()

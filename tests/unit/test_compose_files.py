@@ -163,3 +163,21 @@ def test_tikv_client_gateway_sits_on_the_cluster_network(monkeypatch: pytest.Mon
     assert gw["command"][0] == "/usr/local/bin/chaos-eval-tikv-gateway"
     assert flags == {"--listen": "0.0.0.0:8080", "--pd": "pd1:2379,pd2:2379,pd3:2379"}
     assert not {"cap_add", "privileged", "volumes"} & set(gw)
+
+
+@pytest.mark.parametrize(("pre_vote", "want"), [(None, "false"), ("true", "true")])
+def test_etcd_compose_and_its_pre_vote_switch(monkeypatch: pytest.MonkeyPatch,
+                                              pre_vote: str | None, want: str) -> None:
+    env = {**{k: v for k, v in ENV.items() if k != "CHAOS_EVAL_IMAGE_REDIS"},
+           "CHAOS_EVAL_IMAGE_ETCD": "chaos-eval/etcd:local"}
+    if pre_vote is None:
+        monkeypatch.delenv("CHAOS_EVAL_ETCD_PRE_VOTE", raising=False)
+    else:
+        env["CHAOS_EVAL_ETCD_PRE_VOTE"] = pre_vote
+    doc = resolved("etcd", env, monkeypatch)
+    check_common(doc, {"etcd1": "etcd", "etcd2": "etcd", "etcd3": "etcd", "holder": "holder"})
+    for name in ("etcd1", "etcd2", "etcd3"):
+        flags = dict(f.split("=", 1) for f in doc["services"][name]["command"] if "=" in f)
+        assert flags["--pre-vote"] == want
+        assert flags["--election-timeout"] == "1000"
+        assert flags["--initial-cluster-token"] == "ce-token"

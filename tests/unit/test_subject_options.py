@@ -39,7 +39,26 @@ def test_redis_write_to_param_validates_at_load_time() -> None:
 
 
 def test_a_subject_without_a_params_model_takes_none() -> None:
-    parse_campaign(campaign({"type": "etcd", "params": {}}), "c.yaml")
+    parse_campaign(campaign({"type": "noop", "params": {}}), "c.yaml")
+    with pytest.raises(ConfigError) as e:
+        parse_campaign(campaign({"type": "noop", "params": {"write_to": "bound"}}), "c.yaml")
+    assert e.value.key == "subjects[0].params.write_to"
+
+
+def test_etcd_pre_vote_param_validates_and_reaches_the_compose_env() -> None:
+    from eval.subject import TrialContext
+    from subjects.etcd import EtcdSubject
+
+    cfg = parse_campaign(campaign({"type": "etcd", "params": {"pre_vote": True}}), "c.yaml")
+    ctx = TrialContext(1, "k" * 20, seed=1, campaign_uid="u")
+    on = EtcdSubject.from_spec(cfg.subjects[0], ctx, None)  # type: ignore[arg-type]
+    off = EtcdSubject.from_spec(
+        parse_campaign(campaign({"type": "etcd"}), "c.yaml").subjects[0], ctx, None)  # type: ignore[arg-type]
+    assert (on.env["CHAOS_EVAL_ETCD_PRE_VOTE"], off.env["CHAOS_EVAL_ETCD_PRE_VOTE"]) == (
+        "true", "false")
+    with pytest.raises(ConfigError) as e:
+        parse_campaign(campaign({"type": "etcd", "params": {"pre_vote": "sometimes"}}), "c.yaml")
+    assert e.value.key == "subjects[0].params.pre_vote"
     with pytest.raises(ConfigError) as e:
         parse_campaign(campaign({"type": "etcd", "params": {"write_to": "bound"}}), "c.yaml")
     assert e.value.key == "subjects[0].params.write_to"

@@ -14,12 +14,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
 from eval.analyze import Analysis, Cell
 from eval.metrics import timeseries
 from eval.outcomes import TrialStatus
 from eval.plot import PALETTE, Series, Span, heatmap, line_chart, strip_plot
 from eval.records import TrialRow
+from eval.rerun import not_passed, rerun_command, trial_label
 from eval.workload import Op, OpKind
 
 BUCKET_S = 1.0
@@ -35,6 +37,7 @@ th { background: #f3f3f3; } td.l, th.l { text-align: left; }
 .bad { color: #c00; font-weight: bold; } .dim { color: #777; }
 .charts { display: flex; flex-wrap: wrap; gap: 8px; }
 .meta { font-size: 13px; } .meta span { margin-right: 18px; }
+ul.rerun { font-size: 13px; } ul.rerun code { background: #f3f3f3; padding: 1px 4px; }
 """
 
 
@@ -200,7 +203,22 @@ def cell_table(a: Analysis) -> str:
     return "<table>" + "\n".join(rows) + "</table>"
 
 
-def render_html(a: Analysis, charts: Sequence[TrialChart], generated: str) -> str:
+def rerun_list(a: Analysis, db: str | Path | None) -> str:
+    """Each trial that did not pass, with the command that re-runs it; "" when all passed."""
+    items = [
+        f"<li>{escape(t.status.value)}: trial {t.id}, {escape(trial_label(t))}<br>"
+        f"<code>{escape(rerun_command(a.campaign.id, t.key, db))}</code></li>"
+        for t in not_passed(a.trials)
+    ]
+    if not items:
+        return ""
+    return ("<h2>Trials that did not pass</h2><p class='dim'>Each command re-runs that trial "
+            "as a new one-trial campaign: same spec, key and seed.</p>"
+            f"<ul class='rerun'>{''.join(items)}</ul>")
+
+
+def render_html(a: Analysis, charts: Sequence[TrialChart], generated: str,
+                db: str | Path | None = None) -> str:
     c = a.campaign
     totals = " ".join(f"{k}={n}" for k, n in a.totals().items() if n)
     meta = [
@@ -233,5 +251,5 @@ def render_html(a: Analysis, charts: Sequence[TrialChart], generated: str) -> st
         "was proven active (dark); green bar: recovered. Lines per node, and all nodes.</p>",
     ]
     parts += [trial_charts(tc) for tc in charts] or ["<p class='dim'>no finished trials</p>"]
-    parts += ["<h2>Cells</h2>", cell_table(a), "</body></html>"]
+    parts += ["<h2>Cells</h2>", cell_table(a), rerun_list(a, db), "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -193,8 +193,9 @@ def analysis_markdown(a: Analysis, db: str | Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def junit_xml(a: Analysis) -> str:
-    """One <testcase> per trial, one <testsuite> per cell; failures carry the reasons."""
+def junit_xml(a: Analysis, db: str | Path | None = None) -> str:
+    """One <testcase> per trial, one <testsuite> per cell; failures and errors carry the
+    reasons and the command that re-runs that trial (`--db db` when one is named)."""
     root = ET.Element(
         "testsuites",
         name=f"chaos-eval campaign {a.campaign.id}",
@@ -225,10 +226,13 @@ def junit_xml(a: Analysis) -> str:
                 time=str(wall if wall is not None else 0),
             )
             reasons = "; ".join(json.loads(t.reasons)) or t.error
+            rerun = f"re-run: {rerun_command(a.campaign.id, t.key, db)}"
             if t.status == TrialStatus.FAILED:
-                ET.SubElement(case, "failure", message=reasons or "missed SLO").text = reasons
+                ET.SubElement(case, "failure", message=reasons or "missed SLO").text = \
+                    f"{reasons}\n{rerun}"
             elif t.status in (TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED):
-                ET.SubElement(case, "error", message=f"{t.status.value}: {reasons}")
+                ET.SubElement(case, "error", message=f"{t.status.value}: {reasons}").text = \
+                    f"{reasons}\n{rerun}"
             elif not t.status.is_final:
                 ET.SubElement(case, "skipped", message=t.status.value)
     return ET.tostring(root, encoding="unicode", xml_declaration=True)

@@ -110,3 +110,27 @@ def test_plot_primitives_emit_plain_svg() -> None:
     assert "50%" in hm and "n/a" not in hm
     assert nice_ticks(0, 456) == [0, 100, 200, 300, 400, 500]
     assert nice_ticks(0, 0) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+async def test_report_lists_each_trial_that_did_not_pass_with_its_rerun(tmp_path: Path) -> None:
+    from eval.analyze import analyze
+    from eval.config import parse_campaign
+    from eval.html_report import render_html
+    from eval.matrix import expand
+
+    d = doc(parallel=1, max_retries=0)
+    keys = [p.key for p, _ in expand(parse_campaign(d, "mem"))]
+    Tracker.lose_writes_for = {keys[1]}  # misses its SLO: failed
+    async with await Store.open(tmp_path / "eval.db") as store:
+        cid, _ = await run(store, d)
+        a = analyze(await store.campaign(cid), await store.trials(cid))
+    html = render_html(a, [], "now", db=tmp_path / "a b.db")
+    assert "Trials that did not pass" in html
+    section = html.split("Trials that did not pass", 1)[1]
+    assert section.count("<li>") == 1
+    assert f"chaos-eval rerun {cid} {keys[1]} --db &#x27;{tmp_path / 'a b.db'}&#x27;" in section
+    Tracker.reset()
+    async with await Store.open(tmp_path / "clean.db") as store:
+        cid, _ = await run(store, doc(parallel=1))
+        clean = analyze(await store.campaign(cid), await store.trials(cid))
+    assert "Trials that did not pass" not in render_html(clean, [], "now")

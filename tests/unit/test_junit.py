@@ -30,7 +30,7 @@ async def test_junit_counts_match_the_testcases(
     async with await Store.open(tmp_path / "eval.db") as store:
         cid, _ = await run(store, d)
         a = analyze(await store.campaign(cid), await store.trials(cid))
-    root = ET.fromstring(junit_xml(a))
+    root = ET.fromstring(junit_xml(a, db=tmp_path / "my results" / "eval.db"))
     cases = list(root.iter("testcase"))
     assert len(cases) == len(keys) == int(root.attrib["tests"])
     for el in (root, *root.findall("testsuite")):
@@ -42,3 +42,13 @@ async def test_junit_counts_match_the_testcases(
     failure = next(c.find("failure") for c in cases if c.find("failure") is not None)
     assert failure is not None and "lost" in failure.attrib["message"]
     assert all(float(c.attrib["time"]) >= 0 for c in cases)
+    # each failure and error says how to re-run exactly that trial (shell-quoted db path)
+    bad = [(c, c.find("failure") if c.find("failure") is not None else c.find("error"))
+           for c in cases if c.find("failure") is not None or c.find("error") is not None]
+    assert len(bad) == 2
+    for case, el in bad:
+        assert el is not None and el.text is not None
+        key8 = case.attrib["name"].rsplit("(", 1)[1].rstrip(")")
+        line = el.text.splitlines()[-1]
+        assert line.startswith(f"re-run: chaos-eval rerun {cid} {key8}"), line
+        assert line.endswith(f"--db '{tmp_path / 'my results' / 'eval.db'}'"), line

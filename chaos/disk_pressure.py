@@ -9,7 +9,7 @@ helper's `df` reports must also match the volume's `size=` option.
 
 Inject, per target:
 
-    df -B1 --output=size,avail /target             (eval/snapshot.py: one `find` helper)
+    df -B1 --output=size,avail /target        (eval/snapshot_parse.py: one `find` helper)
     fallocate -l <bytes> /target/.chaos-eval-fill-<trial key 12>-<n>     n = 0, 1, ...
 
 `fill_percent: P` fills until the filesystem is P % used, as df reports it; `fill_bytes:
@@ -21,10 +21,11 @@ and a fallocate made an exact-size fallocate fail every time. At most MAX_FILES 
 
 verify_active holds iff df, read again from a fresh helper, shows free bytes at or below
 the level asked for (+ ACTIVE_SLACK). What the subject does is recorded, not required:
-container state and exit code, and its published client endpoint's status. etcd 3.4 does
-not raise its NOSPACE alarm on a full disk (that alarm is its own quota); its backend
-fails a write with ENOSPC and the process exits (`mvcc/backend: cannot commit tx ...: no
-space left on device`), typically within a second under load.
+container state and exit code, and its published client endpoint's status
+(chaos/etcd_members.py). etcd 3.4 does not raise its NOSPACE alarm on a full disk (that
+alarm is its own quota); its backend fails a write with ENOSPC and the process exits
+(`mvcc/backend: cannot commit tx ...: no space left on device`), typically within a second
+under load.
 
 cleanup_chaos records what the member did (state, exit code, the ENOSPC log line), then
 `rm -f --` exactly this trial's MAX_FILES names (no glob), then starts the member if it
@@ -41,35 +42,27 @@ VERIFY_REMOVED_TIMEOUT_S.
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chaos.diskfill import (
-    ALARM_PATH,
     FILL_CHUNK_BYTES,
     MAX_FILES,
     MAX_FILL_BYTES,
-    STATUS_PATH,
     TOPUP_BYTES,
-    alarm_body,
     confinement_problem,
-    enospc_line,
     fallocate_argv,
     fill_names,
     goal_avail,
-    member_id_of,
-    parse_alarms,
     remove_argv,
     size_option,
     topup_argv,
 )
+from chaos.etcd_members import EtcdMembers
 from chaos.probes import (
     EndpointTracker,
     HttpOutcome,
@@ -80,15 +73,9 @@ from chaos.probes import (
 from eval.docker import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
-from eval.snapshot import (
-    VolumeUsage,
-    free_tolerance,
-    parse_volume_usage,
-    volume_usage_argv,
-)
+from eval.snapshot import free_tolerance
+from eval.snapshot_parse import VolumeUsage, parse_volume_usage, volume_usage_argv
 from eval.subject import Node, TrialContext
-
-log = logging.getLogger(__name__)
 
 ACTIVE_SLACK = 1 << 20  # df rounding and the subject freeing a page meanwhile
 SIZE_MATCH_SLACK = 1 << 20
@@ -161,9 +148,7 @@ class DiskPressureFault:
                 raise FaultError(f"disk_pressure: node {node.name} has no data volume or no "
                                  "endpoint to observe")
             self._t[node.name] = _Target(node, node.data_volume, EndpointTracker(docker, node, ep))
-        self._trackers = [EndpointTracker(docker, n, ep) for n in cluster
-                          if (ep := probe_endpoint_of(n)) is not None]
-        self._alarms_before: tuple[tuple[int, str], ...] | None = None
+        self._members = EtcdMembers(docker, cluster, PROBE_TIMEOUT_S)
         self._measured = False
 
     def describe(self) -> str:
@@ -197,44 +182,6 @@ class DiskPressureFault:
             raise FaultError(f"{node.name}: df/find exit {res.exit_code}: {e}; "
                              f"{res.stderr.strip()[:200]}") from e
 
-    async def _post(self, url: str, body: Mapping[str, object]) -> dict[str, Any] | None:
-        try:
-            async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S, trust_env=False) as c:
-                resp = await c.post(url, content=json.dumps(body))
-            doc = resp.json() if resp.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
-            return None
-        return doc if isinstance(doc, dict) else None
-
-    async def _alarm(self, body: Mapping[str, object]) -> dict[str, Any] | None:
-        """POST an alarm request through the first member that answers; None if none."""
-        for tracker in self._trackers:
-            ep = await tracker.current()
-            if ep is None:
-                continue
-            doc = await self._post(ep.url + ALARM_PATH, body)
-            if doc is not None:  # `{}` when no alarm is armed
-                return doc
-        return None
-
-    async def _member_state(self, t: _Target) -> dict[str, str]:
-        info = await self._docker.inspect(t.node.container_id)
-        rec = {"container": "gone" if info is None else info.status}
-        if info is not None and not info.running:
-            rec["exit_code"] = str(info.exit_code)
-            line = enospc_line(await self._docker.logs(t.node.container_id))
-            if line:
-                rec["enospc"] = line
-        ep = await t.tracker.current()
-        if ep is None:
-            rec["endpoint"] = "not published"
-        else:
-            doc = await self._post(ep.url + STATUS_PATH, {})
-            rec["endpoint"] = "answered" if doc is not None else "no answer"
-            if doc and doc.get("errors"):
-                rec["errors"] = json.dumps(doc["errors"])
-        return rec
-
     # -- baseline, inject -------------------------------------------------------------------
 
     async def _check_confined(self, t: _Target) -> VolumeUsage:
@@ -259,11 +206,8 @@ class DiskPressureFault:
             t.baseline = await self._check_confined(t)
             info = await self._docker.inspect(t.node.container_id)
             t.running_before = info is not None and info.running
-            ep = await t.tracker.current()
-            doc = await self._post(ep.url + STATUS_PATH, {}) if ep else None
-            t.member_id = member_id_of(doc or {})
-        doc = await self._alarm(alarm_body("GET"))
-        self._alarms_before = parse_alarms(doc) if doc is not None else None
+            t.member_id = await self._members.member_id(t.tracker)
+        await self._members.record_alarms()
         self._measured = True
         return {name: t.baseline.avail for name, t in self._t.items() if t.baseline}
 
@@ -328,7 +272,7 @@ class DiskPressureFault:
             goal = t.goal if t.goal is not None else -1
             ok = t.goal is not None and usage.avail <= t.goal + ACTIVE_SLACK
             holds = holds and ok
-            member = await self._member_state(t)
+            member = await self._members.state(t.node, t.tracker)
             p = "" if len(self._t) == 1 else f"{name}."
             base = t.baseline.avail if t.baseline else -1
             figures.update({
@@ -344,6 +288,9 @@ class DiskPressureFault:
                          f", endpoint {member['endpoint']}")
         return Evidence(holds, "; ".join(notes), figures)
 
+    def _member_ids(self) -> set[int]:
+        return {t.member_id for t in self._t.values() if t.member_id is not None}
+
     # -- cleanup ----------------------------------------------------------------------------
 
     async def cleanup_chaos(self) -> None:
@@ -356,7 +303,7 @@ class DiskPressureFault:
             except (DockerError, CleanupError) as e:
                 problems.append(f"{t.node.name}: {e}")
         try:
-            await self._disarm()
+            await self._members.disarm(self._member_ids())
         except CleanupError as e:
             problems.append(str(e))
         if problems:
@@ -364,7 +311,7 @@ class DiskPressureFault:
 
     async def _cleanup_one(self, t: _Target) -> None:
         if not t.during:  # the first cleanup sees what the fault did; keep that record
-            t.during = await self._member_state(t)
+            t.during = await self._members.state(t.node, t.tracker)
         if await self._docker.volume_info(t.volume) is not None:  # else its files are gone
             res = await self._docker.run_helper(
                 remove_argv(self.names), labels=self._labels, volume=t.volume, caps=(),
@@ -377,22 +324,6 @@ class DiskPressureFault:
             raise CleanupError("container is gone; cannot start it")
         if not info.running and t.running_before:
             await self._docker.start(t.node.container_id)
-
-    async def _disarm(self) -> None:
-        """DEACTIVATE NOSPACE alarms of the targets that were not armed before the fault."""
-        ours = {t.member_id for t in self._t.values() if t.member_id is not None}
-        if not ours:
-            return
-        doc = await self._alarm(alarm_body("GET"))
-        if doc is None:
-            log.info("disk_pressure: no member answered an alarm GET; verify_removed checks")
-            return
-        before = set(self._alarms_before or ())
-        for mid, alarm in parse_alarms(doc):
-            if alarm == "NOSPACE" and mid in ours and (mid, alarm) not in before:
-                if await self._alarm(alarm_body("DEACTIVATE", mid, "NOSPACE")) is None:
-                    raise CleanupError(f"could not disarm NOSPACE of member {mid:x}")
-                log.info("disk_pressure: disarmed NOSPACE of member %x", mid)
 
     # -- proof of removal -------------------------------------------------------------------
 
@@ -425,10 +356,7 @@ class DiskPressureFault:
         )
         holds = all(ok for ok, _, _ in results)
         notes = [why for _, why, _ in results]
-        ours = {t.member_id for t in self._t.values() if t.member_id is not None}
-        doc = await self._alarm(alarm_body("GET"))
-        armed = [(m, a) for m, a in parse_alarms(doc or {})
-                 if a == "NOSPACE" and m in ours and (m, a) not in set(self._alarms_before or ())]
+        armed = await self._members.armed(self._member_ids())
         if armed:
             holds = False
             notes.append(f"NOSPACE still armed for {[f'{m:x}' for m, _ in armed]}")

@@ -1,5 +1,5 @@
 """disk_pressure's pure parts: the fill files' names, the argv that create and remove them,
-the fill goal, the confinement rule, and etcd's alarm API bodies. No I/O.
+the fill goal and the confinement rule. No I/O (etcd's alarm API: chaos/etcd_members.py).
 
 Fill files are `/target/.chaos-eval-fill-<first 12 chars of the trial key>-<n>`, with
 n < MAX_FILES: cleanup removes exactly those names (`rm -f --`, never a glob), so it can
@@ -9,21 +9,17 @@ only ever touch what this trial could have created.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from eval.docker import VolumeInfo
+from eval.containers import VolumeInfo
 from eval.errors import FaultError, ParameterError
-from eval.snapshot import FILL_PREFIX, TARGET, VolumeUsage
+from eval.snapshot_parse import FILL_PREFIX, TARGET, VolumeUsage
 
 MAX_FILES = 8
 FILL_CHUNK_BYTES = 512 << 20
 MAX_FILL_BYTES = MAX_FILES * FILL_CHUNK_BYTES  # 4 GiB: a tmpfs fill lives in RAM
 TOPUP_BYTES = 1 << 20  # a fill to 100 %: fallocate all but this, then write it with dd
 TOPUP_BLOCK = 4096
-STATUS_PATH = "/v3/maintenance/status"
-ALARM_PATH = "/v3/maintenance/alarm"
-ENOSPC = "no space left on device"
 _KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NAME_RE = re.compile(re.escape(FILL_PREFIX) + r"[A-Za-z0-9_-]{1,12}-\d{1,2}")
 
@@ -121,41 +117,3 @@ def confinement_problem(volume: str, info: VolumeInfo | None) -> str | None:
     return (f"volume {volume}: a plain local volume is a directory on the host's disk "
             f"(options {dict(opts)}); filling it would fill the host. Give the node a bounded "
             "filesystem of its own (type=tmpfs with size=, or a device)")
-
-
-def alarm_body(action: str, member_id: int | None = None, alarm: str | None = None) \
-        -> dict[str, object]:
-    """A /v3/maintenance/alarm request (uint64 as JSON strings, enums by name)."""
-    if action not in ("GET", "ACTIVATE", "DEACTIVATE"):
-        raise ParameterError(f"not an alarm action: {action!r}")
-    body: dict[str, object] = {"action": action}
-    if member_id is not None:
-        body["memberID"] = str(int(member_id))
-    if alarm is not None:
-        if alarm not in ("NOSPACE", "CORRUPT"):
-            raise ParameterError(f"not an alarm type: {alarm!r}")
-        body["alarm"] = alarm
-    return body
-
-
-def parse_alarms(doc: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
-    """(member id, alarm) pairs of an alarm response. An absent list means none."""
-    out = []
-    for a in doc.get("alarms") or []:
-        if isinstance(a, dict):
-            out.append((int(a.get("memberID", 0)), str(a.get("alarm", "NONE"))))
-    return tuple(sorted(out))
-
-
-def member_id_of(status: Mapping[str, Any]) -> int | None:
-    header = status.get("header")
-    try:
-        return int(header["member_id"]) if isinstance(header, dict) else None
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def enospc_line(logs: str) -> str:
-    """The last log line reporting ENOSPC, or ""."""
-    hits = [ln.strip() for ln in logs.splitlines() if ENOSPC in ln]
-    return hits[-1][:300] if hits else ""

@@ -18,14 +18,14 @@ from pydantic import BaseModel, ConfigDict
 from chaos.probes import (
     EndpointTracker,
     HttpOutcome,
-    PairProbe,
     poll_until,
     probe_endpoint,
     probe_endpoint_of,
-    probe_pair,
     serving_evidence,
 )
-from eval.docker import HELPER_IMAGE_DEFAULT, ContainerInfo, Docker
+from chaos.reachability import PairProbe, probe_pair
+from eval.containers import ContainerInfo
+from eval.docker import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.subject import Endpoint, Node, TrialContext

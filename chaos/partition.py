@@ -11,7 +11,7 @@ Mechanism: DROP rules in a harness-owned chain of the filter table of EACH affec
 network namespace, jumped to from INPUT and OUTPUT (chaos/partition_rules.py has the rules
 and their builders). One one-shot NET_ADMIN helper joined to the node applies its whole
 rule set atomically (`iptables-restore --noflush`); one removes it; reachability is proven
-with one helper per source node probing all its peers at once (chaos/probes.py). So a
+with one helper per source node probing all its peers at once (chaos/reachability.py). So a
 node costs a small, fixed number of helper starts, not one per iptables command or pair.
 
 Only peer addresses on the private network are dropped: clients reaching a node through
@@ -42,16 +42,17 @@ from chaos.partition_rules import (
     restore_argv,
     undo_argvs,
 )
-from chaos.probes import (
+from chaos.probes import poll_until
+from chaos.reachability import (
     HELPER_CONCURRENCY,
     PairProbe,
     checked_ipv4,
     ordered_pairs,
     peer_port,
-    poll_until,
     reachability,
 )
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker, HelperResult
+from eval.containers import HelperResult
+from eval.docker import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.subject import Node, TrialContext

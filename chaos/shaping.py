@@ -58,7 +58,8 @@ from chaos.netshape import (
     shaper_argv,
     shaper_event,
 )
-from eval.docker import HELPER_IMAGE_DEFAULT, ContainerInfo, Docker, HelperResult
+from eval.containers import ContainerInfo, HelperResult
+from eval.docker import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import UndoAction, UndoOp
 from eval.subject import Node, TrialContext

@@ -2,27 +2,36 @@
 
 Every call here is translated: docker-py and requests errors become DockerError. State is
 read as structured JSON (inspect), never by scraping text. Helper containers are never
-privileged: they drop every capability and add back only what the caller names.
+privileged: they drop every capability and add back only what the caller names. What it
+returns, and the pure parsing and argument building behind it, live in eval/containers.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import os
-import tarfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
 
+from eval.containers import (
+    ContainerInfo,
+    HelperResult,
+    Labelled,
+    VolumeInfo,
+    helper_archive,
+    helper_kwargs,
+    parse_container,
+    parse_volume,
+    split_ref,
+)
 from eval.errors import DockerError, ImageError
 
 log = logging.getLogger(__name__)
@@ -30,103 +39,6 @@ log = logging.getLogger(__name__)
 # The helper image every fault and probe uses; CHAOS_EVAL_IMAGE_HELPER overrides it, the same
 # variable eval/images.py's image_ref("helper") honours, so faults and snapshots agree.
 HELPER_IMAGE_DEFAULT = os.environ.get("CHAOS_EVAL_IMAGE_HELPER", "chaos-eval/helper:local")
-
-
-@dataclass(frozen=True)
-class ContainerInfo:
-    id: str
-    name: str
-    status: str  # created | running | paused | restarting | exited | dead
-    running: bool
-    paused: bool
-    exit_code: int
-    started_at: str
-    ips: Mapping[str, str] = field(default_factory=dict)  # network name -> IPv4
-    labels: Mapping[str, str] = field(default_factory=dict)
-    ports: Mapping[int, int] = field(default_factory=dict)  # container tcp port -> 127.0.0.1 port
-    mounts: Mapping[str, str] = field(default_factory=dict)  # destination -> volume name
-
-
-@dataclass(frozen=True)
-class VolumeInfo:
-    """A named volume as the engine describes it (`docker volume inspect`)."""
-
-    name: str
-    driver: str
-    options: Mapping[str, str] = field(default_factory=dict)  # driver_opts: type, device, o
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HelperResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-
-@dataclass(frozen=True)
-class Labelled:
-    """Resources carrying a given label, by id/name."""
-
-    containers: tuple[str, ...]
-    networks: tuple[str, ...]
-    volumes: tuple[str, ...]
-
-    @property
-    def empty(self) -> bool:
-        return not (self.containers or self.networks or self.volumes)
-
-
-def helper_archive(files: Mapping[str, bytes]) -> bytes:
-    """A tar archive putting each `files` entry (absolute path -> content) in place when
-    extracted at `/`: regular files, root-owned, mode 0644, fixed mtime. Pure. ValueError
-    for a path that is not absolute and normalised (no `..`, no `.`, no trailing `/`)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, content in sorted(files.items()):
-            pure = PurePosixPath(path)
-            if not pure.is_absolute() or str(pure) != path or ".." in pure.parts or path == "/":
-                raise ValueError(f"helper file path must be absolute and normalised: {path!r}")
-            member = tarfile.TarInfo(path.lstrip("/"))
-            member.size, member.mode, member.mtime = len(content), 0o644, 0
-            tar.addfile(member, io.BytesIO(content))
-    return buf.getvalue()
-
-
-def _container_info(attrs: Mapping[str, Any]) -> ContainerInfo:
-    state = attrs.get("State") or {}
-    net = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    ports_raw = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
-    ports: dict[int, int] = {}
-    for spec, bindings in ports_raw.items():
-        if not bindings or not spec.endswith("/tcp"):
-            continue
-        for b in bindings:
-            if b.get("HostIp") in ("127.0.0.1", "") and b.get("HostPort"):
-                ports[int(spec.split("/")[0])] = int(b["HostPort"])
-                break
-    mounts = {
-        m["Destination"]: m["Name"]
-        for m in attrs.get("Mounts") or []
-        if m.get("Type") == "volume" and m.get("Name")
-    }
-    return ContainerInfo(
-        id=str(attrs["Id"]),
-        name=str(attrs.get("Name", "")).lstrip("/"),
-        status=str(state.get("Status", "")),
-        running=bool(state.get("Running")),
-        paused=bool(state.get("Paused")),
-        exit_code=int(state.get("ExitCode") or 0),
-        started_at=str(state.get("StartedAt", "")),
-        ips={k: v.get("IPAddress", "") for k, v in net.items() if v.get("IPAddress")},
-        labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
-        ports=ports,
-        mounts=mounts,
-    )
 
 
 class Docker:
@@ -166,7 +78,7 @@ class Docker:
             )
         except docker.errors.NotFound:
             return None
-        return _container_info(attrs)
+        return parse_container(attrs)
 
     async def find_containers(self, labels: Mapping[str, str]) -> tuple[ContainerInfo, ...]:
         """Every container (running or not) carrying ALL of `labels`, inspected, by name."""
@@ -177,7 +89,7 @@ class Docker:
             found: list[ContainerInfo] = []
             for c in api.containers(all=True, filters=flt):
                 try:
-                    found.append(_container_info(api.inspect_container(c["Id"])))
+                    found.append(parse_container(api.inspect_container(c["Id"])))
                 except docker.errors.NotFound:  # removed between list and inspect
                     continue
             return tuple(sorted(found, key=lambda i: i.name))
@@ -218,45 +130,9 @@ class Docker:
             attrs = await self._call(f"inspect volume {name}", self.client.api.inspect_volume, name)
         except docker.errors.NotFound:
             return None
-        return VolumeInfo(
-            name=str(attrs.get("Name", name)),
-            driver=str(attrs.get("Driver", "")),
-            options={str(k): str(v) for k, v in (attrs.get("Options") or {}).items()},
-            labels={str(k): str(v) for k, v in (attrs.get("Labels") or {}).items()},
-        )
+        return parse_volume(attrs, name)
 
     # -- helpers ------------------------------------------------------------------------
-
-    def _helper_kwargs(
-        self,
-        *,
-        image: str,
-        argv: Iterable[str],
-        netns_of: str | None,
-        volume: str | None,
-        caps: Iterable[str],
-        labels: Mapping[str, str],
-        name: str | None,
-    ) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "image": image,
-            "command": list(argv),
-            "labels": dict(labels),
-            "cap_drop": ["ALL"],
-            "cap_add": list(caps),
-            "privileged": False,
-            "security_opt": ["no-new-privileges"],
-            "detach": True,
-        }
-        if name:
-            kwargs["name"] = name
-        if netns_of:
-            kwargs["network_mode"] = f"container:{netns_of}"
-        else:
-            kwargs["network_mode"] = "none"
-        if volume:
-            kwargs["volumes"] = {volume: {"bind": "/target", "mode": "rw"}}
-        return kwargs
 
     async def run_helper(
         self,
@@ -279,7 +155,7 @@ class Docker:
             starts (an iptables-restore rules file, a probe program); never into the target.
         """
         archive = helper_archive(files) if files else None
-        kwargs = self._helper_kwargs(
+        kwargs = helper_kwargs(
             image=image,
             argv=argv,
             netns_of=netns_of,
@@ -323,7 +199,7 @@ class Docker:
         image: str = HELPER_IMAGE_DEFAULT,
     ) -> str:
         """Start a long-running helper (e.g. the packet shaper) and return its id."""
-        kwargs = self._helper_kwargs(
+        kwargs = helper_kwargs(
             image=image,
             argv=argv,
             netns_of=netns_of,
@@ -446,11 +322,3 @@ class Docker:
         except (DockerError, docker.errors.NotFound) as e:
             raise ImageError(f"import {ref}: {e}") from e
         return result
-
-
-def split_ref(ref: str) -> tuple[str, str]:
-    """`repo[:tag]` -> (repo, tag); a registry port (`host:5000/x`) is not a tag."""
-    repo, sep, tag = ref.rpartition(":")
-    if not sep or "/" in tag:
-        return ref, "latest"
-    return repo, tag

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 
 from eval.campaign import LEASE_STALE_S
-from eval.docker import Docker, Labelled
+from eval.containers import Labelled
+from eval.docker import Docker
 from eval.fault import undo_plan_from_json
 from eval.outcomes import CampaignStatus, LedgerState
 from eval.records import CampaignRow

@@ -1,110 +1,28 @@
-"""eval.db: the one Store, with verb methods. The only module with SQL (plus migrations).
+"""eval.db: the one Store, with verb methods for campaigns, trials, ops and events.
 
-One aiosqlite connection per process, WAL mode, and every write under one asyncio lock in an
-explicit `BEGIN IMMEDIATE` transaction, so parallel trials never interleave a state change.
-Readers in other processes (`eval status` while a campaign runs) see committed state only.
+Its connection (opening, migrating, the one serialized writer) is eval/database.py; the
+campaign lease and the fault ledger are eval/store_recovery.py. These, with
+eval/migrations.py, are the only modules with SQL.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
-from pathlib import Path
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import aiosqlite
-
+from eval.database import campaign_row, trial_row
 from eval.errors import CampaignNotFound, StoreError
-from eval.migrations import prepare
-from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
-from eval.records import CampaignRow, EventRow, LedgerRow, PlannedTrial, TrialRow
+from eval.outcomes import CampaignStatus, OpOutcome, TrialPhase, TrialStatus
+from eval.records import CampaignRow, EventRow, PlannedTrial, TrialRow
+from eval.store_recovery import RecoveryRecords
 from eval.workload import Op
 
 
-def _campaign(r: sqlite3.Row) -> CampaignRow:
-    d = dict(r)
-    d["status"] = CampaignStatus(d["status"])
-    return CampaignRow(**d)
-
-
-def _trial(r: sqlite3.Row) -> TrialRow:
-    d = dict(r)
-    d["status"] = TrialStatus(d["status"])
-    d["phase"] = TrialPhase(d["phase"]) if d["phase"] else None
-    return TrialRow(**d)
-
-
-def _ledger(r: sqlite3.Row) -> LedgerRow:
-    d = dict(r)
-    d["state"] = LedgerState(d["state"])
-    return LedgerRow(**d)
-
-
-class Store:
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
-        self._db = conn
-        self.path = path
-        self._lock: Any = None  # created lazily inside the running loop
-
-    # -- opening ------------------------------------------------------------------------
-
-    @classmethod
-    async def open(cls, path: Path, *, create: bool = True) -> Store:
-        """Open (and migrate) eval.db. A corrupt or foreign file raises StoreError."""
-        if not create and not path.exists():
-            raise StoreError(f"{path}: no such database (run a campaign first, or pass --db)")
-        if path.exists() and path.is_dir():
-            raise StoreError(f"{path}: is a directory, not a database file")
-        try:
-            conn = await aiosqlite.connect(str(path), isolation_level=None, timeout=30)
-        except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"{path}: cannot open database: {e}") from None
-        conn.row_factory = sqlite3.Row
-        store = cls(conn, path)
-        try:
-            await store._prepare()
-        except sqlite3.DatabaseError as e:
-            await conn.close()
-            raise StoreError(f"{path}: not a usable chaos-eval database ({e})") from None
-        except StoreError:
-            await conn.close()
-            raise
-        return store
-
-    async def _prepare(self) -> None:
-        await prepare(self._db, self.path)
-
-    async def close(self) -> None:
-        await self._db.close()
-
-    async def __aenter__(self) -> Store:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One serialized write transaction."""
-        import asyncio
-
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    async def _all(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
-        return list(await self._db.execute_fetchall(sql, args))
+class Store(RecoveryRecords):
+    """Every verb over eval.db; open one with `await Store.open(path)`."""
 
     # -- campaigns ------------------------------------------------------------------------
 
@@ -177,10 +95,10 @@ class Store:
         rows = await self._all("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
         if not rows:
             raise CampaignNotFound(f"no campaign with id {campaign_id} in {self.path}")
-        return _campaign(rows[0])
+        return campaign_row(rows[0])
 
     async def campaigns(self) -> list[CampaignRow]:
-        return [_campaign(r) for r in await self._all("SELECT * FROM campaigns ORDER BY id")]
+        return [campaign_row(r) for r in await self._all("SELECT * FROM campaigns ORDER BY id")]
 
     async def latest_campaign(self, name: str) -> CampaignRow | None:
         """The newest campaign of that name that a run of its file may continue (a rerun of
@@ -190,7 +108,7 @@ class Store:
             " ORDER BY id DESC LIMIT 1",
             (name,),
         )
-        return _campaign(rows[0]) if rows else None
+        return campaign_row(rows[0]) if rows else None
 
     async def set_campaign_status(
         self, campaign_id: int, status: CampaignStatus, reason: str = ""
@@ -208,70 +126,19 @@ class Store:
                 (campaign_id, now, f"campaign_{status.value}", reason),
             )
 
-    # -- lease ----------------------------------------------------------------------------
-
-    async def acquire_lease(
-        self, campaign_id: int, *, token: str, pid: int, host: str, stale_after_s: float
-    ) -> CampaignRow | None:
-        """Take the campaign's lease. Returns None on success, or the row of the live holder."""
-        now = time.time()
-        async with self._tx() as db:
-            rows = list(
-                await db.execute_fetchall("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
-            )
-            if not rows:
-                raise CampaignNotFound(f"no campaign with id {campaign_id}")
-            row = _campaign(rows[0])
-            fresh = (
-                row.lease_token is not None
-                and row.lease_token != token
-                and row.lease_heartbeat is not None
-                and now - row.lease_heartbeat < stale_after_s
-            )
-            if fresh:
-                return row
-            kind = "lease_taken_over" if row.lease_token else "lease_acquired"
-            await db.execute(
-                "UPDATE campaigns SET lease_token = ?, lease_pid = ?, lease_host = ?,"
-                " lease_heartbeat = ?, status = ?, updated_at = ? WHERE id = ?",
-                (token, pid, host, now, CampaignStatus.RUNNING.value, now, campaign_id),
-            )
-            await db.execute(
-                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
-                (campaign_id, now, kind, f"pid {pid} on {host}"),
-            )
-        return None
-
-    async def heartbeat(self, campaign_id: int, token: str) -> bool:
-        """Refresh the lease; False if someone else took it over."""
-        async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE campaigns SET lease_heartbeat = ? WHERE id = ? AND lease_token = ?",
-                (time.time(), campaign_id, token),
-            )
-            return cur.rowcount == 1
-
-    async def release_lease(self, campaign_id: int, token: str) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE campaigns SET lease_token = NULL, lease_pid = NULL, lease_host = NULL,"
-                " lease_heartbeat = NULL WHERE id = ? AND lease_token = ?",
-                (campaign_id, token),
-            )
-
     # -- trials ---------------------------------------------------------------------------
 
     async def trials(self, campaign_id: int) -> list[TrialRow]:
         rows = await self._all(
             "SELECT * FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,)
         )
-        return [_trial(r) for r in rows]
+        return [trial_row(r) for r in rows]
 
     async def trial(self, trial_id: int) -> TrialRow:
         rows = await self._all("SELECT * FROM trials WHERE id = ?", (trial_id,))
         if not rows:
             raise StoreError(f"no trial with id {trial_id}")
-        return _trial(rows[0])
+        return trial_row(rows[0])
 
     async def record_trial_started(self, trial_id: int) -> int:
         """Mark the trial running and count the attempt; returns the attempt number."""
@@ -392,46 +259,6 @@ class Store:
         )
         return [Op(r[0], r[1], r[2], r[3], r[4], OpOutcome(r[5]), r[6]) for r in rows]
 
-    # -- fault ledger ---------------------------------------------------------------------
-
-    async def record_fault_planned(
-        self, trial_id: int, *, kind: str, description: str, targets: Sequence[str], undo: str
-    ) -> int:
-        """Write-ahead: the ledger row exists before the fault is injected."""
-        async with self._tx() as db:
-            cur = await db.execute(
-                "INSERT INTO fault_ledger(campaign_id, trial_id, kind, description, targets,"
-                " undo, state, opened_at)"
-                " SELECT campaign_id, id, ?, ?, ?, ?, ?, ? FROM trials WHERE id = ?",
-                (
-                    kind,
-                    description,
-                    json.dumps(list(targets)),
-                    undo,
-                    LedgerState.OPEN.value,
-                    time.time(),
-                    trial_id,
-                ),
-            )
-            return int(cur.lastrowid or 0)
-
-    async def close_ledger(self, ledger_id: int, state: LedgerState) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE fault_ledger SET state = ?, closed_at = ? WHERE id = ?",
-                (state.value, time.time(), ledger_id),
-            )
-
-    async def open_ledger(self, campaign_id: int | None = None) -> list[LedgerRow]:
-        if campaign_id is None:
-            rows = await self._all("SELECT * FROM fault_ledger WHERE state = 'open' ORDER BY id")
-        else:
-            rows = await self._all(
-                "SELECT * FROM fault_ledger WHERE state = 'open' AND campaign_id = ? ORDER BY id",
-                (campaign_id,),
-            )
-        return [_ledger(r) for r in rows]
-
     # -- events ---------------------------------------------------------------------------
 
     async def event(
@@ -450,7 +277,3 @@ class Store:
             sql += " AND kind = ?"
             args.append(kind)
         return [EventRow(**dict(r)) for r in await self._all(sql + " ORDER BY id", args)]
-
-    async def integrity_check(self) -> str:
-        rows = await self._all("PRAGMA integrity_check")
-        return str(rows[0][0])

@@ -7,7 +7,7 @@ harness's own pip, for the image's interpreter and platform rather than the host
 into the image's dist-packages, and proves it imports with the image's python3 under
 chroot. The index is whatever the machine's pip is configured with.
 
-Every argv is built by a pure function here; eval/images.py runs them.
+Every argv is built by a pure function here; eval/image_build.py runs them.
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ import httpx
 
 from eval.compose import Compose, project_name
 from eval.compose import compose_file as find_compose_file
-from eval.docker import ContainerInfo, Docker, Labelled
+from eval.containers import ContainerInfo, Labelled
+from eval.docker import Docker
 from eval.errors import ComposeError, DockerError, ImageError, ParameterError
 from eval.images import image_ref
 from eval.outcomes import OpOutcome

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from eval.compose import Compose, project_name
 from eval.compose import compose_file as find_compose_file
-from eval.docker import ContainerInfo, Docker, Labelled
+from eval.containers import ContainerInfo, Labelled
+from eval.docker import Docker
 from eval.errors import ComposeError, DockerError
 from eval.images import require_images
 from eval.subject import LABEL_CAMPAIGN, LABEL_ROLE, LABEL_TRIAL, Health, TrialContext

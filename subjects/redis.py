@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from eval.compose import Compose
-from eval.docker import ContainerInfo, Docker
+from eval.containers import ContainerInfo
+from eval.docker import Docker
 from eval.images import image_ref
 from eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
 from subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 import httpx
 
 from eval.compose import Compose
-from eval.docker import ContainerInfo, Docker
+from eval.containers import ContainerInfo
+from eval.docker import Docker
 from eval.errors import ParameterError
 from eval.images import external_ref, image_ref
 from eval.outcomes import OpOutcome

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from eval.docker import Docker
-from eval.images import BuildResult, ensure_images
+from eval.image_build import BuildResult, ensure_images
 from tests.integration.etcd_local import LocalEtcd, started_cluster
 
 

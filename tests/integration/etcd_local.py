@@ -23,7 +23,8 @@ import httpx
 
 from eval.compose import Compose
 from eval.docker import Docker
-from eval.images import ensure_images, image_ref
+from eval.image_build import ensure_images
+from eval.images import image_ref
 from eval.subject import LABEL_TRIAL, Node, TrialContext
 from subjects.etcd import EtcdSubject
 

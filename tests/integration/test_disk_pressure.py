@@ -13,10 +13,11 @@ import time
 import pytest
 
 from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
-from chaos.diskfill import ALARM_PATH, alarm_body, fill_names
+from chaos.diskfill import fill_names
+from chaos.etcd_members import ALARM_PATH, alarm_body
 from eval.docker import Docker
 from eval.errors import FaultError
-from eval.images import BuildResult
+from eval.image_build import BuildResult
 from eval.snapshot import DockerSnapshotter, compare, free_tolerance
 from eval.subject import LABEL_TRIAL, Endpoint, Node
 from eval.undo import run_undo

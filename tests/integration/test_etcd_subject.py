@@ -16,7 +16,8 @@ import pytest
 from eval.compose import Compose
 from eval.docker import Docker
 from eval.errors import ImageError
-from eval.images import LABEL_RECIPE, BuildResult, ensure_images, recipe, recipe_hash
+from eval.image_build import BuildResult, ensure_images
+from eval.images import LABEL_RECIPE, recipe, recipe_hash
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_TRIAL, Health, LeaderAware, Subject, TrialContext
 from subjects.etcd import EtcdSubject

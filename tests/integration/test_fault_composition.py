@@ -18,7 +18,7 @@ import pytest
 from chaos.latency import LatencyFault, LatencyParams
 from chaos.netshape import LATENCY_SLOT
 from chaos.partition import PartitionFault, PartitionParams
-from chaos.probes import ordered_pairs, reachability
+from chaos.reachability import ordered_pairs, reachability
 from eval.fault import Evidence
 from eval.snapshot import DockerSnapshotter, RemovalCheck, compare
 from tests.integration.etcd_local import LocalEtcd

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from eval.images import BuildResult
+from eval.image_build import BuildResult
 from eval.outcomes import OpOutcome, TrialStatus
 from eval.records import TrialRow
 from eval.store import Store

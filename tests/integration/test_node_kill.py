@@ -12,7 +12,8 @@ import time
 import pytest
 
 from chaos.node_kill import NodeKillFault, NodeKillParams
-from chaos.probes import HttpOutcome, http_probe, probe_pair
+from chaos.probes import HttpOutcome, http_probe
+from chaos.reachability import probe_pair
 from eval.fault import UndoOp
 from eval.subject import Node
 from eval.targeting import select_targets

@@ -18,7 +18,7 @@ from chaos.partition_rules import (
     list_rules_argv,
     restore_argv,
 )
-from chaos.probes import ordered_pairs, reachability
+from chaos.reachability import ordered_pairs, reachability
 from eval.subject import Node
 from eval.targeting import select_targets
 from eval.undo import run_undo

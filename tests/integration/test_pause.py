@@ -11,7 +11,8 @@ import time
 import pytest
 
 from chaos.pause import PauseFault, PauseParams
-from chaos.probes import HttpOutcome, http_probe, probe_pair
+from chaos.probes import HttpOutcome, http_probe
+from chaos.reachability import probe_pair
 from eval.fault import UndoOp
 from eval.subject import Node
 from eval.targeting import select_targets

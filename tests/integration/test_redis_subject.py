@@ -23,7 +23,7 @@ import pytest
 
 from eval.compose import Compose
 from eval.docker import Docker
-from eval.images import ensure_images
+from eval.image_build import ensure_images
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_CAMPAIGN, LABEL_TRIAL, LeaderAware, Subject, TrialContext
 from subjects.redis import RedisSubject

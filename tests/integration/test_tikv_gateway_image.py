@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from eval.docker import Docker
-from eval.images import ensure_images, image_ref
+from eval.image_build import ensure_images
+from eval.images import image_ref
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_TRIAL
 from subjects.tikv_client import TikvKVClient

@@ -16,7 +16,8 @@ import pytest
 
 from eval.compose import Compose
 from eval.docker import Docker
-from eval.images import ensure_images, external_ref, image_ref, missing_images_message
+from eval.image_build import ensure_images
+from eval.images import external_ref, image_ref, missing_images_message
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_TRIAL, LeaderAware, Subject, TrialContext
 from subjects.tikv import TikvSubject

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from chaos.partition_rules import CHAIN, HOOKS, IPTABLES, jump_spec
-from chaos.probes import REACH_PATH
-from eval.docker import ContainerInfo, HelperResult
+from chaos.reachability import REACH_PATH
+from eval.containers import ContainerInfo, HelperResult
 
 
 @dataclass

@@ -8,22 +8,20 @@ from pydantic import ValidationError
 from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
 from chaos.diskfill import (
     MAX_FILES,
-    alarm_body,
     confinement_problem,
-    enospc_line,
     fallocate_argv,
     fill_names,
     goal_avail,
-    member_id_of,
-    parse_alarms,
     remove_argv,
     size_option,
     topup_argv,
 )
-from eval.docker import Docker, VolumeInfo
+from chaos.etcd_members import alarm_body, enospc_line, member_id_of, parse_alarms
+from eval.containers import VolumeInfo
+from eval.docker import Docker
 from eval.errors import FaultError, ParameterError
 from eval.fault import BaselineAware, Fault, UndoOp
-from eval.snapshot import FILL_PREFIX, VolumeUsage
+from eval.snapshot_parse import FILL_PREFIX, VolumeUsage
 from eval.subject import Endpoint, Node, TrialContext
 
 MiB = 1 << 20

@@ -30,7 +30,7 @@ class NoDocker:
     """Fails loudly if the harness touches Docker in these tests."""
 
     async def labelled(self, *a: Any, **k: Any) -> Any:
-        from eval.docker import Labelled
+        from eval.containers import Labelled
 
         return Labelled((), (), ())
 

@@ -1,4 +1,5 @@
-"""eval.images without Docker: apt source parsing, argv builders, recipe hashing, refs."""
+"""eval.images and eval.image_build without Docker: apt source parsing, argv builders,
+recipe hashing, refs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval import apt, images
+from eval import apt, image_build, images
 from eval.apt import (
     parse_deb822_sources,
     parse_one_line_sources,
@@ -14,13 +15,8 @@ from eval.apt import (
     read_apt_sources,
 )
 from eval.errors import ImageError
-from eval.images import (
-    ImageRecipe,
-    debootstrap_argv,
-    image_ref,
-    recipe_hash,
-    tar_argv,
-)
+from eval.image_build import debootstrap_argv, tar_argv
+from eval.images import ImageRecipe, image_ref, recipe_hash
 
 DEB822 = """\
 Types: deb
@@ -189,6 +185,6 @@ def test_image_ref_default_and_env_override(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_preflight_refuses_non_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("eval.images.os.geteuid", lambda: 1000)
+    monkeypatch.setattr("eval.image_build.os.geteuid", lambda: 1000)
     with pytest.raises(ImageError, match="root"):
-        images._preflight()
+        image_build._preflight()

@@ -28,8 +28,16 @@ from chaos.partition_rules import (
     rules_file,
     undo_argvs,
 )
-from chaos.probes import REACH_PATH, checked_ipv4, nc_argv, parse_reach, reach_argv, reachability
-from eval.docker import Docker, helper_archive
+from chaos.reachability import (
+    REACH_PATH,
+    checked_ipv4,
+    nc_argv,
+    parse_reach,
+    reach_argv,
+    reachability,
+)
+from eval.containers import helper_archive
+from eval.docker import Docker
 from eval.errors import CleanupError, FaultError, ParameterError
 from eval.fault import UndoOp, undo_plan_from_json, undo_plan_to_json
 from eval.subject import Node, TrialContext

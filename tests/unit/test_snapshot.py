@@ -1,4 +1,5 @@
-"""eval/snapshot.py without Docker: parsers, the comparison, and the trial's seam."""
+"""eval/snapshot.py and eval/snapshot_parse.py without Docker: parsers, the comparison, and
+the trial's seam."""
 
 from __future__ import annotations
 
@@ -11,21 +12,23 @@ import pytest
 
 from eval.fault import Evidence
 from eval.snapshot import (
-    FILL_PREFIX,
     ClusterSnapshot,
     DockerSnapshotter,
     NodeSnapshot,
     NoSnapshot,
     RemovalCheck,
-    VolumeUsage,
     compare,
     free_tolerance,
+    snapshotter_for,
+)
+from eval.snapshot_parse import (
+    FILL_PREFIX,
+    VolumeUsage,
     harness_rules,
     netns_argv,
     parse_df,
     parse_qdiscs,
     parse_volume_usage,
-    snapshotter_for,
     split_netns_output,
     volume_usage_argv,
 )

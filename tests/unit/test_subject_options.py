@@ -11,14 +11,8 @@ import pytest
 from eval import registry
 from eval.config import parse_campaign
 from eval.errors import ConfigError, ImageError
-from eval.images import (
-    EXTERNAL,
-    ensure_images,
-    external_ref,
-    image_ref,
-    missing_images_message,
-    require_images,
-)
+from eval.image_build import ensure_images
+from eval.images import EXTERNAL, external_ref, image_ref, missing_images_message, require_images
 
 
 def campaign(*subjects: object) -> dict[str, object]:

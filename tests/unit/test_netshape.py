@@ -3,14 +3,10 @@ verification plans, and the shaper's netlink encoding and per-packet decisions."
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
 import struct
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from pydantic import ValidationError
@@ -24,20 +20,9 @@ from eval.docker import Docker
 from eval.errors import ParameterError
 from eval.fault import Fault, UndoOp, undo_plan_from_json, undo_plan_to_json
 from eval.subject import Node, TrialContext
+from tests.unit.helper_programs import load_helper_program
 
-SHAPER_PATH = Path(__file__).resolve().parents[2] / "chaos" / "helper" / "shaper.py"
-
-
-def _load_shaper() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chaos_eval_shaper", SHAPER_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sh = _load_shaper()  # importing must have no side effects (no socket, no signal handler)
+sh = load_helper_program("shaper")  # no side effects on import: no socket, no handler
 
 CTX = TrialContext(campaign_id=7, trial_key="0123456789abcdef" * 4, seed=42)
 NODES = tuple(Node(f"etcd{i}", "etcd", f"cid{i}", f"10.9.0.{i + 1}") for i in (1, 2, 3))

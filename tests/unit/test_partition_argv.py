@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-import importlib.util
 import io
 import socket
-import sys
 import tarfile
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from pydantic import ValidationError
@@ -42,9 +38,8 @@ from eval.errors import CleanupError, FaultError, ParameterError
 from eval.fault import UndoOp, undo_plan_from_json, undo_plan_to_json
 from eval.subject import Node, TrialContext
 from eval.undo import run_undo
+from tests.unit.helper_programs import load_helper_program
 from tests.unit.iptables_fake import IptablesDocker
-
-REACH = Path(__file__).resolve().parents[2] / "chaos" / "helper" / "reach.py"
 
 
 def _node(i: int, address: str | None = None) -> Node:
@@ -306,15 +301,6 @@ def test_params() -> None:
 # -- the probe program and its argv ----------------------------------------------------------
 
 
-def _load_reach() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chaos_eval_reach", REACH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_reach_argv_and_parse() -> None:
     targets = (("172.20.0.3", 2380), ("172.20.0.4", 6379))
     assert reach_argv(targets) == (
@@ -338,7 +324,7 @@ def test_reach_argv_and_parse() -> None:
 
 def test_reach_program_probes_all_at_once(capsys: pytest.CaptureFixture[str]) -> None:
     """The program the helper runs, on the host: one listening port, one closed one."""
-    reach = _load_reach()  # importing it has no side effects
+    reach = load_helper_program("reach")  # importing it has no side effects
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()

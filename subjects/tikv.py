@@ -147,15 +147,18 @@ class TikvSubject:
 
     async def nodes(self) -> tuple[Node, ...]:
         """PD members and TiKV stores, by name. A stopped node has no endpoint."""
-        return tuple(self._node(i) for i in await self._project.containers(("pd", "tikv")))
+        return (await self._nodes_and_gateway())[0]
 
     async def gateway_url(self) -> str:
         """The client gateway's base URL on 127.0.0.1, or "" while it publishes no port."""
-        for info in await self._project.containers(("client",)):
-            port = info.ports.get(GATEWAY_PORT)
-            if port:
-                return f"http://127.0.0.1:{port}"
-        return ""
+        return (await self._nodes_and_gateway())[1]
+
+    async def _nodes_and_gateway(self) -> tuple[tuple[Node, ...], str]:
+        """Both from one listing of the project's containers."""
+        infos = await self._project.containers(("pd", "tikv", "client"))
+        ports = [i.ports.get(GATEWAY_PORT) for i in infos if i.labels.get(LABEL_ROLE) == "client"]
+        gateway = next((f"http://127.0.0.1:{p}" for p in ports if p), "")
+        return tuple(self._node(i) for i in infos if i.labels.get(LABEL_ROLE) != "client"), gateway
 
     def client(self, node: Node, timeout_s: float) -> TikvKVClient:
         """A raw-KV client through the gateway (whichever node it is bound to: the client
@@ -185,8 +188,7 @@ class TikvSubject:
         return await self._health(self._probe_timeout_s)
 
     async def _health(self, timeout_s: float) -> Health:
-        nodes = await self.nodes()
-        self._gateway = await self.gateway_url()
+        nodes, self._gateway = await self._nodes_and_gateway()
         reasons: list[str] = []
         if [n.name for n in nodes] != [*PDS, *STORES]:
             reasons.append(f"nodes {[n.name for n in nodes]}, want {[*PDS, *STORES]}")

@@ -119,3 +119,41 @@ def test_eval_run_says_which_images_are_missing_and_how_to_get_them(
     assert "missing images: pingcap/pd:v7.5.1, pingcap/tikv:v7.5.1" in text
     assert "docker pull pingcap/pd:v7.5.1; docker pull pingcap/tikv:v7.5.1" in text
     assert "docker load -i images.tar" in text
+
+
+class OneListing:
+    """The project's containers as Docker lists them; counts the listings."""
+
+    def __init__(self, gateway_port: int | None) -> None:
+        from eval.containers import ContainerInfo
+
+        self.calls = 0
+        names = [("client", "client"), *[(n, "pd") for n in ("pd1", "pd2", "pd3")],
+                 *[(n, "tikv") for n in ("tikv1", "tikv2", "tikv3")], ("holder", "holder")]
+        self.infos = [
+            ContainerInfo(
+                id=f"id-{n}", name=n, status="running", running=True, paused=False,
+                exit_code=0, started_at="",
+                labels={"com.docker.compose.service": n, "chaos-eval.role": role},
+                ports=({8080: gateway_port} if gateway_port else {}) if role == "client"
+                else {2379 if role == "pd" else 20180: 40000},
+            )
+            for n, role in names
+        ]
+
+    async def find_containers(self, labels: dict[str, str]) -> tuple[Any, ...]:
+        self.calls += 1
+        return tuple(self.infos)
+
+
+@pytest.mark.parametrize(("port", "url"), [(41234, "http://127.0.0.1:41234"), (None, "")])
+def test_nodes_and_the_gateway_come_from_one_listing(port: int | None, url: str) -> None:
+    docker = OneListing(port)
+    s = TikvSubject.from_spec(SubjectSpec(type="tikv"), CTX, docker)  # type: ignore[arg-type]
+    nodes, gateway = asyncio.run(s._nodes_and_gateway())
+    assert docker.calls == 1
+    assert [n.name for n in nodes] == ["pd1", "pd2", "pd3", "tikv1", "tikv2", "tikv3"]
+    assert [n.role for n in nodes] == ["pd"] * 3 + ["tikv"] * 3
+    assert gateway == url
+    assert asyncio.run(s.gateway_url()) == url
+    assert s.client(nodes[0], 1.0)._base == ""  # set by a health check, not before

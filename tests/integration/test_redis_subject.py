@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import docker as docker_sdk
 import pytest
 
 from eval.compose import Compose
@@ -27,6 +26,7 @@ from eval.image_build import ensure_images
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_CAMPAIGN, LABEL_TRIAL, LeaderAware, Subject, TrialContext
 from subjects.redis import RedisSubject
+from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +37,6 @@ HEALTHY_WITHIN_S = 90.0
 def redis_image() -> str:
     built = {r.name: r.ref for r in asyncio.run(ensure_images(["redis", "helper"], Docker()))}
     return built["redis"]
-
-
-def _leftovers(label: str, value: str) -> list[str]:
-    client = docker_sdk.from_env()
-    flt = {"label": f"{label}={value}"}
-    try:
-        return ([f"container {c.name}" for c in client.containers.list(all=True, filters=flt)]
-                + [f"network {n.name}" for n in client.networks.list(filters=flt)]
-                + [f"volume {v.name}" for v in client.volumes.list(filters=flt)])
-    finally:
-        client.close()
 
 
 async def test_lifecycle_roles_leader_clients_and_teardown(redis_image: str) -> None:
@@ -84,7 +73,7 @@ async def test_lifecycle_roles_leader_clients_and_teardown(redis_image: str) -> 
                 await c.aclose()
     finally:
         await subject.teardown()
-    assert _leftovers(LABEL_TRIAL, ctx.trial_key) == []
+    assert leftovers(LABEL_TRIAL, ctx.trial_key) == []
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -142,4 +131,4 @@ def test_partitioned_primary_loses_acknowledged_writes(campaign: dict[str, Any])
 
 
 def test_campaign_left_nothing_behind(campaign: dict[str, Any]) -> None:
-    assert _leftovers(LABEL_CAMPAIGN, campaign["uid"]) == []
+    assert leftovers(LABEL_CAMPAIGN, campaign["uid"]) == []

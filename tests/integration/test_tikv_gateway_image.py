@@ -28,6 +28,7 @@ from eval.outcomes import OpOutcome
 from eval.subject import LABEL_TRIAL
 from subjects.tikv_client import TikvKVClient
 from subjects.tikv_gateway import PORT
+from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker
 
@@ -64,16 +65,6 @@ def gateway_on_a_network() -> Iterator[tuple[str, str]]:
         client.close()
 
 
-def _leftovers(trial: str) -> list[str]:
-    client = docker_sdk.from_env()
-    flt = {"label": f"{LABEL_TRIAL}={trial}"}
-    try:
-        return ([c.name for c in client.containers.list(all=True, filters=flt)]
-                + [n.name for n in client.networks.list(filters=flt)])
-    finally:
-        client.close()
-
-
 async def _health(url: str) -> dict[str, object]:
     deadline = time.monotonic() + 30
     async with httpx.AsyncClient(trust_env=False, timeout=2) as http:
@@ -100,7 +91,7 @@ def test_gateway_runs_the_real_client_and_dials_cluster_names() -> None:
         return health, put, logs
 
     with gateway_on_a_network() as (url, trial):
-        assert len(_leftovers(trial)) == 3  # two containers and the network, all labelled
+        assert len(leftovers(LABEL_TRIAL, trial)) == 3  # two containers, the network
         health, put, pd_logs = asyncio.run(run(url, trial))
     assert health == {"library": "tikv_client 0.0.4", "import_error": None,
                       "pd": ["pd1:2379"], "connected": False}
@@ -109,4 +100,4 @@ def test_gateway_runs_the_real_client_and_dials_cluster_names() -> None:
     # ... where nothing speaks PD's gRPC, so the connect never completed within the op's
     # deadline: a definite failure (the write was never sent), not an unknown outcome
     assert put == (OpOutcome.FAIL, "connect_timeout")
-    assert _leftovers(trial) == []
+    assert leftovers(LABEL_TRIAL, trial) == []

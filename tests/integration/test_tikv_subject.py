@@ -11,7 +11,6 @@ import asyncio
 import secrets
 import time
 
-import docker as docker_sdk
 import pytest
 
 from eval.compose import Compose
@@ -21,6 +20,7 @@ from eval.images import external_ref, image_ref, missing_images_message
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_TRIAL, LeaderAware, Subject, TrialContext
 from subjects.tikv import TikvSubject
+from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker
 
@@ -44,17 +44,6 @@ def tikv_images() -> tuple[str, str]:
 
 def _ctx() -> TrialContext:
     return TrialContext(900_000 + secrets.randbelow(99_999), secrets.token_hex(16), seed=1)
-
-
-def _leftovers(trial_key: str) -> list[str]:
-    client = docker_sdk.from_env()
-    flt = {"label": f"{LABEL_TRIAL}={trial_key}"}
-    try:
-        return ([f"container {c.name}" for c in client.containers.list(all=True, filters=flt)]
-                + [f"network {n.name}" for n in client.networks.list(filters=flt)]
-                + [f"volume {v.name}" for v in client.volumes.list(filters=flt)])
-    finally:
-        client.close()
 
 
 async def test_cluster_healthy_leaders_store_kill_and_teardown(
@@ -99,4 +88,4 @@ async def test_cluster_healthy_leaders_store_kill_and_teardown(
         assert health.healthy, health.reasons
     finally:
         await subject.teardown()
-    assert _leftovers(ctx.trial_key) == []
+    assert leftovers(LABEL_TRIAL, ctx.trial_key) == []

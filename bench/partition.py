@@ -30,9 +30,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chaos.partition import PartitionFault, PartitionParams
-from eval.compose import Compose
-from eval.docker import Docker
-from eval.images import image_ref
+from eval.engine.client import Docker
+from eval.engine.compose import Compose
+from eval.images.recipes import image_ref
 from eval.subject import LABEL_TRIAL, TrialContext
 
 PHASES = ("inject", "verify_active", "cleanup", "verify_removed")
@@ -48,10 +48,10 @@ def spread(xs: list[float]) -> dict[str, float | int | None]:
 
 def make_subject(kind: str, ctx: TrialContext, docker: Docker) -> Any:
     if kind == "redis":
-        from subjects.redis import RedisSubject
+        from subjects.redis.subject import RedisSubject
 
         return RedisSubject(ctx, docker, Compose(), image=image_ref("redis"), write_to="bound")
-    from subjects.etcd import EtcdSubject
+    from subjects.etcd.subject import EtcdSubject
 
     return EtcdSubject(ctx, docker, Compose(), image=image_ref("etcd"))
 

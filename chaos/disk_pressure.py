@@ -9,7 +9,7 @@ helper's `df` reports must also match the volume's `size=` option.
 
 Inject, per target:
 
-    df -B1 --output=size,avail /target        (eval/snapshot_parse.py: one `find` helper)
+    df -B1 --output=size,avail /target        (eval/cleanup/node_state.py: one `find` helper)
     fallocate -l <bytes> /target/.chaos-eval-fill-<trial key 12>-<n>     n = 0, 1, ...
 
 `fill_percent: P` fills until the filesystem is P % used, as df reports it; `fill_bytes:
@@ -34,7 +34,7 @@ fault through any member's v3 gateway (POST /v3/maintenance/alarm, DEACTIVATE). 
 form is the same: VOLUME_RUN rm -f of those names, START_CONTAINER.
 
 verify_removed holds iff no fill file of this trial is left (a helper lists them), free
-bytes are back to the baseline within eval.snapshot.free_tolerance, the member runs and
+bytes are back to the baseline within eval.cleanup.snapshot.free_tolerance, the member runs and
 its endpoint answers, and no NOSPACE alarm of the fault's making is armed; polled to
 VERIFY_REMOVED_TIMEOUT_S.
 """
@@ -70,11 +70,11 @@ from chaos.probes import (
     probe_endpoint_of,
     probe_tracked,
 )
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker
+from eval.cleanup.node_state import VolumeUsage, parse_volume_usage, volume_usage_argv
+from eval.cleanup.snapshot import free_tolerance
+from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
-from eval.snapshot import free_tolerance
-from eval.snapshot_parse import VolumeUsage, parse_volume_usage, volume_usage_argv
 from eval.subject import Node, TrialContext
 
 ACTIVE_SLACK = 1 << 20  # df rounding and the subject freeing a page meanwhile

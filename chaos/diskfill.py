@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from eval.containers import VolumeInfo
+from eval.cleanup.node_state import FILL_PREFIX, TARGET, VolumeUsage
+from eval.engine.containers import VolumeInfo
 from eval.errors import FaultError, ParameterError
-from eval.snapshot_parse import FILL_PREFIX, TARGET, VolumeUsage
 
 MAX_FILES = 8
 FILL_CHUNK_BYTES = 512 << 20

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from chaos.probes import EndpointTracker, probe_endpoint_of
-from eval.docker import Docker
+from eval.engine.client import Docker
 from eval.errors import CleanupError, ParameterError
 from eval.subject import Node
 

@@ -2,7 +2,7 @@
 
 Egress only, like netem: replies to clients and to peers are delayed, so a round trip to
 the target grows by about the delay. Backends, ownership and cleanup are described in
-chaos/netshape.py and chaos/shaping.py; this module adds the parameters and the proof.
+chaos/net/shape.py and chaos/net/shaping.py; this module adds the parameters and the proof.
 
 verify_active pings each target from a peer's network namespace (10 probes, 0.1 s apart)
 and holds iff the median RTT >= baseline median + 0.5 x the expected increase. The expected
@@ -19,9 +19,9 @@ from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.netshape import LATENCY_SLOT, BackendChoice, Distribution, Shape, Slot
-from chaos.shaped_fault import ShapedFault
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker
+from chaos.net.shape import LATENCY_SLOT, BackendChoice, Distribution, Shape, Slot
+from chaos.net.shaped_fault import ShapedFault
+from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
 from eval.fault import Evidence
 from eval.subject import Node, TrialContext
 

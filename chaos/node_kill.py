@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from chaos.net.reachability import PairProbe, probe_pair
 from chaos.probes import (
     EndpointTracker,
     HttpOutcome,
@@ -23,9 +24,8 @@ from chaos.probes import (
     probe_endpoint_of,
     serving_evidence,
 )
-from chaos.reachability import PairProbe, probe_pair
-from eval.containers import ContainerInfo
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.containers import ContainerInfo
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.subject import Endpoint, Node, TrialContext

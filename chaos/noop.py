@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eval.docker import Docker
+from eval.engine.client import Docker
 from eval.fault import Evidence, UndoAction
 from eval.subject import Node, TrialContext
 

@@ -2,7 +2,7 @@
 
 Egress only, like netem `loss P% C%`; `correlation_pct` makes drops come in bursts while
 keeping the long-run rate (see chaos/helper/shaper.py; netem's own correlation lowers the
-rate it achieves). Backends, ownership and cleanup: chaos/netshape.py, chaos/shaping.py.
+rate it achieves). Backends, ownership and cleanup: chaos/net/shape.py, chaos/net/shaping.py.
 
 verify_active pings each target from a peer's network namespace, enough probes to expect
 about 20 losses (100..1000 probes, 10 ms apart), and holds iff the probes lost reach the
@@ -20,9 +20,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaos.netshape import LOSS_SLOT, BackendChoice, Shape, Slot
-from chaos.shaped_fault import ShapedFault
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker
+from chaos.net.shape import LOSS_SLOT, BackendChoice, Shape, Slot
+from chaos.net.shaped_fault import ShapedFault
+from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
 from eval.fault import Evidence
 from eval.subject import Node, TrialContext
 

@@ -8,17 +8,17 @@ Shapes (the trial's targets define one side):
               halves, the halves cannot talk to each other (3 nodes: A | bridge | C)
 
 Mechanism: DROP rules in a harness-owned chain of the filter table of EACH affected node's
-network namespace, jumped to from INPUT and OUTPUT (chaos/partition_rules.py has the rules
+network namespace, jumped to from INPUT and OUTPUT (chaos/net/partition_rules.py has the rules
 and their builders). One one-shot NET_ADMIN helper joined to the node applies its whole
 rule set atomically (`iptables-restore --noflush`); one removes it; reachability is proven
-with one helper per source node probing all its peers at once (chaos/reachability.py). So a
+with one helper per source node probing all its peers at once (chaos/net/reachability.py). So a
 node costs a small, fixed number of helper starts, not one per iptables command or pair.
 
 Only peer addresses on the private network are dropped: clients reaching a node through
 its port published on 127.0.0.1 arrive from the bridge gateway (docker-proxy), which is not
 a peer, so they still get through. Cleanup deletes exactly our two jumps and our chain; it
 never flushes a built-in chain. The ledger's undo plan is the same removal one iptables
-command a step (eval/undo.py runs it for a run that died mid-partition).
+command a step (eval/cleanup/undo.py runs it for a run that died mid-partition).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from chaos.partition_rules import (
+from chaos.net.partition_rules import (
     RULES_PATH,
     found,
     inject_rules,
@@ -42,8 +42,7 @@ from chaos.partition_rules import (
     restore_argv,
     undo_argvs,
 )
-from chaos.probes import poll_until
-from chaos.reachability import (
+from chaos.net.reachability import (
     HELPER_CONCURRENCY,
     PairProbe,
     checked_ipv4,
@@ -51,8 +50,9 @@ from chaos.reachability import (
     peer_port,
     reachability,
 )
-from eval.containers import HelperResult
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker
+from chaos.probes import poll_until
+from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.containers import HelperResult
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.subject import Node, TrialContext

@@ -34,7 +34,7 @@ from chaos.probes import (
     probe_tracked,
     serving_evidence,
 )
-from eval.docker import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.subject import Node, TrialContext

@@ -1,6 +1,6 @@
 """Outside observations shared by fault kinds: HTTP probes of published endpoints (RESP for
 Redis), following an endpoint across restarts, and polling to a deadline. TCP reachability
-between nodes is chaos/reachability.py.
+between nodes is chaos/net/reachability.py.
 
 HTTP probes go through the port the node publishes on 127.0.0.1, as a client would, in the
 endpoint's protocol (HTTP, or a RESP PING for Redis). httpx and socket errors are translated
@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import httpx
 
-from eval.docker import Docker
+from eval.engine.client import Docker
 from eval.fault import Evidence
 from eval.subject import Endpoint, Node
 

@@ -1,5 +1,5 @@
 """`python -m eval` runs the same typer app as the `eval` and `chaos-eval` scripts."""
 
-from eval.cli import main
+from eval.cli.app import main
 
 main()

@@ -1,6 +1,6 @@
 """The Fault protocol: a reversible disturbance with proof of effect and proof of removal.
 
-The lifecycle (driven by eval/trial.py) is:
+The lifecycle (driven by eval/run/trial.py) is:
 
     plan = fault.undo_plan()        # what cleanup must do; written to the ledger FIRST
     await fault.inject()            # then do it
@@ -11,7 +11,7 @@ The lifecycle (driven by eval/trial.py) is:
         await fault.verify_removed()
 
 `undo_plan()` is data (UndoActions), so a fresh process that knows nothing else (resume,
-`eval gc`) can remove a fault a dead run left behind by executing it (eval/undo.py).
+`eval gc`) can remove a fault a dead run left behind by executing it (eval/cleanup/undo.py).
 """
 
 from __future__ import annotations

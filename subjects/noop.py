@@ -14,8 +14,8 @@ from eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
 from eval.workload import ReadResult
 
 if TYPE_CHECKING:
-    from eval.config import SubjectSpec
-    from eval.docker import Docker
+    from eval.engine.client import Docker
+    from eval.spec.config import SubjectSpec
 
 
 class NoopKVClient:

@@ -12,12 +12,12 @@ import secrets
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
-from eval.compose import Compose, project_name
-from eval.compose import compose_file as find_compose_file
-from eval.containers import ContainerInfo, Labelled
-from eval.docker import Docker
+from eval.engine.client import Docker
+from eval.engine.compose import Compose, project_name
+from eval.engine.compose import compose_file as find_compose_file
+from eval.engine.containers import ContainerInfo, Labelled
 from eval.errors import ComposeError, DockerError
-from eval.images import require_images
+from eval.images.recipes import require_images
 from eval.subject import LABEL_CAMPAIGN, LABEL_ROLE, LABEL_TRIAL, Health, TrialContext
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 """chaos-eval-reach: TCP connect probes to several peers at once, from one helper.
 
 Standard library only (python3-minimal: no json); the harness copies this file into a
-one-shot helper joined to the SOURCE node's network namespace (chaos/reachability.py) and runs
+one-shot helper joined to the SOURCE node's network namespace (chaos/net/reachability.py) and runs
 
     python3 /tmp/chaos-eval-reach.py TIMEOUT_S IP PORT [IP PORT ...]
 

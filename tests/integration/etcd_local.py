@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 
-from eval.compose import Compose
-from eval.docker import Docker
-from eval.image_build import ensure_images
-from eval.images import image_ref
+from eval.engine.client import Docker
+from eval.engine.compose import Compose
+from eval.images.build import ensure_images
+from eval.images.recipes import image_ref
 from eval.subject import LABEL_TRIAL, Node, TrialContext
-from subjects.etcd import EtcdSubject
+from subjects.etcd.subject import EtcdSubject
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the figures
 

@@ -10,8 +10,8 @@ import socket
 import statistics
 import time
 
-from chaos.netshape import PingStats, parse_ping, parse_root_qdisc, ping_argv, qdisc_show_argv
-from eval.docker import Docker
+from chaos.net.shape import PingStats, parse_ping, parse_root_qdisc, ping_argv, qdisc_show_argv
+from eval.engine.client import Docker
 from eval.subject import LABEL_TRIAL, Node, TrialContext
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.image_build import BuildResult
+from eval.images.build import BuildResult
 from tests.integration.crash_support import (
     KILL_POINTS,
     campaign_uid,

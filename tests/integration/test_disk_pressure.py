@@ -15,12 +15,12 @@ import pytest
 from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
 from chaos.diskfill import fill_names
 from chaos.etcd_members import ALARM_PATH, alarm_body
-from eval.docker import Docker
+from eval.cleanup.snapshot import DockerSnapshotter, compare, free_tolerance
+from eval.cleanup.undo import run_undo
+from eval.engine.client import Docker
 from eval.errors import FaultError
-from eval.image_build import BuildResult
-from eval.snapshot import DockerSnapshotter, compare, free_tolerance
+from eval.images.build import BuildResult
 from eval.subject import LABEL_TRIAL, Endpoint, Node
-from eval.undo import run_undo
 from tests.integration.etcd_local import LocalEtcd, Writer, new_ctx
 
 pytestmark = pytest.mark.docker

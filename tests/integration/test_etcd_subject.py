@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable
 import docker as docker_sdk
 import pytest
 
-from eval.compose import Compose
-from eval.docker import Docker
+from eval.engine.client import Docker
+from eval.engine.compose import Compose
 from eval.errors import ImageError
-from eval.image_build import BuildResult, ensure_images
-from eval.images import LABEL_RECIPE, recipe, recipe_hash
+from eval.images.build import BuildResult, ensure_images
+from eval.images.recipes import LABEL_RECIPE, recipe, recipe_hash
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_TRIAL, Health, LeaderAware, Subject, TrialContext
-from subjects.etcd import EtcdSubject
+from subjects.etcd.subject import EtcdSubject
 
 pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")

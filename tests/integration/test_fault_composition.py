@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from chaos.latency import LatencyFault, LatencyParams
-from chaos.netshape import LATENCY_SLOT
+from chaos.net.reachability import ordered_pairs, reachability
+from chaos.net.shape import LATENCY_SLOT
 from chaos.partition import PartitionFault, PartitionParams
-from chaos.reachability import ordered_pairs, reachability
+from eval.cleanup.snapshot import DockerSnapshotter, RemovalCheck, compare
 from eval.fault import Evidence
-from eval.snapshot import DockerSnapshotter, RemovalCheck, compare
 from tests.integration.etcd_local import LocalEtcd
 from tests.integration.shaping_support import tcp_connect_ms
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 
-from eval.image_build import BuildResult
+from eval.images.build import BuildResult
 from eval.outcomes import OpOutcome, TrialStatus
-from eval.records import TrialRow
-from eval.store import Store
+from eval.store.records import TrialRow
+from eval.store.store import Store
 from eval.workload import Op, OpKind
 
 ROOT = Path(__file__).resolve().parents[2]

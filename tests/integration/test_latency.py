@@ -13,11 +13,11 @@ import time
 import pytest
 
 from chaos.latency import LatencyFault, LatencyParams
-from chaos.netshape import LATENCY_SLOT
-from chaos.shaping import netem_supported
+from chaos.net.shape import LATENCY_SLOT
+from chaos.net.shaping import netem_supported
+from eval.cleanup.undo import run_undo
 from eval.errors import FaultError
 from eval.subject import Node
-from eval.undo import run_undo
 from tests.integration.etcd_local import LocalEtcd
 from tests.integration.shaping_support import (
     netns_state,

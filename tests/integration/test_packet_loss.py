@@ -13,7 +13,7 @@ import time
 import pytest
 
 from chaos.latency import LatencyFault, LatencyParams
-from chaos.netshape import LATENCY_SLOT, LOSS_SLOT
+from chaos.net.shape import LATENCY_SLOT, LOSS_SLOT
 from chaos.packet_loss import PacketLossFault, PacketLossParams
 from tests.integration.etcd_local import LocalEtcd
 from tests.integration.shaping_support import (

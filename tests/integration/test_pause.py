@@ -10,12 +10,12 @@ import time
 
 import pytest
 
+from chaos.net.reachability import probe_pair
 from chaos.pause import PauseFault, PauseParams
 from chaos.probes import HttpOutcome, http_probe
-from chaos.reachability import probe_pair
 from eval.fault import UndoOp
+from eval.spec.targeting import select_targets
 from eval.subject import Node
-from eval.targeting import select_targets
 from tests.integration.etcd_local import LocalEtcd, Writer
 
 pytestmark = pytest.mark.docker

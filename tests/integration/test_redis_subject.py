@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from eval.compose import Compose
-from eval.docker import Docker
-from eval.image_build import ensure_images
+from eval.engine.client import Docker
+from eval.engine.compose import Compose
+from eval.images.build import ensure_images
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_CAMPAIGN, LABEL_TRIAL, LeaderAware, Subject, TrialContext
-from subjects.redis import RedisSubject
+from subjects.redis.subject import RedisSubject
 from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker

@@ -18,7 +18,7 @@ from typing import Any
 import docker
 import pytest
 
-from eval.image_build import BuildResult
+from eval.images.build import BuildResult
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "rerun.yaml"

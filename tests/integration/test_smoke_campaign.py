@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from eval.image_build import BuildResult
+from eval.images.build import BuildResult
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.docker

@@ -21,13 +21,13 @@ import docker as docker_sdk
 import httpx
 import pytest
 
-from eval.docker import Docker
-from eval.image_build import ensure_images
-from eval.images import image_ref
+from eval.engine.client import Docker
+from eval.images.build import ensure_images
+from eval.images.recipes import image_ref
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_TRIAL
-from subjects.tikv_client import TikvKVClient
-from subjects.tikv_gateway import PORT
+from subjects.tikv.client import TikvKVClient
+from subjects.tikv.gateway import PORT
 from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker

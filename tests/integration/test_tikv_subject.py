@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from eval.compose import Compose
-from eval.docker import Docker
-from eval.image_build import ensure_images
-from eval.images import external_ref, image_ref, missing_images_message
+from eval.engine.client import Docker
+from eval.engine.compose import Compose
+from eval.images.build import ensure_images
+from eval.images.recipes import external_ref, image_ref, missing_images_message
 from eval.outcomes import OpOutcome
 from eval.subject import LABEL_TRIAL, LeaderAware, Subject, TrialContext
-from subjects.tikv import TikvSubject
+from subjects.tikv.subject import TikvSubject
 from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker

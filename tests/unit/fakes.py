@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from eval.config import SubjectSpec
 from eval.outcomes import OpOutcome
+from eval.spec.config import SubjectSpec
 from eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
 from eval.workload import ReadResult
 

@@ -96,7 +96,7 @@ def test_no_shell_strings_anywhere() -> None:
 
 
 def test_registry_names_every_fault_and_subject_module() -> None:
-    from eval import registry
+    from eval.spec import registry
 
     chaos = {p.stem for p in (ROOT / "chaos").glob("*.py")} - {"__init__"}
     named = {path.split(":")[0].split(".")[1] for path, _ in registry.FAULTS.values()}

@@ -1,0 +1,192 @@
+"""TCP reachability between nodes, observed from outside the target.
+
+Reachability is observed from a one-shot helper joined to the *source* node's network
+namespace, so it sees exactly what the node's own traffic sees, without any tool in the
+target image: `nc -z -w 1 <dst ip> <dst peer port>` for one pair, or chaos/helper/reach.py
+(copied into the helper) connecting to all of a source's peers at once, one helper a source.
+Every address and port is checked before it reaches an argv.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.errors import FaultError, ParameterError
+from eval.subject import Node
+
+NC_TIMEOUT_S = 1  # nc -w / reach.py: connect timeout of one reachability probe
+REACH_PATH = "/tmp/chaos-eval-reach.py"  # chaos/helper/reach.py, in the helper's filesystem
+HELPER_CONCURRENCY = 3  # helpers started at once (a 2-core machine runs other trials too)
+
+
+# -- validation: nothing reaches an argv unchecked ------------------------------------------
+
+
+def checked_ipv4(address: str) -> str:
+    """The canonical text of an IPv4 address; ParameterError for anything else."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError as e:
+        raise ParameterError(f"not an IP address: {address!r}") from e
+    if not isinstance(ip, ipaddress.IPv4Address):
+        raise ParameterError(f"only IPv4 addresses are supported here: {address!r}")
+    if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+        raise ParameterError(f"not a node address: {address!r}")
+    return str(ip)
+
+
+def checked_port(port: int) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ParameterError(f"not a TCP port: {port!r}")
+    return port
+
+
+def peer_port(node: Node) -> int:
+    """The port other members dial on `node` (its first peer port)."""
+    if not node.peer_ports:
+        raise FaultError(f"node {node.name} declares no peer port to probe")
+    return checked_port(node.peer_ports[0])
+
+
+def nc_argv(ip: str, port: int, timeout_s: int = NC_TIMEOUT_S) -> tuple[str, ...]:
+    """argv of one TCP connect probe: exit 0 when the handshake completes."""
+    if timeout_s < 1:
+        raise ParameterError(f"nc timeout must be >= 1 s, got {timeout_s}")
+    return ("nc", "-z", "-w", str(timeout_s), checked_ipv4(ip), str(checked_port(port)))
+
+
+# -- reachability between nodes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairProbe:
+    """One TCP connect attempt from `src`'s network namespace to `dst`'s peer port."""
+
+    src: str
+    dst: str
+    port: int
+    open: bool
+    exit_code: int  # nc's: 0 open; 1 (any failure) when probed by reach.py
+    reason: str = ""  # why not open, when known (ETIMEDOUT, ECONNREFUSED, EPERM...)
+
+    def __str__(self) -> str:
+        return f"{self.src}->{self.dst}:{self.port} {'open' if self.open else 'blocked'}"
+
+
+async def probe_pair(
+    docker: Docker,
+    labels: Mapping[str, str],
+    src: Node,
+    dst: Node,
+    *,
+    image: str = HELPER_IMAGE_DEFAULT,
+) -> PairProbe:
+    """Try to connect from `src` to `dst`'s peer port. Raises DockerError if the helper
+    cannot run (e.g. `src` is not running: it has no network namespace to join)."""
+    port = peer_port(dst)
+    res = await docker.run_helper(
+        nc_argv(dst.address, port),
+        labels=labels,
+        netns_of=src.container_id,
+        image=image,
+        timeout_s=NC_TIMEOUT_S + 20,
+    )
+    return PairProbe(src.name, dst.name, port, res.exit_code == 0, res.exit_code)
+
+
+def reach_argv(
+    targets: Iterable[tuple[str, int]], timeout_s: int = NC_TIMEOUT_S
+) -> tuple[str, ...]:
+    """argv of one helper probing every (ip, port) at once with chaos/helper/reach.py
+    (copied in as REACH_PATH): one `<ip> <port> open|closed <reason>` line each."""
+    if timeout_s < 1:
+        raise ParameterError(f"probe timeout must be >= 1 s, got {timeout_s}")
+    args = [a for ip, port in targets for a in (checked_ipv4(ip), str(checked_port(port)))]
+    if not args:
+        raise ParameterError("no targets to probe")
+    return ("python3", REACH_PATH, str(timeout_s), *args)
+
+
+def parse_reach(stdout: str, targets: tuple[tuple[str, int], ...]) -> tuple[tuple[bool, str], ...]:
+    """(open, reason) per target from reach.py's output; FaultError unless it answers
+    exactly the targets asked, in order."""
+    lines = [line.split() for line in stdout.splitlines() if line.strip()]
+    if len(lines) != len(targets):
+        raise FaultError(f"reach: {len(lines)} answers for {len(targets)} targets: {stdout!r}")
+    out: list[tuple[bool, str]] = []
+    for (ip, port), words in zip(targets, lines, strict=True):
+        if words[:2] != [ip, str(port)] or words[2:3] not in (["open"], ["closed"]):
+            raise FaultError(f"reach: unexpected answer {' '.join(words)!r} for {ip} {port}")
+        out.append((words[2] == "open", " ".join(words[3:])))
+    return tuple(out)
+
+
+@cache
+def reach_program() -> bytes:
+    return (Path(__file__).parents[1] / "helper" / "reach.py").read_bytes()
+
+
+async def probe_from(
+    docker: Docker,
+    labels: Mapping[str, str],
+    src: Node,
+    dsts: tuple[Node, ...],
+    *,
+    image: str = HELPER_IMAGE_DEFAULT,
+) -> tuple[PairProbe, ...]:
+    """Connect from `src` to every one of `dsts`' peer ports at once, in ONE helper joined
+    to `src`'s netns. Raises DockerError if the helper cannot run (e.g. `src` is not
+    running), FaultError if it answers nonsense."""
+    targets = tuple((checked_ipv4(d.address), peer_port(d)) for d in dsts)
+    res = await docker.run_helper(
+        reach_argv(targets),
+        labels=labels,
+        netns_of=src.container_id,
+        image=image,
+        timeout_s=NC_TIMEOUT_S + 20,
+        files={REACH_PATH: reach_program()},
+    )
+    if not res.ok:
+        raise FaultError(f"reach from {src.name}: exit {res.exit_code}: {res.stderr.strip()}")
+    answers = parse_reach(res.stdout, targets)
+    return tuple(
+        PairProbe(src.name, d.name, port, is_open, 0 if is_open else 1, reason)
+        for d, (_, port), (is_open, reason) in zip(dsts, targets, answers, strict=True)
+    )
+
+
+async def reachability(
+    docker: Docker,
+    labels: Mapping[str, str],
+    pairs: Iterable[tuple[Node, Node]],
+    *,
+    image: str = HELPER_IMAGE_DEFAULT,
+    concurrency: int = HELPER_CONCURRENCY,
+) -> tuple[PairProbe, ...]:
+    """Probe every (src, dst) pair with one helper per source node (`probe_from`), at most
+    `concurrency` helpers at a time; results in input order."""
+    pairs = tuple(pairs)
+    by_src: dict[str, tuple[Node, list[Node]]] = {}
+    for src, dst in pairs:
+        by_src.setdefault(src.container_id, (src, []))[1].append(dst)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(src: Node, dsts: list[Node]) -> tuple[PairProbe, ...]:
+        async with gate:
+            return await probe_from(docker, labels, src, tuple(dsts), image=image)
+
+    groups = await asyncio.gather(*(one(s, ds) for s, ds in by_src.values()))
+    found = {(p.src, p.dst): p for group in groups for p in group}
+    return tuple(found[(s.name, d.name)] for s, d in pairs)
+
+
+def ordered_pairs(nodes: Iterable[Node]) -> tuple[tuple[Node, Node], ...]:
+    """Every (src, dst) with src != dst, in name order."""
+    ns = sorted(nodes, key=lambda n: n.name)
+    return tuple((a, b) for a in ns for b in ns if a.name != b.name)

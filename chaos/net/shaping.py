@@ -1,0 +1,320 @@
+"""Applying and removing a Shape on target nodes with either backend, and observing it.
+
+`Shaping` does the Docker side of chaos/net/shape.py for one fault on its targets:
+
+    inject   choose the backend per target, record the choice, then
+             netem:   tc qdisc replace dev eth0 root handle H: netem ...
+             nfqueue: start the shaper daemon helper, wait (to a deadline) until it logs
+                      "bound", THEN create the chain, its NFQUEUE rule, and the jump
+    cleanup  jump deleted while present, chain flushed and deleted, our root qdisc
+             deleted, THEN the shaper stopped with SIGTERM (it releases every held packet)
+             and removed. Idempotent; safe after a half-done inject, a restarted target
+             (fresh netns: nothing to remove) or a removed one.
+
+`backend: auto` takes netem when the kernel has it (probed once per process in a helper
+with its own empty network namespace: the target is not touched) and eth0's root qdisc is
+the default or ours; otherwise nfqueue. Cleanup of a target whose backend this instance
+did not choose (another process injected it) removes both backends' leftovers.
+
+What `latency` and `packet_loss` share as faults (baseline, proof of removal) is in
+chaos/net/shaped_fault.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from chaos.net.shape import (
+    ABSENT_CHAIN,
+    ABSENT_JUMP,
+    ABSENT_QDISC,
+    NETEM_UNKNOWN,
+    Backend,
+    BackendChoice,
+    Shape,
+    Slot,
+    chain_residue,
+    delete_chain_argv,
+    flush_chain_argv,
+    helper_name,
+    jump_check_argv,
+    jump_delete_argv,
+    jump_insert_argv,
+    list_rules_argv,
+    netem_argv,
+    netem_delete_argv,
+    netem_probe_argv,
+    new_chain_argv,
+    parse_root_qdisc,
+    qdisc_show_argv,
+    queue_rule_argv,
+    shaper_argv,
+    shaper_event,
+)
+from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.containers import ContainerInfo, HelperResult
+from eval.errors import CleanupError, DockerError, FaultError
+from eval.fault import UndoAction, UndoOp
+from eval.subject import Node, TrialContext
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+HELPER_CONCURRENCY = 3  # one-shot helpers at once, across targets
+SHAPER_READY_TIMEOUT_S = 20.0
+SHAPER_STOP_TIMEOUT_S = 5.0
+MAX_JUMP_DELETES = 8
+
+_netem_support: dict[str, bool] = {}  # helper image -> kernel has sch_netem
+
+
+async def netem_supported(docker: Docker, labels: Mapping[str, str], image: str) -> bool:
+    """Whether the kernel has sch_netem, probed once per process in a helper with its own
+    empty network namespace. Raises FaultError when the probe says neither yes nor no."""
+    if image not in _netem_support:
+        res = await docker.run_helper(netem_probe_argv(), labels=labels, image=image)
+        if res.ok:
+            _netem_support[image] = True
+        elif NETEM_UNKNOWN in res.stderr:
+            _netem_support[image] = False
+        else:
+            raise FaultError(f"netem probe inconclusive: exit {res.exit_code}: {res.stderr}")
+        log.info("kernel has sch_netem: %s", _netem_support[image])
+    return _netem_support[image]
+
+
+async def bounded(items: Iterable[T], fn: Callable[[T], Awaitable[object]]) -> list[object]:
+    """fn over items, HELPER_CONCURRENCY at a time; exceptions are returned, not raised."""
+    gate = asyncio.Semaphore(HELPER_CONCURRENCY)
+
+    async def one(item: T) -> object:
+        async with gate:
+            return await fn(item)
+
+    return list(await asyncio.gather(*(one(i) for i in items), return_exceptions=True))
+
+
+@dataclass(frozen=True)
+class Residue:
+    """What of one slot is left on one target."""
+
+    node: str
+    rules: tuple[str, ...]
+    qdisc: str | None
+    shaper: str | None
+
+    @property
+    def clean(self) -> bool:
+        return not self.rules and self.qdisc is None and self.shaper is None
+
+    def __str__(self) -> str:
+        left = [*self.rules, *([f"qdisc {self.qdisc}"] if self.qdisc else [])]
+        left += [f"container {self.shaper}"] if self.shaper else []
+        return f"{self.node}: " + ("clean" if not left else "left " + "; ".join(left))
+
+
+class Shaping:
+    """One fault's shaping of its targets (see the module docstring)."""
+
+    def __init__(
+        self, docker: Docker, ctx: TrialContext, slot: Slot, shape: Shape,
+        backend: BackendChoice, targets: Sequence[Node], image: str = HELPER_IMAGE_DEFAULT,
+    ) -> None:
+        self.docker, self.ctx, self.slot, self.shape = docker, ctx, slot, shape
+        self.backend, self.targets, self.image = backend, tuple(targets), image
+        self.labels = ctx.labels("helper")
+        self.chosen: dict[str, Backend] = {}  # recorded BEFORE the backend is touched
+
+    def shaper_name(self, node: Node) -> str:
+        return helper_name(self.ctx.project, self.slot, node.name)
+
+    def seed(self, node: Node) -> int:
+        return zlib.crc32(f"{self.ctx.seed}:{self.slot.kind}:{node.name}".encode())
+
+    def undo_plan(self) -> tuple[UndoAction, ...]:
+        """Both backends' removal for every target, rules before the shaper. Pure."""
+        netns_steps = (
+            (jump_delete_argv(self.slot), ABSENT_JUMP),
+            (flush_chain_argv(self.slot), ABSENT_CHAIN),
+            (delete_chain_argv(self.slot), ABSENT_CHAIN),
+            (netem_delete_argv(self.slot), ABSENT_QDISC),
+        )
+        steps: list[UndoAction] = []
+        for node in self.targets:
+            steps += [UndoAction(UndoOp.HELPER_RUN, node.container_id, argv, ok_exit_codes=ok)
+                      for argv, ok in netns_steps]
+            steps.append(UndoAction(UndoOp.REMOVE_CONTAINER, self.shaper_name(node)))
+        return tuple(steps)
+
+    async def _run(
+        self, node: Node, argv: tuple[str, ...], ok: tuple[int, ...] = (0,),
+        error: type[FaultError] = FaultError,
+    ) -> HelperResult:
+        res = await self.docker.run_helper(
+            argv, labels=self.labels, netns_of=node.container_id, image=self.image
+        )
+        if res.exit_code not in ok:
+            raise error(f"{node.name}: {' '.join(argv)}: exit {res.exit_code}: "
+                        f"{res.stderr.strip()[:300]}")
+        return res
+
+    # -- inject ---------------------------------------------------------------------------
+
+    async def inject(self) -> None:
+        """Shape every target. Raises FaultError naming each target that failed."""
+        results = await bounded(self.targets, self._inject_one)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise FaultError("; ".join(str(e) for e in errors)) from errors[0]
+
+    async def _choose(self, node: Node) -> Backend:
+        if self.backend == "nfqueue":
+            return Backend.NFQUEUE
+        if self.backend == "auto" and not await netem_supported(
+            self.docker, self.labels, self.image
+        ):
+            return Backend.NFQUEUE
+        root = parse_root_qdisc((await self._run(node, qdisc_show_argv())).stdout)
+        if root is None or root.is_default or root.handle == self.slot.handle:
+            return Backend.NETEM
+        why = f"{node.name}: eth0's root qdisc is {root.kind} {root.handle}, not ours"
+        if self.backend == "netem":
+            raise FaultError(f"{why}: refusing to replace it (backend: nfqueue composes)")
+        log.info("%s: using nfqueue", why)
+        return Backend.NFQUEUE
+
+    async def _inject_one(self, node: Node) -> None:
+        backend = await self._choose(node)
+        self.chosen[node.name] = backend
+        if backend is Backend.NFQUEUE:
+            await self._start_shaper(node)
+            await self._add_rules(node)
+            return
+        res = await self._run(node, netem_argv(self.slot, self.shape), ok=(0, 1, 2))
+        if res.exit_code != 0:
+            why = "kernel lacks sch_netem (use backend: nfqueue)" \
+                if NETEM_UNKNOWN in res.stderr else res.stderr.strip()[:300]
+            raise FaultError(f"{node.name}: netem: {why}")
+
+    async def _start_shaper(self, node: Node) -> None:
+        name = self.shaper_name(node)
+        await self.docker.remove(name)  # an earlier attempt's, of this very trial and target
+        await self.docker.start_daemon_helper(
+            shaper_argv(self.slot, self.shape, self.seed(node)), name=name,
+            labels=self.labels, netns_of=node.container_id, image=self.image,
+        )
+        deadline = time.monotonic() + SHAPER_READY_TIMEOUT_S
+        while True:
+            logs = await self.docker.logs(name)
+            event = shaper_event(logs)
+            if event is not None and event["event"] == "bound":
+                return
+            if event is not None and event["event"] == "error":
+                raise FaultError(f"{node.name}: shaper: {event.get('error')} "
+                                 f"({event.get('hint')})")
+            info = await self.docker.inspect(name)
+            if info is None or not info.running:
+                code = "gone" if info is None else f"exit {info.exit_code}"
+                raise FaultError(f"{node.name}: shaper {code} before binding: {logs[-300:]}")
+            if time.monotonic() >= deadline:
+                raise FaultError(f"{node.name}: shaper not bound after "
+                                 f"{SHAPER_READY_TIMEOUT_S:.0f}s: {logs[-300:]}")
+            await asyncio.sleep(0.05)
+
+    async def _add_rules(self, node: Node) -> None:
+        """Chain and its rule first, the jump last: traffic is queued only once all is set."""
+        fresh = (await self._run(node, new_chain_argv(self.slot), ok=(0, 1))).exit_code == 0
+        if not fresh:  # left by an earlier attempt: reset its content, keep one jump
+            await self._run(node, flush_chain_argv(self.slot))
+        await self._run(node, queue_rule_argv(self.slot))
+        if not fresh and (await self._run(node, jump_check_argv(self.slot), ok=(0, 1, 2))).ok:
+            return
+        await self._run(node, jump_insert_argv(self.slot))
+
+    # -- cleanup --------------------------------------------------------------------------
+
+    async def cleanup(self) -> None:
+        """Remove everything of this slot from every target; CleanupError lists failures."""
+        results = await bounded(self.targets, self._cleanup_one)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise CleanupError("; ".join(str(e) for e in errors)) from errors[0]
+
+    async def _cleanup_one(self, node: Node) -> None:
+        try:
+            await self._clean_netns(node)
+        except (DockerError, CleanupError) as e:
+            info = await self._inspect_or_raise(node, e)
+            if info is not None and info.running:  # the netns is there and we failed in it
+                raise CleanupError(f"{node.name}: {e}") from e
+            log.info("%s: stopped while being cleaned; its netns went with it", node.name)
+        try:
+            await self._stop_shaper(node)
+        except DockerError as e:
+            raise CleanupError(f"{node.name}: shaper: {e}") from e
+
+    async def _inspect_or_raise(self, node: Node, cause: Exception) -> ContainerInfo | None:
+        try:
+            return await self.docker.inspect(node.container_id)
+        except DockerError as e:
+            raise CleanupError(f"{node.name}: {cause}; then: {e}") from cause
+
+    async def _clean_netns(self, node: Node) -> None:
+        info = await self.docker.inspect(node.container_id)
+        if info is None or not info.running:  # no netns, nothing of ours inside it
+            return
+        known = self.chosen.get(node.name)  # paused counts as running: its netns is there
+        if known in (None, Backend.NFQUEUE):
+            await self._remove_rules(node)
+        if known in (None, Backend.NETEM):
+            await self._run(node, netem_delete_argv(self.slot), ABSENT_QDISC, CleanupError)
+
+    async def _remove_rules(self, node: Node) -> None:
+        for _ in range(MAX_JUMP_DELETES):  # -D reports "absent" exactly like -C (1 or 2)
+            res = await self._run(node, jump_delete_argv(self.slot), ABSENT_JUMP, CleanupError)
+            if res.exit_code != 0:
+                break
+        else:
+            raise CleanupError(f"{node.name}: jump to {self.slot.chain} still present after "
+                               f"{MAX_JUMP_DELETES} deletions")
+        await self._run(node, flush_chain_argv(self.slot), ABSENT_CHAIN, CleanupError)
+        await self._run(node, delete_chain_argv(self.slot), ABSENT_CHAIN, CleanupError)
+
+    async def _stop_shaper(self, node: Node) -> None:
+        """SIGTERM (the shaper accepts what it holds), wait to a deadline, then remove."""
+        name = self.shaper_name(node)
+        info = await self.docker.inspect(name)
+        if info is None:
+            return
+        if info.running:
+            with contextlib.suppress(DockerError):  # it may have exited meanwhile
+                await self.docker.kill(name, "SIGTERM")
+            deadline = time.monotonic() + SHAPER_STOP_TIMEOUT_S
+            while info is not None and info.running and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                info = await self.docker.inspect(name)
+        event = shaper_event(await self.docker.logs(name))
+        log.info("%s: shaper %s: %s", node.name, name, event)
+        await self.docker.remove(name)
+
+    # -- observation ----------------------------------------------------------------------
+
+    async def residue(self, node: Node) -> Residue:
+        """What is left of this slot on `node`, read from its netns and the engine."""
+        rules: tuple[str, ...] = ()
+        qdisc: str | None = None
+        info = await self.docker.inspect(node.container_id)
+        if info is not None and info.running:
+            rules = chain_residue((await self._run(node, list_rules_argv())).stdout, self.slot)
+            root = parse_root_qdisc((await self._run(node, qdisc_show_argv())).stdout)
+            qdisc = root.handle if root is not None and root.handle == self.slot.handle else None
+        shaper = self.shaper_name(node)
+        present = await self.docker.inspect(shaper) is not None
+        return Residue(node.name, rules, qdisc, shaper if present else None)

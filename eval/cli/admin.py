@@ -1,0 +1,97 @@
+"""The `eval` commands that look after a machine and a database: status, gc, images build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from eval.cli.boundary import DbOpt, check_format, err, open_store, out, run_async
+from eval.outcomes import ExitCode
+
+
+def status(
+    campaign_id: Annotated[int | None, typer.Argument(help="One campaign (default: all).")] = None,
+    db: DbOpt = Path("eval.db"),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+) -> None:
+    """Every campaign with progress, lease holder, heartbeat age and stale/stuck flags."""
+    from eval.analysis.status import campaign_status
+    from eval.render.report import render_status
+
+    check_format(fmt, ("table", "json"))
+
+    async def load() -> Any:
+        async with await open_store(db) as store:
+            return await campaign_status(store, campaign_id)
+
+    render_status(run_async(load), fmt, out)
+
+
+# -- gc -------------------------------------------------------------------------------------
+
+
+def gc(
+    db: DbOpt = Path("eval.db"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List, remove nothing.")] = False,
+    include_foreign: Annotated[
+        bool,
+        typer.Option(
+            "--include-foreign",
+            help="Also remove resources of campaigns not in this database.",
+        ),
+    ] = False,
+) -> None:
+    """Remove labelled resources of dead campaigns and undo their open fault-ledger rows."""
+    from eval.cleanup.gc import plan_gc, run_gc
+    from eval.engine.client import Docker
+
+    async def go() -> Any:
+        async with await open_store(db) as store:
+            docker = Docker()
+            items = await plan_gc(store, docker, include_foreign=include_foreign)
+            removed = 0 if dry_run else await run_gc(store, docker, items)
+            return items, removed
+
+    items, removed = run_async(go)
+    for i in items:
+        who = f"campaign {i.campaign_id}" if i.campaign_id else f"label {i.campaign_label}"
+        r = i.resources
+        out.print(
+            f"{who}: {len(r.containers)} containers, {len(r.networks)} networks, "
+            f"{len(r.volumes)} volumes, {i.open_ledger} open faults: "
+            f"{'would ' if dry_run and i.action == 'remove' else ''}{i.action}"
+        )
+    if not items:
+        out.print("nothing to collect")
+    elif not dry_run:
+        out.print(f"collected {removed} campaign(s)")
+
+
+# -- images ---------------------------------------------------------------------------------
+
+
+def images_build(
+    names: Annotated[list[str] | None, typer.Argument(help="Recipes (default: all).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")] = False,
+) -> None:
+    """Build images from Debian packages (debootstrap + docker import); no registry needed."""
+    from eval.engine.client import Docker
+    from eval.images.build import ensure_images
+    from eval.images.recipes import RECIPES
+
+    wanted = names or sorted(RECIPES)
+    unknown = [n for n in wanted if n not in RECIPES]
+    if unknown:
+        err.print(
+            f"[bold red]error:[/] unknown image recipe(s) {unknown}; known: {sorted(RECIPES)}"
+        )
+        raise typer.Exit(ExitCode.BAD_INPUT)
+
+    async def build() -> Any:
+        return await ensure_images(wanted, Docker(), force=force)
+
+    for r in run_async(build):
+        state = f"built in {r.seconds:.0f}s" if r.built else "up to date"
+        out.print(f"{r.name:8} {r.ref:28} {r.hash[:12]}  {state}")

@@ -1,0 +1,227 @@
+"""The typer app behind `eval`, `chaos-eval` and `python -m eval`.
+
+Thin by design: parse, call the domain entry points, render through eval.render.report, map outcomes
+to the exit codes of eval.outcomes.ExitCode. The run commands are here; the ones that read
+results are eval/cli/results.py, the housekeeping ones eval/cli/admin.py, all registered
+below. What they share (consoles, options, the error boundary, the one asyncio.run) is
+eval/cli/boundary.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from eval.cli import admin as cli_admin
+from eval.cli import results as cli_results
+from eval.cli.boundary import (
+    DbOpt,
+    SkipImagesOpt,
+    VerboseOpt,
+    boundary,
+    err,
+    open_store,
+    out,
+    run_async,
+    setup_logging,
+)
+from eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
+from eval.run.rerun import cli_command, trial_label
+
+if TYPE_CHECKING:
+    from eval.spec.config import CampaignConfig, SubjectSpec
+    from eval.store.records import CampaignRow
+    from eval.store.store import Store
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="chaos-eval: declarative, resumable chaos campaigns against real clusters in Docker.\n\n"
+    "Exit codes: 0 ok, 1 a trial failed its SLO or a --check tripped, 2 bad input, "
+    "3 harness errors / aborted / cleanup_failed, 4 campaign held by another process, "
+    "130 interrupted.",
+)
+run_app = typer.Typer(no_args_is_help=True, help="Run a campaign.")
+images_app = typer.Typer(no_args_is_help=True, help="Build the images subjects and helpers need.")
+app.add_typer(run_app, name="run")
+app.add_typer(images_app, name="images")
+
+
+# -- validate ---------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]) -> None:
+    """Check a campaign file with the same loader `eval run` uses, and show its matrix."""
+    from eval.spec.config import load_campaign
+    from eval.spec.matrix import expand
+
+    with boundary():
+        cfg = load_campaign(config)
+        planned = expand(cfg)
+    cells = {(p.subject, p.fault, p.params) for p, _ in planned}
+    out.print(
+        f"{config}: ok: campaign {cfg.name!r}, {len(cells)} cells, {len(planned)} trials, "
+        f"parallel {cfg.parallel}"
+    )
+
+
+# -- run ----------------------------------------------------------------------------------
+
+
+def _progress(event: str, row: Any, status: TrialStatus | None) -> None:
+    label = escape(trial_label(row)) if row else ""
+    if event == "started":
+        out.print(f"[dim]→ trial {row.id} {label}[/]")
+    elif status is not None:
+        colour = {"passed": "green", "failed": "red", "error": "yellow"}.get(status.value, "red")
+        out.print(f"[{colour}]{status.value:>14}[/] trial {row.id} {label}")
+
+
+ImagesFn = Callable[["Sequence[SubjectSpec]"], Awaitable[None]]
+Opened = tuple["CampaignRow", "CampaignConfig", str]  # the campaign, its config, what happened
+# Finds or creates the campaign to run, and checks the images through the callback: before it
+# creates anything (rerun), or after it has refused what it must refuse (run campaign FILE).
+Opener = Callable[["Store", ImagesFn], Awaitable[Opened]]
+
+
+async def _run_campaign(
+    db: Path, opener: Opener, create: bool, skip_images: bool
+) -> tuple[int, CampaignStatus, list[TrialStatus]]:
+    from eval.engine.client import Docker
+    from eval.images.build import ensure_images
+    from eval.images.recipes import require_images
+    from eval.run.campaign import CampaignRunner
+    from eval.spec.registry import required_images
+
+    docker = Docker()
+
+    async def images(subjects: Sequence[SubjectSpec]) -> None:
+        if skip_images:
+            return
+        names, external = required_images(subjects)
+        await require_images(external, docker)  # says which are missing, how to get them
+        for built in await ensure_images(names, docker):
+            if built.built:
+                out.print(f"built image {built.ref} in {built.seconds:.0f}s")
+
+    async with await open_store(db, create=create) as store:
+        row, cfg, verb = await opener(store, images)
+        trials = await store.trials(row.id)
+        done = sum(t.status.is_final for t in trials)
+        out.print(
+            f"campaign {row.id} ({row.name}) {verb}: {done}/{len(trials)} trials done, db {db}",
+            markup=False,
+        )
+        runner = CampaignRunner(cfg, row, store, docker, progress=_progress)
+        status = await runner.run()
+        if runner.abort_reason:
+            err.print(f"[bold red]campaign aborted:[/] {runner.abort_reason}")
+        return row.id, status, [t.status for t in await store.trials(row.id)]
+
+
+def _run_to_end(db: Path, opener: Opener, *, create: bool, skip_images: bool) -> None:
+    """Run what is left of the campaign, then show its analysis (with the command that
+    re-runs each trial that did not pass) and exit with the campaign's exit code."""
+    cid, status, final = run_async(lambda: _run_campaign(db, opener, create, skip_images))
+    cli_results.analyze(cid, db=db, fmt="table", check=False, junit=None)
+    out.print(f"\nresults: {cli_command('analyze', cid, '--db', db)}", markup=False)
+    code = campaign_exit_code(status, final)
+    if code == ExitCode.INTERRUPTED:
+        resume_cmd = escape(cli_command("resume", cid, "--db", db))
+        out.print(f"[yellow]interrupted[/]: continue with: {resume_cmd}")
+    if code != ExitCode.OK:
+        raise typer.Exit(code)
+
+
+@run_app.command("campaign")
+def run_campaign(
+    config: Annotated[Path, typer.Argument(help="Campaign YAML file.")],
+    db: DbOpt = Path("eval.db"),
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new", help="Start a fresh campaign even if an unfinished one of this name exists."
+        ),
+    ] = False,
+    skip_images: SkipImagesOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run (or continue) a campaign: finished trials are skipped, the rest run."""
+    from eval.run.campaign import resolve_campaign
+    from eval.spec.config import load_campaign
+
+    async def from_file(store: Store, images: ImagesFn) -> Opened:
+        cfg = load_campaign(config)
+        res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new)
+        await images(cfg.subjects)
+        return res.campaign, cfg, "created" if res.created else "continuing"
+
+    setup_logging(verbose)
+    _run_to_end(db, from_file, create=True, skip_images=skip_images)
+
+
+@app.command()
+def resume(
+    campaign_id: Annotated[int, typer.Argument(help="Campaign id (see `chaos-eval status`).")],
+    db: DbOpt = Path("eval.db"),
+    skip_images: SkipImagesOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Repair and continue an interrupted campaign by id, with its recorded spec."""
+    from eval.spec.matrix import recorded_config
+
+    async def recorded(store: Store, images: ImagesFn) -> Opened:
+        row = await store.campaign(campaign_id)
+        cfg = recorded_config(row.spec_json, f"{db} (campaign {campaign_id})")
+        await images(cfg.subjects)
+        return row, cfg, "resuming"
+
+    setup_logging(verbose)
+    _run_to_end(db, recorded, create=False, skip_images=skip_images)
+
+
+@app.command()
+def rerun(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign the trial belongs to.")],
+    trial: Annotated[str, typer.Argument(help="The trial's key, or a unique prefix of it.")],
+    db: DbOpt = Path("eval.db"),
+    skip_images: SkipImagesOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Re-run one trial of a recorded campaign as a new one-trial campaign in the same db:
+    same subject, fault, parameters, target, key and seed, from the spec the campaign
+    recorded (its file may have changed or gone). The original is not touched."""
+    from eval.run.rerun import create_rerun, plan_rerun, provenance_note
+
+    async def one_trial(store: Store, images: ImagesFn) -> Opened:
+        plan = await plan_rerun(store, campaign_id, trial)
+        await images(plan.subjects)
+        row = await create_rerun(store, plan, sys.argv)
+        out.print(plan.describe(), markup=False)
+        if note := provenance_note(plan.original, row):
+            err.print(f"note: {note}", markup=False)
+        return row, plan.cfg, "created"
+
+    setup_logging(verbose)
+    _run_to_end(db, one_trial, create=False, skip_images=skip_images)
+
+
+# -- the commands of the other cli modules, in the order `eval --help` lists them --------------
+
+app.command()(cli_results.analyze)
+app.command()(cli_results.compare)
+app.command("report")(cli_results.html_report)
+app.command()(cli_admin.status)
+app.command()(cli_admin.gc)
+images_app.command("build")(cli_admin.images_build)
+
+
+def main() -> None:
+    app()

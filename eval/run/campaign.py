@@ -1,0 +1,307 @@
+"""A campaign: which campaign a run continues, and the runner that schedules its trials
+under one semaphore (with the lease, signals, retries and the pilot gate).
+
+Running the same file against the same db again continues the unfinished campaign of that
+name: finished trials are skipped, the rest run, none twice. Expansion is in matrix.py;
+undoing what a dead run left behind is in repair.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from eval import __version__
+from eval.cleanup.repair import holder_is_dead, repair
+from eval.engine.client import Docker
+from eval.errors import LeaseHeldError, StoreError
+from eval.outcomes import CampaignStatus, TrialStatus
+from eval.run.provenance import git_sha
+from eval.run.trial import RunControl, TrialPlan, run_trial, shielded
+from eval.spec.config import CampaignConfig
+from eval.spec.matrix import BASELINE, Coordinates, campaign_seed, expand, spec_hash, spec_json
+from eval.store.records import CampaignRow, TrialRow
+from eval.store.store import Store
+
+log = logging.getLogger(__name__)
+
+LEASE_STALE_S = 30.0
+HEARTBEAT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Resolution:
+    campaign: CampaignRow
+    created: bool
+
+
+async def resolve_campaign(
+    store: Store, cfg: CampaignConfig, config_path: str, argv: Sequence[str], *, new: bool
+) -> Resolution:
+    """Find the campaign this run continues, or create it. A changed spec is refused."""
+    shash = spec_hash(cfg)
+    latest = await store.latest_campaign(cfg.name)
+    if latest is not None and not new:
+        if latest.spec_hash == shash:
+            return Resolution(latest, created=False)
+        if latest.status != CampaignStatus.FINISHED:
+            raise StoreError(
+                f"campaign {latest.id} ({cfg.name!r}) is unfinished and {config_path} no longer "
+                f"matches its spec; resume it with its original file or `eval resume "
+                f"{latest.id}`, or pass --new to start a fresh campaign"
+            )
+    planned = [p for p, _ in expand(cfg)]
+    cid = await store.create_campaign(
+        name=cfg.name,
+        spec_hash=shash,
+        spec_json=spec_json(cfg),
+        config_path=config_path,
+        seed=campaign_seed(cfg),
+        harness_version=__version__,
+        git_sha=git_sha(),
+        argv=argv,
+        trials=planned,
+    )
+    return Resolution(await store.campaign(cid), created=True)
+
+
+ProgressFn = Callable[[str, TrialRow | None, TrialStatus | None], None]
+
+
+class CampaignRunner:
+    """Runs one campaign's remaining trials under the `parallel` bound."""
+
+    def __init__(
+        self,
+        cfg: CampaignConfig,
+        campaign: CampaignRow,
+        store: Store,
+        docker: Docker,
+        *,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.cfg, self.campaign, self.store, self.docker = cfg, campaign, store, docker
+        self.progress = progress or (lambda *_: None)
+        self.control = RunControl()
+        self.stop = asyncio.Event()
+        self.signals = 0
+        self.token = uuid.uuid4().hex
+        self.consecutive_errors = 0
+        self.abort_reason = ""
+        self._running: set[asyncio.Task[None]] = set()
+
+    # -- signals ------------------------------------------------------------------------
+
+    def on_signal(self) -> None:
+        """First signal: stop scheduling and cancel running trials (they clean up).
+        Second: also skip cluster teardown waits; faults are still removed."""
+        self.signals += 1
+        self.stop.set()
+        if self.signals >= 2:
+            self.control.hurry = True
+        for task in list(self._running):
+            task.cancel()
+
+    @contextlib.contextmanager
+    def _signal_handlers(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.on_signal)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            yield None
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self) -> CampaignStatus:
+        cid = self.campaign.id
+        holder = await self.store.acquire_lease(
+            cid,
+            token=self.token,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            stale_after_s=LEASE_STALE_S,
+        )
+        if holder is not None and holder_is_dead(holder):
+            await self.store.event(
+                cid, "lease_holder_dead", f"pid {holder.lease_pid} on {holder.lease_host}"
+            )
+            holder = await self.store.acquire_lease(
+                cid,
+                token=self.token,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                stale_after_s=0,
+            )
+        if holder is not None:
+            age = time.time() - (holder.lease_heartbeat or 0)
+            raise LeaseHeldError(
+                f"campaign {cid} is being run by pid {holder.lease_pid} on {holder.lease_host} "
+                f"(heartbeat {age:.0f}s ago); wait for it or stop it first"
+            )
+        heart = asyncio.create_task(self._heartbeat())
+        status = CampaignStatus.INTERRUPTED  # what the record says if repair itself fails
+        try:
+            with self._signal_handlers():
+                await repair(self.store, self.docker, cid)
+                status = await self._schedule()
+        finally:
+            heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heart
+            await shielded(self.store.set_campaign_status(cid, status, self.abort_reason), 30)
+            await shielded(self.store.release_lease(cid, self.token), 30)
+        return status
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            if not await self.store.heartbeat(self.campaign.id, self.token):
+                log.error("lease on campaign %s was taken over; stopping", self.campaign.id)
+                self.on_signal()
+                return
+
+    async def _schedule(self) -> CampaignStatus:
+        rows = {r.key: r for r in await self.store.trials(self.campaign.id)}
+        todo = [
+            (rows[p.key], c)
+            for p, c in expand(self.cfg)
+            if p.key in rows and not rows[p.key].status.is_final
+        ]
+        sem = asyncio.Semaphore(self.cfg.parallel)  # THE concurrency bound
+        # Pilot gate: every baseline finishes before any other trial starts; a baseline that
+        # missed its SLO means the environment is broken, so the matrix does not run.
+        tasks = await self._launch([t for t in todo if t[1].chaos is None], sem)
+        matrix = [t for t in todo if t[1].chaos is not None]
+        if tasks and matrix:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if matrix and not self.stop.is_set() and not await self._pilot_passed():
+            self.stop.set()
+        tasks += await self._launch(matrix, sem)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.abort_reason:
+            return CampaignStatus.ABORTED
+        if self.signals:
+            return CampaignStatus.INTERRUPTED
+        final = all(r.status.is_final for r in await self.store.trials(self.campaign.id))
+        return CampaignStatus.FINISHED if final else CampaignStatus.INTERRUPTED
+
+    async def _launch(
+        self, todo: Sequence[tuple[TrialRow, Coordinates]], sem: asyncio.Semaphore
+    ) -> list[asyncio.Task[None]]:
+        """Start each trial as a slot frees up, in order, until told to stop."""
+        tasks: list[asyncio.Task[None]] = []
+        for row, coords in todo:
+            await sem.acquire()
+            if self.stop.is_set():
+                sem.release()
+                break
+            task = asyncio.create_task(self._slot(row, coords, sem), name=f"trial-{row.key[:8]}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            tasks.append(task)
+        return tasks
+
+    async def _pilot_passed(self) -> bool:
+        """False (and the abort reason set) if any baseline trial of the campaign, run now or
+        in an earlier run, ended `failed`: with no fault at all it missed its SLO."""
+        failed = [
+            t
+            for t in await self.store.trials(self.campaign.id)
+            if t.fault == BASELINE and t.status == TrialStatus.FAILED
+        ]
+        if not failed:
+            return True
+        why = "; ".join(f"trial {t.id} ({t.subject}): {', '.join(t.reasons_list)}" for t in failed)
+        self.abort_reason = (
+            f"pilot: baseline trials missed their SLO: {why}; with no fault injected, "
+            "the environment is broken (fix it, then start afresh with --new)"
+        )
+        return False
+
+    async def _slot(self, row: TrialRow, coords: Coordinates, sem: asyncio.Semaphore) -> None:
+        try:
+            status = await self._with_retries(row, coords)
+            self.progress("finished", row, status)
+            if status == TrialStatus.ERROR:
+                self.consecutive_errors += 1
+                if self.consecutive_errors >= self.cfg.max_consecutive_errors:
+                    self.abort_reason = (
+                        f"{self.consecutive_errors} consecutive trials ended in harness errors; "
+                        "the environment, not the subject, looks broken"
+                    )
+                    self.stop.set()
+            else:
+                self.consecutive_errors = 0
+            if not self.stop.is_set() and self.cfg.cooldown_seconds:
+                await asyncio.sleep(self.cfg.cooldown_seconds)  # configured phase: cooldown
+        except asyncio.CancelledError:
+            self.progress("interrupted", row, TrialStatus.INTERRUPTED)
+        finally:
+            sem.release()
+
+    async def _with_retries(self, row: TrialRow, coords: Coordinates) -> TrialStatus:
+        slo = coords.chaos.slo if coords.chaos and coords.chaos.slo else self.cfg.slo
+        plan = TrialPlan(
+            trial_id=row.id,
+            campaign_id=self.campaign.id,
+            campaign_uid=self.campaign.uid,
+            key=row.key,
+            seed=row.seed,
+            subject=coords.subject,
+            chaos=coords.chaos,
+            params=coords.params,
+            timing=self.cfg.timing,
+            workload=self.cfg.workload,
+            slo=slo,
+        )
+        status = TrialStatus.ERROR
+        for _ in range(self.cfg.max_retries + 1):
+            self.progress("started", row, None)
+            status = await self._await_trial(plan)
+            if status != TrialStatus.ERROR or self.stop.is_set():
+                break
+        return status
+
+    async def _await_trial(self, plan: TrialPlan) -> TrialStatus:
+        """Run one trial as its own task and never stop waiting for it: cancellations are
+        forwarded into it (so it cleans up), then re-raised once it is really done. Unlike
+        asyncio.wait_for, a second cancellation cannot orphan a trial mid-cleanup."""
+        task = asyncio.create_task(run_trial(plan, self.store, self.docker, self.control))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.timing.trial_timeout_s
+        cancelled = timed_out = False
+        while not task.done():
+            remaining = deadline - loop.time()
+            if remaining <= 0 and not timed_out:
+                timed_out = True
+                task.cancel()
+            try:
+                await asyncio.wait({task}, timeout=None if timed_out else remaining)
+            except asyncio.CancelledError:
+                cancelled = True
+                task.cancel()
+        if cancelled:
+            raise asyncio.CancelledError
+        if timed_out:
+            await self.store.mark_trial_error(
+                plan.trial_id, f"trial exceeded trial_timeout_s={self.cfg.timing.trial_timeout_s}"
+            )
+            return TrialStatus.ERROR
+        return task.result()

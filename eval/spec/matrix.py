@@ -1,0 +1,108 @@
+"""Matrix expansion: a campaign config becomes its ordered list of planned trials.
+
+Deterministic: the spec hash covers the whole validated config, and each trial's key is a
+hash of the spec hash and the trial's coordinates (subject, fault entry, grid point,
+repetition); its seed derives from the campaign seed and that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from eval.errors import ChaosEvalError, ConfigError
+from eval.spec.config import (
+    CampaignConfig,
+    ChaosSpec,
+    Scalar,
+    SubjectSpec,
+    canonical_params,
+    parse_campaign,
+)
+from eval.store.records import PlannedTrial
+
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """Where a trial sits in the matrix."""
+
+    subject: SubjectSpec
+    chaos: ChaosSpec | None
+    chaos_index: int  # -1 for baseline
+    params: dict[str, Scalar]
+    repetition: int
+
+
+def spec_json(cfg: CampaignConfig) -> str:
+    return json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def recorded_config(text: str, where: str) -> CampaignConfig:
+    """The config a campaign recorded (its spec JSON), validated like a file: what resume and
+    rerun run from, whatever became of the YAML file since."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(where, "", f"the recorded spec is not JSON ({e})") from None
+    return parse_campaign(raw, where)
+
+
+def spec_hash(cfg: CampaignConfig) -> str:
+    return hashlib.sha256(spec_json(cfg).encode()).hexdigest()
+
+
+def campaign_seed(cfg: CampaignConfig) -> int:
+    return cfg.seed if cfg.seed is not None else int(spec_hash(cfg)[:15], 16)
+
+
+def trial_key(shash: str, c: Coordinates) -> str:
+    coords = json.dumps(
+        [
+            c.subject.label,
+            c.chaos_index,
+            c.chaos.type if c.chaos else BASELINE,
+            canonical_params(c.params),
+            c.repetition,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(f"{shash}|{coords}".encode()).hexdigest()[:20]
+
+
+def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
+    """The whole matrix, in run order: baselines first (one per subject), then the cells."""
+    shash, seed = spec_hash(cfg), campaign_seed(cfg)
+    coords: list[Coordinates] = []
+    if cfg.include_baseline:
+        coords += [Coordinates(s, None, -1, {}, 0) for s in cfg.subjects]
+    for s in cfg.subjects:
+        for i, chaos in enumerate(cfg.chaos_types):
+            for point in chaos.grid():
+                coords += [
+                    Coordinates(s, chaos, i, point, r) for r in range(cfg.trials_per_combination)
+                ]
+    out = []
+    for ordinal, c in enumerate(coords):
+        key = trial_key(shash, c)
+        out.append(
+            (
+                PlannedTrial(
+                    key=key,
+                    ordinal=ordinal,
+                    subject=c.subject.label,
+                    subject_type=c.subject.type,
+                    fault=c.chaos.type if c.chaos else BASELINE,
+                    params=json.dumps(c.params, sort_keys=True),
+                    target=c.chaos.target if c.chaos else "",
+                    repetition=c.repetition,
+                    seed=int(hashlib.sha256(f"{seed}|{key}".encode()).hexdigest()[:15], 16),
+                ),
+                c,
+            )
+        )
+    if not out:
+        raise ChaosEvalError("the campaign expands to zero trials")
+    return out

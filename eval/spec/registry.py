@@ -1,0 +1,112 @@
+"""The one explicit map from a `type` string to its implementation.
+
+Nothing registers itself by being imported: adding a subject or a fault means adding one
+line here. Entries are dotted paths resolved on first use, so `eval validate` and
+`eval analyze` do not import Docker-facing code they never call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from eval.spec.config import SubjectSpec
+
+# type -> "module:Class"; the image recipe each subject's default image comes from.
+SUBJECTS: dict[str, str] = {
+    "etcd": "subjects.etcd.subject:EtcdSubject",
+    "redis": "subjects.redis.subject:RedisSubject",
+    "tikv": "subjects.tikv.subject:TikvSubject",
+    "noop": "subjects.noop:NoopSubject",
+}
+# image names (eval/images/recipes.py: recipes to build, or EXTERNAL images that must be present)
+SUBJECT_IMAGES: dict[str, tuple[str, ...]] = {
+    "etcd": ("etcd", "helper"),
+    "redis": ("redis", "helper"),
+    "tikv": ("pd", "tikv", "tikv-client", "helper"),
+    "noop": (),
+}
+# type -> "module:ParamsModel" for a subject's `params:`; a subject not listed takes none
+SUBJECT_PARAMS: dict[str, str] = {
+    "etcd": "subjects.etcd.params:EtcdParams",
+    "redis": "subjects.redis.params:RedisParams",
+    "tikv": "subjects.tikv.params:TikvParams",
+}
+
+# type -> ("module:FaultClass", "module:ParamsModel")
+FAULTS: dict[str, tuple[str, str]] = {
+    "node_kill": ("chaos.node_kill:NodeKillFault", "chaos.node_kill:NodeKillParams"),
+    "latency": ("chaos.latency:LatencyFault", "chaos.latency:LatencyParams"),
+    "packet_loss": ("chaos.packet_loss:PacketLossFault", "chaos.packet_loss:PacketLossParams"),
+    "partition": ("chaos.partition:PartitionFault", "chaos.partition:PartitionParams"),
+    "pause": ("chaos.pause:PauseFault", "chaos.pause:PauseParams"),
+    "disk_pressure": (
+        "chaos.disk_pressure:DiskPressureFault",
+        "chaos.disk_pressure:DiskPressureParams",
+    ),
+    "noop": ("chaos.noop:NoopFault", "chaos.noop:NoopParams"),
+}
+
+
+@cache
+def _resolve(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def subject_kinds() -> frozenset[str]:
+    return frozenset(SUBJECTS)
+
+
+def fault_kinds() -> frozenset[str]:
+    return frozenset(FAULTS)
+
+
+def subject_class(kind: str) -> Any:
+    return _resolve(SUBJECTS[kind])
+
+
+def fault_class(kind: str) -> Any:
+    return _resolve(FAULTS[kind][0])
+
+
+class NoParams(BaseModel):
+    """The params model of a subject that takes none: any key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def required_images(specs: Iterable[SubjectSpec]) -> tuple[list[str], list[str]]:
+    """What a campaign's subjects need: (recipe names to build, external refs that must be
+    present). An external image follows the subject's `version:`
+    (eval.images.recipes.external_ref)."""
+    from eval.images.recipes import EXTERNAL, external_ref
+
+    build: set[str] = set()
+    refs: set[str] = set()
+    for spec in specs:
+        for name in SUBJECT_IMAGES.get(spec.type, ()):
+            if name in EXTERNAL:
+                refs.add(external_ref(name, spec.version))
+            else:
+                build.add(name)
+    return sorted(build), sorted(refs)
+
+
+def subject_params_model(kind: str) -> type[BaseModel]:
+    if kind not in SUBJECT_PARAMS:
+        return NoParams
+    model = _resolve(SUBJECT_PARAMS[kind])
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return model
+
+
+def fault_params_model(kind: str) -> type[BaseModel]:
+    model = _resolve(FAULTS[kind][1])
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return model

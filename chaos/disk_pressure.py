@@ -66,7 +66,6 @@ from chaos.etcd_members import EtcdMembers
 from chaos.probes import (
     EndpointTracker,
     HttpOutcome,
-    poll_until,
     probe_endpoint_of,
     probe_tracked,
 )
@@ -75,6 +74,7 @@ from eval.cleanup.snapshot import free_tolerance
 from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
+from eval.polling import poll_until
 from eval.subject import Node, TrialContext
 
 ACTIVE_SLACK = 1 << 20  # df rounding and the subject freeing a page meanwhile

@@ -19,7 +19,6 @@ from chaos.net.reachability import PairProbe, probe_pair
 from chaos.probes import (
     EndpointTracker,
     HttpOutcome,
-    poll_until,
     probe_endpoint,
     probe_endpoint_of,
     serving_evidence,
@@ -28,6 +27,7 @@ from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
 from eval.engine.containers import ContainerInfo
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
+from eval.polling import poll_until
 from eval.subject import Endpoint, Node, TrialContext
 
 log = logging.getLogger(__name__)

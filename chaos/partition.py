@@ -50,11 +50,11 @@ from chaos.net.reachability import (
     peer_port,
     reachability,
 )
-from chaos.probes import poll_until
 from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
 from eval.engine.containers import HelperResult
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
+from eval.polling import poll_until
 from eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,6 @@ from chaos.probes import (
     EndpointTracker,
     HttpOutcome,
     HttpProbe,
-    poll_until,
     probe_endpoint_of,
     probe_tracked,
     serving_evidence,
@@ -37,6 +36,7 @@ from chaos.probes import (
 from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
+from eval.polling import poll_until
 from eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)

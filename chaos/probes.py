@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TypeVar
 
 import httpx
 
 from eval.engine.client import Docker
 from eval.fault import Evidence
+from eval.polling import poll_until
 from eval.subject import Endpoint, Node
-
-T = TypeVar("T")
 
 # -- HTTP probes of published endpoints -------------------------------------------------------
 
@@ -166,27 +164,6 @@ async def probe_tracked(tracker: EndpointTracker, timeout_s: float = 1.0) -> Htt
     if ep is None:
         return HttpProbe(HttpOutcome.REFUSED, None, 0.0, "no port published")
     return await probe_endpoint(ep, timeout_s)
-
-
-# -- polling --------------------------------------------------------------------------------
-
-
-async def poll_until(
-    check: Callable[[], Awaitable[T]],
-    done: Callable[[T], bool],
-    timeout_s: float,
-    interval_s: float = 0.25,
-) -> tuple[T, float]:
-    """Call `check` until `done(result)` or the deadline; return the last result and the
-    seconds it took. Always checks at least once."""
-    t0 = time.monotonic()
-    deadline = t0 + timeout_s
-    while True:
-        result = await check()
-        now = time.monotonic()
-        if done(result) or now >= deadline:
-            return result, now - t0
-        await asyncio.sleep(min(interval_s, max(0.0, deadline - now)))
 
 
 async def serving_evidence(

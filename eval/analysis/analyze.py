@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.analysis.metrics import percentile
+from eval.commands import rerun_command
 from eval.outcomes import TrialStatus
-from eval.run.rerun import rerun_command
 from eval.store.records import CampaignRow, TrialRow
 
 

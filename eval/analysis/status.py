@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from eval.commands import cli_command
 from eval.outcomes import CampaignStatus, TrialStatus
-from eval.run.campaign import LEASE_STALE_S
-from eval.run.rerun import cli_command
+from eval.store.leases import LEASE_STALE_S, heartbeat_fresh
 from eval.store.records import CampaignRow
 from eval.store.store import Store
 
@@ -64,10 +64,8 @@ def flags_for(
 ) -> dict[str, str]:
     """Flag name -> the episode key (when the condition began). Pure."""
     out: dict[str, str] = {}
-    if c.status == CampaignStatus.RUNNING:
-        beat = c.lease_heartbeat
-        if beat is None or now - beat >= stale_after_s:
-            out["stale"] = f"{beat or c.updated_at:.3f}"
+    if c.status == CampaignStatus.RUNNING and not heartbeat_fresh(c, now, stale_after_s):
+        out["stale"] = f"{c.lease_heartbeat or c.updated_at:.3f}"
     idle = now - c.updated_at >= stuck_after_s
     if c.status in (CampaignStatus.INTERRUPTED, CampaignStatus.ABORTED) and idle:
         out["stuck"] = f"{c.updated_at:.3f}"

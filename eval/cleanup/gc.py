@@ -12,13 +12,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from eval.cleanup.repair import holder_is_dead
-from eval.cleanup.undo import run_undo
+from eval.cleanup.repair import undo_open_ledger
 from eval.engine.client import Docker
 from eval.engine.containers import Labelled
-from eval.fault import undo_plan_from_json
-from eval.outcomes import CampaignStatus, LedgerState
-from eval.run.campaign import LEASE_STALE_S
+from eval.outcomes import CampaignStatus
+from eval.store.leases import lease_is_live
 from eval.store.records import CampaignRow
 from eval.store.store import Store
 from eval.subject import LABEL_CAMPAIGN
@@ -34,9 +32,8 @@ class GcItem:
 
 
 def is_live(c: CampaignRow, now: float) -> bool:
-    if c.status != CampaignStatus.RUNNING or c.lease_heartbeat is None:
-        return False
-    return now - c.lease_heartbeat < LEASE_STALE_S and not holder_is_dead(c)
+    """Running, under a live lease."""
+    return c.status == CampaignStatus.RUNNING and lease_is_live(c, now)
 
 
 async def plan_gc(store: Store, docker: Docker, *, include_foreign: bool) -> list[GcItem]:
@@ -67,15 +64,7 @@ async def run_gc(store: Store, docker: Docker, items: list[GcItem]) -> int:
         if item.action != "remove":
             continue
         if item.campaign_id is not None:
-            for row in await store.open_ledger(item.campaign_id):
-                problems = await run_undo(
-                    docker,
-                    undo_plan_from_json(row.undo),
-                    {LABEL_CAMPAIGN: item.campaign_label, "chaos-eval.role": "helper"},
-                )
-                await store.close_ledger(
-                    row.id, LedgerState.CLEANUP_FAILED if problems else LedgerState.CLEANED
-                )
+            await undo_open_ledger(store, docker, item.campaign_id, item.campaign_label)
             await store.event(item.campaign_id, "gc", f"{item.resources}")
         await docker.remove_labelled(item.resources)
         removed += 1

@@ -30,8 +30,9 @@ from eval.cli.boundary import (
     run_async,
     setup_logging,
 )
+from eval.commands import cli_command
 from eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
-from eval.run.rerun import cli_command, trial_label
+from eval.store.records import trial_label
 
 if TYPE_CHECKING:
     from eval.spec.config import CampaignConfig, SubjectSpec

@@ -24,7 +24,8 @@ def analyze(
 ) -> None:
     """Per-cell verdicts and statistics for a campaign."""
     from eval.analysis.analyze import analyze as do_analyze
-    from eval.render.report import junit_xml, render_analysis
+    from eval.render.junit import junit_xml
+    from eval.render.report import render_analysis
 
     check_format(fmt, ("table", "json", "csv", "markdown"))
 

@@ -18,10 +18,12 @@ from pathlib import Path
 
 from eval.analysis.analyze import Analysis, Cell
 from eval.analysis.metrics import timeseries
+from eval.commands import rerun_command
 from eval.outcomes import TrialStatus
+from eval.render.numbers import num, pct
 from eval.render.plot import PALETTE, Series, Span, heatmap, line_chart, strip_plot
-from eval.run.rerun import not_passed, rerun_command, trial_label
-from eval.store.records import TrialRow
+from eval.render.reruns import not_passed
+from eval.store.records import OpRecord, TrialRow, trial_label
 from eval.workload import Op, OpKind
 
 BUCKET_S = 1.0
@@ -44,7 +46,7 @@ ul.rerun { font-size: 13px; } ul.rerun code { background: #f3f3f3; padding: 1px 
 @dataclass(frozen=True)
 class TrialChart:
     trial: TrialRow
-    ops: Sequence[Op]
+    ops: Sequence[OpRecord]  # as the store reads them back
 
 
 def chart_trials(a: Analysis, per_cell: int) -> list[TrialRow]:
@@ -59,14 +61,6 @@ def chart_trials(a: Analysis, per_cell: int) -> list[TrialRow]:
         ]
         out += sorted(done, key=lambda t: (t.finished_at or 0.0, t.id))[:per_cell]
     return out
-
-
-def _f(v: float | None, fmt: str = "{:.2f}") -> str:
-    return "-" if v is None else fmt.format(v)
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1%}"
 
 
 def _fault_label(c: Cell) -> str:
@@ -93,7 +87,11 @@ def spans(t: TrialRow) -> list[Span]:
 
 def trial_charts(tc: TrialChart) -> str:
     t = tc.trial
-    live = [o for o in tc.ops if o.kind != OpKind.FINAL_READ]
+    live = [  # the store's records, as the workload's ops the metrics take
+        Op(o.kind, o.node, o.key, o.start, o.end, o.outcome, o.error)
+        for o in tc.ops
+        if o.kind != OpKind.FINAL_READ
+    ]
     if not live:
         return '<p class="dim">no recorded operations</p>'
     span = (min(o.start for o in live), max(o.start for o in live))
@@ -111,7 +109,7 @@ def trial_charts(tc: TrialChart) -> str:
     sp = spans(t)
     head = (
         f"trial {t.id}: {escape(t.subject)} / {escape(t.fault)} {escape(t.params)} "
-        f"rep {t.repetition} - {t.status.value}, recovery {_f(t.recovery_s)} s"
+        f"rep {t.repetition} - {t.status.value}, recovery {num(t.recovery_s)} s"
         + (f", target {escape(', '.join(sorted(targets)))}" if targets else "")
     )
     return (
@@ -192,11 +190,11 @@ def cell_table(a: Analysis) -> str:
             f"<td>{c.errors}</td>",
             f"<td{' class=bad' if c.cleanup_failed else ''}>{c.cleanup_failed}</td>",
             f"<td>{rate}</td>",
-            f"<td>{_f(r.min)} / {_f(r.median)} / {_f(r.max)}</td>",
-            f"<td>{_pct(c.availability_during)}</td>",
-            f"<td>{_pct(c.availability_after)}</td>",
-            f"<td>{_f(c.latency_p50_ms, '{:.0f}')}</td>",
-            f"<td>{_f(c.latency_p99_ms, '{:.0f}')}</td>",
+            f"<td>{num(r.min)} / {num(r.median)} / {num(r.max)}</td>",
+            f"<td>{pct(c.availability_during)}</td>",
+            f"<td>{pct(c.availability_after)}</td>",
+            f"<td>{num(c.latency_p50_ms, '{:.0f}')}</td>",
+            f"<td>{num(c.latency_p99_ms, '{:.0f}')}</td>",
             f"<td{' class=bad' if c.lost_writes else ''}>{c.lost_writes}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")

@@ -1,4 +1,5 @@
-"""A tiny SVG plotting kit: line charts with shaded spans, strip plots and heatmaps.
+"""A tiny SVG plotting kit: line charts with shaded spans, strip plots and heatmaps (their
+frame, ticks and axes: eval/render/svg_frame.py).
 
 Each function returns one inline <svg> element as a string (no xmlns, no scripts, no
 external references), so an HTML page can embed it and stay self-contained. Pure.
@@ -6,15 +7,25 @@ external references), so an HTML page can embed it and stay self-contained. Pure
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html import escape
 
+from eval.render.svg_frame import (
+    FONT,
+    M_BOTTOM,
+    M_LEFT,
+    M_RIGHT,
+    M_TOP,
+    Frame,
+    axes,
+    fmt,
+    nice_ticks,
+    svg_open,
+)
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
-FONT = 'font-family="sans-serif" font-size="11"'
-M_LEFT, M_RIGHT, M_TOP, M_BOTTOM = 56, 12, 40, 36
 
 
 @dataclass(frozen=True)
@@ -35,91 +46,6 @@ class Span:
     opacity: float = 0.12
 
 
-@dataclass(frozen=True)
-class Frame:
-    """Maps data coordinates to pixels inside the plot area."""
-
-    width: int
-    height: int
-    x_lo: float
-    x_hi: float
-    y_lo: float
-    y_hi: float
-    ticks: tuple[float, ...] = field(default=())
-
-    def x(self, v: float) -> float:
-        span = (self.x_hi - self.x_lo) or 1.0
-        return M_LEFT + (v - self.x_lo) / span * (self.width - M_LEFT - M_RIGHT)
-
-    def y(self, v: float) -> float:
-        span = (self.y_hi - self.y_lo) or 1.0
-        return self.height - M_BOTTOM - (v - self.y_lo) / span * (self.height - M_TOP - M_BOTTOM)
-
-
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """About n round tick values from at or below lo up to the first at or above hi."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [0.0, 1.0]
-    if hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / max(n, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
-    ticks = [start]
-    while ticks[-1] < hi - step * 1e-9:
-        ticks.append(round(start + len(ticks) * step, 10))
-    return ticks
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.2g}"
-
-
-def _open(width: int, height: int, title: str) -> list[str]:
-    return [
-        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="{escape(title)}">',
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text x="{M_LEFT}" y="16" {FONT} font-size="13" font-weight="bold">'
-        f"{escape(title)}</text>",
-    ]
-
-
-def _axes(f: Frame, x_label: str, y_label: str) -> list[str]:
-    out = []
-    for t in f.ticks:
-        y = f.y(t)
-        out.append(
-            f'<line x1="{M_LEFT}" x2="{f.width - M_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
-            'stroke="#e5e5e5"/>'
-        )
-        out.append(
-            f'<text x="{M_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{_fmt(t)}</text>'
-        )
-    for t in nice_ticks(f.x_lo, f.x_hi, 8):
-        if f.x_lo <= t <= f.x_hi:
-            x = f.x(t)
-            out.append(
-                f'<text x="{x:.1f}" y="{f.height - M_BOTTOM + 14}" text-anchor="middle" '
-                f"{FONT}>{_fmt(t)}</text>"
-            )
-    bottom = f.height - M_BOTTOM
-    out.append(
-        f'<line x1="{M_LEFT}" x2="{f.width - M_RIGHT}" y1="{bottom}" y2="{bottom}" stroke="#333"/>'
-    )
-    out.append(f'<line x1="{M_LEFT}" x2="{M_LEFT}" y1="{M_TOP}" y2="{bottom}" stroke="#333"/>')
-    out.append(
-        f'<text x="{(M_LEFT + f.width - M_RIGHT) / 2:.0f}" y="{f.height - 6}" '
-        f'text-anchor="middle" {FONT}>{escape(x_label)}</text>'
-    )
-    out.append(
-        f'<text x="12" y="{(M_TOP + bottom) / 2:.0f}" text-anchor="middle" {FONT} '
-        f'transform="rotate(-90 12 {(M_TOP + bottom) / 2:.0f})">{escape(y_label)}</text>'
-    )
-    return out
-
-
 def line_chart(
     series: Sequence[Series],
     *,
@@ -136,7 +62,7 @@ def line_chart(
     x_lo, x_hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
     ticks = tuple(nice_ticks(0.0, max(ys, default=1.0) or 1.0))
     f = Frame(width, height, x_lo, x_hi, 0.0, ticks[-1], ticks)
-    out = _open(width, height, title)
+    out = svg_open(width, height, title)
     for sp in spans:
         x0, x1 = f.x(max(sp.x0, x_lo)), f.x(min(sp.x1, x_hi))
         if sp.x1 <= sp.x0:  # a zero-width span is a marker line
@@ -151,7 +77,7 @@ def line_chart(
             f'height="{height - M_TOP - M_BOTTOM}" fill="{sp.color}" '
             f'fill-opacity="{sp.opacity}"><title>{escape(sp.label)}</title></rect>'
         )
-    out += _axes(f, x_label, y_label)
+    out += axes(f, x_label, y_label)
     for i, s in enumerate(series):
         runs: list[list[str]] = [[]]
         for x, y in s.points:
@@ -197,7 +123,7 @@ def strip_plot(
     vals = [v for _, vs in groups for v in vs]
     ticks = nice_ticks(0.0, max(vals, default=1.0) or 1.0)
     height = M_TOP + M_BOTTOM + row_height * max(len(groups), 1)
-    out = _open(width, height, title)
+    out = svg_open(width, height, title)
     lo, hi = M_LEFT + label_width, width - M_RIGHT
 
     def px(v: float) -> float:
@@ -210,7 +136,7 @@ def strip_plot(
         )
         out.append(
             f'<text x="{px(t):.1f}" y="{height - M_BOTTOM + 14}" text-anchor="middle" '
-            f"{FONT}>{_fmt(t)}</text>"
+            f"{FONT}>{fmt(t)}</text>"
         )
     for i, (label, vs) in enumerate(groups):
         y = M_TOP + row_height * i + row_height / 2
@@ -263,7 +189,7 @@ def heatmap(
     """A rows x cols grid coloured by value in [0, 1] (grey: no value), labelled in place."""
     width = label_width + cell_w * max(len(cols), 1) + M_RIGHT
     height = M_TOP + 16 + cell_h * max(len(rows), 1) + 10
-    out = _open(width, height, title)
+    out = svg_open(width, height, title)
     top = M_TOP + 16
     for j, c in enumerate(cols):
         x = label_width + cell_w * j + cell_w / 2

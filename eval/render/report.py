@@ -1,34 +1,26 @@
-"""Render analyses and statuses: rich tables, JSON, CSV, Markdown, JUnit XML.
+"""Render analyses, comparisons and statuses for a terminal: rich tables (and JSON; CSV and
+Markdown are eval/render/exports.py, JUnit XML eval/render/junit.py).
 
-Only this module and cli.py print. Renderers take a rich Console so tests can render into
+Only render and cli print. Renderers take a rich Console so tests can render into
 an in-memory console.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree as ET
 
 from rich.console import Console
 from rich.table import Table
 
-from eval.analysis.analyze import Analysis, Cell
+from eval.analysis.analyze import Analysis
 from eval.analysis.compare import Comparison, MetricChange
 from eval.outcomes import TrialStatus
-from eval.run.rerun import not_passed, rerun_command, rerun_lines, trial_label
-
-
-def _f(v: float | None, fmt: str = "{:.2f}") -> str:
-    return "-" if v is None else fmt.format(v)
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1%}"
+from eval.render.exports import analysis_csv, analysis_markdown
+from eval.render.numbers import num, pct
+from eval.render.reruns import rerun_lines
 
 
 def cells_table(a: Analysis) -> Table:
@@ -61,9 +53,9 @@ def cells_table(a: Analysis) -> Table:
             str(cell.trials),
             outcome,
             "-" if pr.value is None else f"{pr.value:.0%}\n[dim][{pr.low:.0%}-{pr.high:.0%}][/]",
-            f"{_f(r.median)}\n[dim]{_f(r.min)}-{_f(r.max)}[/]",
-            f"{_pct(cell.availability_during)}\n[dim]{_pct(cell.availability_after)}[/]",
-            _f(cell.latency_p99_ms, "{:.0f}"),
+            f"{num(r.median)}\n[dim]{num(r.min)}-{num(r.max)}[/]",
+            f"{pct(cell.availability_during)}\n[dim]{pct(cell.availability_after)}[/]",
+            num(cell.latency_p99_ms, "{:.0f}"),
             f"[red]{cell.lost_writes}[/]" if cell.lost_writes else "0",
         )
     return t
@@ -104,145 +96,11 @@ def render_analysis(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-CSV_COLUMNS = (
-    "subject",
-    "fault",
-    "params",
-    "trials",
-    "passed",
-    "failed",
-    "errors",
-    "cleanup_failed",
-    "pass_rate",
-    "pass_rate_low",
-    "pass_rate_high",
-    "recovery_min_s",
-    "recovery_median_s",
-    "recovery_max_s",
-    "recovery_p95_s",
-    "availability_during",
-    "availability_after",
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "lost_writes",
-)
-
-
-def _cell_row(c: Cell) -> list[Any]:
-    return [
-        c.subject,
-        c.fault,
-        json.dumps(c.params, sort_keys=True),
-        c.trials,
-        c.passed,
-        c.failed,
-        c.errors,
-        c.cleanup_failed,
-        c.pass_rate.value,
-        c.pass_rate.low,
-        c.pass_rate.high,
-        c.recovery_s.min,
-        c.recovery_s.median,
-        c.recovery_s.max,
-        c.recovery_s.p95,
-        c.availability_during,
-        c.availability_after,
-        c.latency_p50_ms,
-        c.latency_p99_ms,
-        c.lost_writes,
-    ]
-
-
-def analysis_csv(a: Analysis) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for c in a.cells:
-        w.writerow(["" if v is None else v for v in _cell_row(c)])
-    return buf.getvalue()
-
-
-def analysis_markdown(a: Analysis, db: str | Path | None = None) -> str:
-    c = a.campaign
-    rerun = f", re-run of campaign {c.rerun_of}" if c.rerun_of is not None else ""
-    lines = [
-        f"# Campaign {c.id}: {c.name} ({c.status.value}{rerun})",
-        "",
-        "| cell | n | passed | failed | errors | cleanup_failed | pass rate (95% CI) "
-        "| recovery s (min/median/max) | availability during | lost writes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for cell in a.cells:
-        pr = cell.pass_rate
-        rate = "-" if pr.value is None else f"{pr.value:.0%} ({pr.low:.0%}-{pr.high:.0%})"
-        r = cell.recovery_s
-        lines.append(
-            f"| {cell.label} | {cell.trials} | {cell.passed} | {cell.failed} | {cell.errors} "
-            f"| {cell.cleanup_failed} | {rate} | {_f(r.min)}/{_f(r.median)}/{_f(r.max)} "
-            f"| {_pct(cell.availability_during)} | {cell.lost_writes} |"
-        )
-    if bad := not_passed(a.trials):
-        lines += ["", "## Trials that did not pass", ""]
-        lines += ["Each command re-runs one as a new one-trial campaign (same key and seed).", ""]
-        lines.append("```bash")
-        for t in bad:
-            label = " ".join(trial_label(t).split())  # one comment line, whatever the params
-            lines.append(f"# {t.status.value}: trial {t.id}, {label}")
-            lines.append(rerun_command(c.id, t.key, db))
-        lines.append("```")
-    return "\n".join(lines) + "\n"
-
-
-def junit_xml(a: Analysis, db: str | Path | None = None) -> str:
-    """One <testcase> per trial, one <testsuite> per cell; failures and errors carry the
-    reasons and the command that re-runs that trial (`--db db` when one is named)."""
-    root = ET.Element(
-        "testsuites",
-        name=f"chaos-eval campaign {a.campaign.id}",
-        tests=str(sum(c.trials for c in a.cells)),
-        failures=str(sum(c.failed for c in a.cells)),
-        errors=str(sum(c.errors + c.cleanup_failed for c in a.cells)),
-        skipped=str(sum(c.unfinished for c in a.cells)),
-    )
-    by_id = {t.id: t for t in a.trials}
-    for cell in a.cells:
-        suite = ET.SubElement(
-            root,
-            "testsuite",
-            name=cell.label,
-            tests=str(cell.trials),
-            failures=str(cell.failed),
-            errors=str(cell.errors + cell.cleanup_failed),
-            skipped=str(cell.unfinished),
-        )
-        for tid in cell.trial_ids:
-            t = by_id[tid]
-            wall = t.measurements_dict.get("wall_s")
-            case = ET.SubElement(
-                suite,
-                "testcase",
-                classname=cell.label,
-                name=f"trial {t.id} rep {t.repetition} ({t.key[:8]})",
-                time=str(wall if wall is not None else 0),
-            )
-            reasons = "; ".join(json.loads(t.reasons)) or t.error
-            rerun = f"re-run: {rerun_command(a.campaign.id, t.key, db)}"
-            if t.status == TrialStatus.FAILED:
-                ET.SubElement(case, "failure", message=reasons or "missed SLO").text = \
-                    f"{reasons}\n{rerun}"
-            elif t.status in (TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED):
-                ET.SubElement(case, "error", message=f"{t.status.value}: {reasons}").text = \
-                    f"{reasons}\n{rerun}"
-            elif not t.status.is_final:
-                ET.SubElement(case, "skipped", message=t.status.value)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True)
-
-
 def _change(m: MetricChange, fmt: str) -> str:
     """'a -> b' with p below; red and flagged when it regressed."""
     if m.p is None:
         return "-"
-    text = f"{_f(m.a, fmt)} → {_f(m.b, fmt)}\n[dim]p={m.p:.3f}[/]"
+    text = f"{num(m.a, fmt)} → {num(m.b, fmt)}\n[dim]p={m.p:.3f}[/]"
     return f"[bold red]{text} REGRESSED[/]" if m.regressed else text
 
 

@@ -1,5 +1,6 @@
 """A campaign: which campaign a run continues, and the runner that schedules its trials
-under one semaphore (with the lease, signals, retries and the pilot gate).
+under one semaphore (with the lease, signals, retries and the pilot gate; the lease itself
+is eval/run/lease.py).
 
 Running the same file against the same db again continues the unfinished campaign of that
 name: finished trials are skipped, the rest run, none twice. Expansion is in matrix.py;
@@ -10,31 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 import signal
-import socket
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from eval import __version__
-from eval.cleanup.repair import holder_is_dead, repair
+from eval.cleanup.repair import repair
 from eval.engine.client import Docker
-from eval.errors import LeaseHeldError, StoreError
+from eval.errors import StoreError
 from eval.outcomes import CampaignStatus, TrialStatus
+from eval.run.lease import CampaignLease
+from eval.run.plan import RunControl, TrialPlan
 from eval.run.provenance import git_sha
-from eval.run.trial import RunControl, TrialPlan, run_trial, shielded
+from eval.run.shield import shielded
+from eval.run.trial import run_trial
 from eval.spec.config import CampaignConfig
 from eval.spec.matrix import BASELINE, Coordinates, campaign_seed, expand, spec_hash, spec_json
 from eval.store.records import CampaignRow, TrialRow
 from eval.store.store import Store
-
-log = logging.getLogger(__name__)
-
-LEASE_STALE_S = 30.0
-HEARTBEAT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +89,7 @@ class CampaignRunner:
         self.stop = asyncio.Event()
         self.signals = 0
         self.token = uuid.uuid4().hex
+        self.lease = CampaignLease(store, campaign.id, self.token)
         self.consecutive_errors = 0
         self.abort_reason = ""
         self._running: set[asyncio.Task[None]] = set()
@@ -130,31 +126,8 @@ class CampaignRunner:
 
     async def run(self) -> CampaignStatus:
         cid = self.campaign.id
-        holder = await self.store.acquire_lease(
-            cid,
-            token=self.token,
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            stale_after_s=LEASE_STALE_S,
-        )
-        if holder is not None and holder_is_dead(holder):
-            await self.store.event(
-                cid, "lease_holder_dead", f"pid {holder.lease_pid} on {holder.lease_host}"
-            )
-            holder = await self.store.acquire_lease(
-                cid,
-                token=self.token,
-                pid=os.getpid(),
-                host=socket.gethostname(),
-                stale_after_s=0,
-            )
-        if holder is not None:
-            age = time.time() - (holder.lease_heartbeat or 0)
-            raise LeaseHeldError(
-                f"campaign {cid} is being run by pid {holder.lease_pid} on {holder.lease_host} "
-                f"(heartbeat {age:.0f}s ago); wait for it or stop it first"
-            )
-        heart = asyncio.create_task(self._heartbeat())
+        await self.lease.acquire()
+        heart = asyncio.create_task(self.lease.keep_fresh(self.on_signal))
         status = CampaignStatus.INTERRUPTED  # what the record says if repair itself fails
         try:
             with self._signal_handlers():
@@ -165,16 +138,8 @@ class CampaignRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await heart
             await shielded(self.store.set_campaign_status(cid, status, self.abort_reason), 30)
-            await shielded(self.store.release_lease(cid, self.token), 30)
+            await shielded(self.lease.release(), 30)
         return status
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_S)
-            if not await self.store.heartbeat(self.campaign.id, self.token):
-                log.error("lease on campaign %s was taken over; stopping", self.campaign.id)
-                self.on_signal()
-                return
 
     async def _schedule(self) -> CampaignStatus:
         rows = {r.key: r for r in await self.store.trials(self.campaign.id)}

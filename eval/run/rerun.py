@@ -1,4 +1,4 @@
-"""Re-running one recorded trial, and the command line that does it.
+"""Re-running one recorded trial (the command line that does it is eval/commands.py).
 
 `chaos-eval rerun CAMPAIGN TRIAL` re-creates one trial of a recorded campaign from what the db
 holds, not from its YAML file (which may have changed or gone): the campaign's spec JSON gives
@@ -12,66 +12,21 @@ FILE` never continues a rerun. What differs is the harness: a rerun runs today's
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eval import __version__
 from eval.errors import StoreError, TrialNotFound
-from eval.outcomes import TrialStatus
 from eval.run.provenance import git_sha
 from eval.spec.config import CampaignConfig, SubjectSpec
-from eval.spec.matrix import expand, recorded_config, spec_hash
-from eval.store.records import CampaignRow, PlannedTrial, TrialRow
+from eval.spec.matrix import PlannedTrial, expand, recorded_config, spec_hash
+from eval.store.records import CampaignRow, TrialRow, trial_label
 
 if TYPE_CHECKING:
     from eval.store.store import Store
 
-CLI = "chaos-eval"  # never `eval`: in bash that is a builtin, not this program
 MIN_PREFIX = 4  # shortest key prefix accepted for a trial (JUnit names show 8)
-NOT_PASSED = frozenset({TrialStatus.FAILED, TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED})
-
-
-def cli_command(*args: str | int | Path) -> str:
-    """A chaos-eval command line that pastes into bash: every argument shell-quoted."""
-    return shlex.join([CLI, *(str(a) for a in args)])
-
-
-def rerun_command(campaign_id: int, trial_key: str, db: str | Path | None = None) -> str:
-    """The command that re-runs one trial of a campaign (`--db` only when a db is named)."""
-    return cli_command("rerun", campaign_id, trial_key, *(("--db", db) if db is not None else ()))
-
-
-def trial_label(t: TrialRow) -> str:
-    """`subject / fault (k=v,...) #repetition`, as the progress lines and tables name a trial."""
-    params = ",".join(f"{k}={v}" for k, v in sorted(t.params_dict.items()))
-    return f"{t.subject} / {t.fault}" + (f" ({params})" if params else "") + f" #{t.repetition}"
-
-
-def not_passed(trials: Iterable[TrialRow]) -> list[TrialRow]:
-    """The trials that ended without passing (failed, error, cleanup_failed), in run order."""
-    return sorted((t for t in trials if t.status in NOT_PASSED), key=lambda t: t.ordinal)
-
-
-def rerun_lines(
-    campaign_id: int, trials: Iterable[TrialRow], db: str | Path | None, limit: int = 10
-) -> list[str]:
-    """Plain text for a terminal: each trial that did not pass (at most `limit`) and, on a line
-    of its own, the bash command that re-runs it. [] when every trial passed."""
-    bad = not_passed(trials)
-    if not bad:
-        return []
-    lines = ["re-run a trial that did not pass (a new one-trial campaign, same key and seed):"]
-    for t in bad[:limit]:
-        lines.append(f"  {t.status.value}: trial {t.id}, {trial_label(t)}")
-        lines.append(f"    {rerun_command(campaign_id, t.key, db)}")
-    if len(bad) > limit:
-        db_args = ("--db", db) if db is not None else ()
-        every = cli_command("analyze", campaign_id, *db_args, "--format", "json")
-        lines.append(f"  ({len(bad) - limit} more; every trial's command: {every})")
-    return lines
 
 
 def find_trial(trials: Sequence[TrialRow], ref: str, where: str) -> TrialRow:

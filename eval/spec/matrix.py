@@ -20,9 +20,23 @@ from eval.spec.config import (
     canonical_params,
     parse_campaign,
 )
-from eval.store.records import PlannedTrial
 
 BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    """One cell x repetition of the matrix, before it runs."""
+
+    key: str
+    ordinal: int
+    subject: str
+    subject_type: str
+    fault: str  # fault type, or "baseline"
+    params: str  # canonical JSON of the grid point
+    target: str
+    repetition: int
+    seed: int
 
 
 @dataclass(frozen=True)

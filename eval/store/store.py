@@ -1,28 +1,71 @@
-"""eval.db: the one Store, with verb methods for campaigns, trials, ops and events.
+"""eval.db: the one Store, a facade with verb methods over the parts it composes.
 
-Its connection (opening, migrating, the one serialized writer) is eval/store/connection.py; the
-campaign lease and the fault ledger are eval/store/recovery.py. These, with
-eval/store/migrations.py, are the only modules with SQL.
+Each part is a small class over the one shared connection (eval/store/connection.py: opening,
+migrating, the one serialized writer): campaigns.py, trials.py, ops.py, ledger.py (the fault
+ledger), leases.py (the campaign lease) and events.py. `Store` keeps every verb's name and
+signature and delegates; the parts, the connection and eval/store/migrations.py are the only
+modules with SQL.
 """
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
-from eval.errors import CampaignNotFound, StoreError
-from eval.outcomes import CampaignStatus, OpOutcome, TrialPhase, TrialStatus
-from eval.store.connection import campaign_row, trial_row
-from eval.store.records import CampaignRow, EventRow, PlannedTrial, TrialRow
-from eval.store.recovery import RecoveryRecords
-from eval.workload import Op
+from eval.outcomes import CampaignStatus, LedgerState, TrialPhase, TrialStatus
+from eval.spec.matrix import PlannedTrial
+from eval.store.campaigns import Campaigns
+from eval.store.connection import Connection
+from eval.store.events import Events
+from eval.store.leases import Leases
+from eval.store.ledger import Ledger
+from eval.store.ops import Ops
+from eval.store.records import (
+    CampaignRow,
+    EventRow,
+    LedgerRow,
+    OpRecord,
+    OpRow,
+    TrialRow,
+)
+from eval.store.trials import Trials
 
 
-class Store(RecoveryRecords):
+class Store:
     """Every verb over eval.db; open one with `await Store.open(path)`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._campaigns = Campaigns(conn)
+        self._trials = Trials(conn)
+        self._ops = Ops(conn)
+        self._ledger = Ledger(conn)
+        self._leases = Leases(conn)
+        self._events = Events(conn)
+
+    # -- the connection -------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: Path, *, create: bool = True) -> Self:
+        """Open (and migrate) eval.db. A corrupt or foreign file raises StoreError."""
+        return cls(await Connection.open(path, create=create))
+
+    @property
+    def path(self) -> Path:
+        return self._conn.path
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def integrity_check(self) -> str:
+        return await self._conn.integrity_check()
 
     # -- campaigns ------------------------------------------------------------------------
 
@@ -42,142 +85,69 @@ class Store(RecoveryRecords):
     ) -> int:
         """A new campaign, `running`, with its planned trials `pending`. `rerun_of`: the
         campaign one of whose trials this one re-runs (it is then never continued by name)."""
-        now = time.time()
-        async with self._tx() as db:
-            cur = await db.execute(
-                "INSERT INTO campaigns(uid, name, spec_hash, spec_json, config_path, status, seed,"
-                " harness_version, git_sha, argv, created_at, updated_at, rerun_of)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    uuid.uuid4().hex[:12],
-                    name,
-                    spec_hash,
-                    spec_json,
-                    config_path,
-                    CampaignStatus.RUNNING.value,
-                    seed,
-                    harness_version,
-                    git_sha,
-                    json.dumps(list(argv)),
-                    now,
-                    now,
-                    rerun_of,
-                ),
-            )
-            cid = int(cur.lastrowid or 0)
-            await db.executemany(
-                "INSERT INTO trials(campaign_id, key, ordinal, subject, subject_type, fault,"
-                " params, target, repetition, seed, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        cid,
-                        t.key,
-                        t.ordinal,
-                        t.subject,
-                        t.subject_type,
-                        t.fault,
-                        t.params,
-                        t.target,
-                        t.repetition,
-                        t.seed,
-                        TrialStatus.PENDING.value,
-                    )
-                    for t in trials
-                ],
-            )
-            await db.execute(
-                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
-                (cid, now, "campaign_created", name),
-            )
-        return cid
+        return await self._campaigns.create(
+            name=name,
+            spec_hash=spec_hash,
+            spec_json=spec_json,
+            config_path=config_path,
+            seed=seed,
+            harness_version=harness_version,
+            git_sha=git_sha,
+            argv=argv,
+            trials=trials,
+            rerun_of=rerun_of,
+        )
 
     async def campaign(self, campaign_id: int) -> CampaignRow:
-        rows = await self._all("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
-        if not rows:
-            raise CampaignNotFound(f"no campaign with id {campaign_id} in {self.path}")
-        return campaign_row(rows[0])
+        return await self._campaigns.get(campaign_id)
 
     async def campaigns(self) -> list[CampaignRow]:
-        return [campaign_row(r) for r in await self._all("SELECT * FROM campaigns ORDER BY id")]
+        return await self._campaigns.all()
 
     async def latest_campaign(self, name: str) -> CampaignRow | None:
         """The newest campaign of that name that a run of its file may continue (a rerun of
         one trial is not one)."""
-        rows = await self._all(
-            "SELECT * FROM campaigns WHERE name = ? AND rerun_of IS NULL"
-            " ORDER BY id DESC LIMIT 1",
-            (name,),
-        )
-        return campaign_row(rows[0]) if rows else None
+        return await self._campaigns.latest(name)
 
     async def set_campaign_status(
         self, campaign_id: int, status: CampaignStatus, reason: str = ""
     ) -> None:
-        now = time.time()
-        finished = now if status == CampaignStatus.FINISHED else None
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE campaigns SET status = ?, reason = ?, updated_at = ?, finished_at = ?"
-                " WHERE id = ?",
-                (status.value, reason, now, finished, campaign_id),
-            )
-            await db.execute(
-                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
-                (campaign_id, now, f"campaign_{status.value}", reason),
-            )
+        await self._campaigns.set_status(campaign_id, status, reason)
+
+    # -- lease ----------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, campaign_id: int, *, token: str, pid: int, host: str, stale_after_s: float
+    ) -> CampaignRow | None:
+        """Take the campaign's lease. Returns None on success, or the row of the live holder."""
+        return await self._leases.acquire(
+            campaign_id, token=token, pid=pid, host=host, stale_after_s=stale_after_s
+        )
+
+    async def heartbeat(self, campaign_id: int, token: str) -> bool:
+        """Refresh the lease; False if someone else took it over."""
+        return await self._leases.heartbeat(campaign_id, token)
+
+    async def release_lease(self, campaign_id: int, token: str) -> None:
+        await self._leases.release(campaign_id, token)
 
     # -- trials ---------------------------------------------------------------------------
 
     async def trials(self, campaign_id: int) -> list[TrialRow]:
-        rows = await self._all(
-            "SELECT * FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,)
-        )
-        return [trial_row(r) for r in rows]
+        return await self._trials.of_campaign(campaign_id)
 
     async def trial(self, trial_id: int) -> TrialRow:
-        rows = await self._all("SELECT * FROM trials WHERE id = ?", (trial_id,))
-        if not rows:
-            raise StoreError(f"no trial with id {trial_id}")
-        return trial_row(rows[0])
+        return await self._trials.get(trial_id)
 
     async def record_trial_started(self, trial_id: int) -> int:
         """Mark the trial running and count the attempt; returns the attempt number."""
-        now = time.time()
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE trials SET status = ?, phase = ?, attempts = attempts + 1,"
-                " started_at = ?, finished_at = NULL, error = '' WHERE id = ?",
-                (TrialStatus.RUNNING.value, TrialPhase.STARTED.value, now, trial_id),
-            )
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT attempts, campaign_id FROM trials WHERE id = ?", (trial_id,)
-                )
-            )
-            attempt, cid = int(rows[0][0]), int(rows[0][1])
-            await db.execute(
-                "DELETE FROM ops WHERE trial_id = ? AND attempt = ?", (trial_id, attempt)
-            )
-            await db.execute(
-                "INSERT INTO events(campaign_id, trial_id, at, kind, detail) VALUES (?,?,?,?,?)",
-                (cid, trial_id, now, "trial_started", f"attempt {attempt}"),
-            )
-        return attempt
+        return await self._trials.started(trial_id)
 
     async def record_phase(self, trial_id: int, phase: TrialPhase, detail: str = "") -> None:
-        async with self._tx() as db:
-            await db.execute("UPDATE trials SET phase = ? WHERE id = ?", (phase.value, trial_id))
-            await db.execute(
-                "INSERT INTO events(campaign_id, trial_id, at, kind, detail)"
-                " SELECT campaign_id, id, ?, ?, ? FROM trials WHERE id = ?",
-                (time.time(), f"phase_{phase.value}", detail, trial_id),
-            )
+        await self._trials.phase(trial_id, phase, detail)
 
     async def record_targets(self, trial_id: int, targets: Sequence[str]) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE trials SET targets = ? WHERE id = ?", (json.dumps(list(targets)), trial_id)
-            )
+        await self._trials.targets(trial_id, targets)
 
     async def record_trial_finished(
         self,
@@ -190,90 +160,55 @@ class Store(RecoveryRecords):
         reasons: Sequence[str],
         error: str = "",
     ) -> None:
-        now = time.time()
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE trials SET status = ?, finished_at = ?, recovery_s = ?, measurements = ?,"
-                " proof = ?, reasons = ?, error = ? WHERE id = ?",
-                (
-                    status.value,
-                    now,
-                    recovery_s,
-                    json.dumps(measurements, sort_keys=True),
-                    json.dumps(proof, sort_keys=True),
-                    json.dumps(list(reasons)),
-                    error,
-                    trial_id,
-                ),
-            )
-            await db.execute(
-                "INSERT INTO events(campaign_id, trial_id, at, kind, detail)"
-                " SELECT campaign_id, id, ?, ?, ? FROM trials WHERE id = ?",
-                (now, f"trial_{status.value}", error or "; ".join(reasons), trial_id),
-            )
+        await self._trials.finished(
+            trial_id,
+            status,
+            recovery_s=recovery_s,
+            measurements=measurements,
+            proof=proof,
+            reasons=reasons,
+            error=error,
+        )
 
     async def mark_trial_error(self, trial_id: int, error: str) -> None:
         """Turn a trial the harness had to abandon (timeout) into `error`, keeping its record."""
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE trials SET status = ?, error = ?, finished_at = ? WHERE id = ?",
-                (TrialStatus.ERROR.value, error, time.time(), trial_id),
-            )
+        await self._trials.mark_error(trial_id, error)
 
     async def mark_running_interrupted(self, campaign_id: int) -> int:
         """Trials left `running` by a dead or stopped runner become `interrupted`."""
-        async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE trials SET status = ? WHERE campaign_id = ? AND status = ?",
-                (TrialStatus.INTERRUPTED.value, campaign_id, TrialStatus.RUNNING.value),
-            )
-            return cur.rowcount
+        return await self._trials.mark_running_interrupted(campaign_id)
 
-    async def record_ops(self, trial_id: int, attempt: int, ops: Iterable[Op]) -> None:
-        async with self._tx() as db:
-            await db.executemany(
-                "INSERT INTO ops(trial_id, attempt, kind, node, key, start, end, outcome, error)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        trial_id,
-                        attempt,
-                        o.kind,
-                        o.node,
-                        o.key,
-                        o.start,
-                        o.end,
-                        o.outcome.value,
-                        o.error,
-                    )
-                    for o in ops
-                ],
-            )
+    # -- ops ------------------------------------------------------------------------------
 
-    async def ops(self, trial_id: int) -> list[Op]:
+    async def record_ops(self, trial_id: int, attempt: int, ops: Iterable[OpRecord]) -> None:
+        await self._ops.record(trial_id, attempt, ops)
+
+    async def ops(self, trial_id: int) -> list[OpRow]:
         """The ops of the trial's latest attempt."""
-        rows = await self._all(
-            "SELECT kind, node, key, start, end, outcome, error FROM ops WHERE trial_id = ?"
-            " AND attempt = (SELECT attempts FROM trials WHERE id = ?) ORDER BY end",
-            (trial_id, trial_id),
+        return await self._ops.latest_attempt(trial_id)
+
+    # -- fault ledger ---------------------------------------------------------------------
+
+    async def record_fault_planned(
+        self, trial_id: int, *, kind: str, description: str, targets: Sequence[str], undo: str
+    ) -> int:
+        """Write-ahead: the ledger row exists before the fault is injected."""
+        return await self._ledger.planned(
+            trial_id, kind=kind, description=description, targets=targets, undo=undo
         )
-        return [Op(r[0], r[1], r[2], r[3], r[4], OpOutcome(r[5]), r[6]) for r in rows]
+
+    async def close_ledger(self, ledger_id: int, state: LedgerState) -> None:
+        await self._ledger.close(ledger_id, state)
+
+    async def open_ledger(self, campaign_id: int | None = None) -> list[LedgerRow]:
+        return await self._ledger.open_rows(campaign_id)
 
     # -- events ---------------------------------------------------------------------------
 
     async def event(
         self, campaign_id: int | None, kind: str, detail: str = "", trial_id: int | None = None
     ) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO events(campaign_id, trial_id, at, kind, detail) VALUES (?,?,?,?,?)",
-                (campaign_id, trial_id, time.time(), kind, detail),
-            )
+        await self._events.record(campaign_id, kind, detail, trial_id)
 
     async def events(self, campaign_id: int, kind: str | None = None) -> list[EventRow]:
-        sql = "SELECT * FROM events WHERE campaign_id = ?"
-        args: list[object] = [campaign_id]
-        if kind:
-            sql += " AND kind = ?"
-            args.append(kind)
-        return [EventRow(**dict(r)) for r in await self._all(sql + " ORDER BY id", args)]
+        return await self._events.of_campaign(campaign_id, kind)

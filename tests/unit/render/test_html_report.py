@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from eval.cli.app import app
-from eval.render.plot import Series, Span, heatmap, line_chart, nice_ticks, strip_plot
+from eval.render.plot import Series, Span, heatmap, line_chart, strip_plot
+from eval.render.svg_frame import nice_ticks
 from eval.spec import registry
 from eval.store.store import Store
 from tests.unit.fakes import Tracker

@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from eval.analysis.analyze import analyze
-from eval.render.report import junit_xml
+from eval.render.junit import junit_xml
 from eval.spec import registry
 from eval.spec.config import parse_campaign
 from eval.spec.matrix import expand

@@ -11,24 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from eval.commands import cli_command, rerun_command
 from eval.errors import CampaignNotFound, ConfigError, StoreError, TrialNotFound
 from eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
+from eval.render.reruns import not_passed, rerun_lines
 from eval.run.campaign import CampaignRunner, resolve_campaign
-from eval.run.rerun import (
-    cli_command,
-    create_rerun,
-    find_trial,
-    not_passed,
-    plan_rerun,
-    provenance_note,
-    rerun_command,
-    rerun_lines,
-    trial_label,
-)
+from eval.run.rerun import create_rerun, find_trial, plan_rerun, provenance_note
 from eval.spec import registry
 from eval.spec.config import parse_campaign
 from eval.spec.matrix import expand
-from eval.store.records import TrialRow
+from eval.store.records import TrialRow, trial_label
 from eval.store.store import Store
 from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import NoDocker, doc, run

@@ -9,7 +9,7 @@ import pytest
 
 from eval.errors import StoreError
 from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialStatus
-from eval.store.records import PlannedTrial
+from eval.spec.matrix import PlannedTrial
 from eval.store.store import Store
 from eval.workload import Op
 

@@ -1,0 +1,66 @@
+"""The runner's lease on its campaign: taken (at once from a holder that is dead), kept fresh
+by a heartbeat task, released at the end. What makes a lease live, and its timings, is
+eval/store/leases.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from eval.errors import LeaseHeldError
+from eval.store.leases import HEARTBEAT_S, LEASE_STALE_S, holder_is_dead
+from eval.store.records import CampaignRow
+from eval.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class CampaignLease:
+    """One runner's hold on one campaign, under a token of its own."""
+
+    def __init__(self, store: Store, campaign_id: int, token: str) -> None:
+        self.store, self.campaign_id, self.token = store, campaign_id, token
+
+    async def acquire(self) -> None:
+        """Take the lease: free, stale, or held by a process on this host that no longer
+        exists (taken over at once, with a `lease_holder_dead` event). LeaseHeldError when
+        a live runner holds it."""
+        cid = self.campaign_id
+        holder = await self._take(LEASE_STALE_S)
+        if holder is not None and holder_is_dead(holder):
+            await self.store.event(
+                cid, "lease_holder_dead", f"pid {holder.lease_pid} on {holder.lease_host}"
+            )
+            holder = await self._take(0)
+        if holder is not None:
+            age = time.time() - (holder.lease_heartbeat or 0)
+            raise LeaseHeldError(
+                f"campaign {cid} is being run by pid {holder.lease_pid} on {holder.lease_host} "
+                f"(heartbeat {age:.0f}s ago); wait for it or stop it first"
+            )
+
+    async def _take(self, stale_after_s: float) -> CampaignRow | None:
+        return await self.store.acquire_lease(
+            self.campaign_id,
+            token=self.token,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            stale_after_s=stale_after_s,
+        )
+
+    async def keep_fresh(self, on_lost: Callable[[], None]) -> None:
+        """The heartbeat task: refresh the lease every HEARTBEAT_S until cancelled; if someone
+        else took it over, call `on_lost` (stop the run) and end."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            if not await self.store.heartbeat(self.campaign_id, self.token):
+                log.error("lease on campaign %s was taken over; stopping", self.campaign_id)
+                on_lost()
+                return
+
+    async def release(self) -> None:
+        await self.store.release_lease(self.campaign_id, self.token)

@@ -1,0 +1,123 @@
+"""The campaigns part of the Store: creating a campaign with its planned trials, reading
+campaigns back, and moving a campaign's status."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+
+from eval.errors import CampaignNotFound
+from eval.outcomes import CampaignStatus, TrialStatus
+from eval.spec.matrix import PlannedTrial
+from eval.store.connection import Connection
+from eval.store.records import CampaignRow, campaign_row
+
+
+class Campaigns:
+    """The `campaigns` table (and the planned `trials` a new campaign starts with)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def create(
+        self,
+        *,
+        name: str,
+        spec_hash: str,
+        spec_json: str,
+        config_path: str,
+        seed: int,
+        harness_version: str,
+        git_sha: str,
+        argv: Sequence[str],
+        trials: Iterable[PlannedTrial],
+        rerun_of: int | None = None,
+    ) -> int:
+        """A new campaign, `running`, with its planned trials `pending`. `rerun_of`: the
+        campaign one of whose trials this one re-runs (it is then never continued by name)."""
+        now = time.time()
+        async with self._conn.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO campaigns(uid, name, spec_hash, spec_json, config_path, status, seed,"
+                " harness_version, git_sha, argv, created_at, updated_at, rerun_of)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    uuid.uuid4().hex[:12],
+                    name,
+                    spec_hash,
+                    spec_json,
+                    config_path,
+                    CampaignStatus.RUNNING.value,
+                    seed,
+                    harness_version,
+                    git_sha,
+                    json.dumps(list(argv)),
+                    now,
+                    now,
+                    rerun_of,
+                ),
+            )
+            cid = int(cur.lastrowid or 0)
+            await db.executemany(
+                "INSERT INTO trials(campaign_id, key, ordinal, subject, subject_type, fault,"
+                " params, target, repetition, seed, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        cid,
+                        t.key,
+                        t.ordinal,
+                        t.subject,
+                        t.subject_type,
+                        t.fault,
+                        t.params,
+                        t.target,
+                        t.repetition,
+                        t.seed,
+                        TrialStatus.PENDING.value,
+                    )
+                    for t in trials
+                ],
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
+                (cid, now, "campaign_created", name),
+            )
+        return cid
+
+    async def get(self, campaign_id: int) -> CampaignRow:
+        rows = await self._conn.rows("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+        if not rows:
+            raise CampaignNotFound(f"no campaign with id {campaign_id} in {self._conn.path}")
+        return campaign_row(rows[0])
+
+    async def all(self) -> list[CampaignRow]:
+        rows = await self._conn.rows("SELECT * FROM campaigns ORDER BY id")
+        return [campaign_row(r) for r in rows]
+
+    async def latest(self, name: str) -> CampaignRow | None:
+        """The newest campaign of that name that a run of its file may continue (a rerun of
+        one trial is not one)."""
+        rows = await self._conn.rows(
+            "SELECT * FROM campaigns WHERE name = ? AND rerun_of IS NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (name,),
+        )
+        return campaign_row(rows[0]) if rows else None
+
+    async def set_status(
+        self, campaign_id: int, status: CampaignStatus, reason: str = ""
+    ) -> None:
+        now = time.time()
+        finished = now if status == CampaignStatus.FINISHED else None
+        async with self._conn.transaction() as db:
+            await db.execute(
+                "UPDATE campaigns SET status = ?, reason = ?, updated_at = ?, finished_at = ?"
+                " WHERE id = ?",
+                (status.value, reason, now, finished, campaign_id),
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
+                (campaign_id, now, f"campaign_{status.value}", reason),
+            )

@@ -1,0 +1,33 @@
+"""The events part of the Store: the campaign's journal (what happened, when), written by
+every transition and read by `eval status` and the tests."""
+
+from __future__ import annotations
+
+import time
+
+from eval.store.connection import Connection
+from eval.store.records import EventRow
+
+
+class Events:
+    """The `events` table."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def record(
+        self, campaign_id: int | None, kind: str, detail: str = "", trial_id: int | None = None
+    ) -> None:
+        async with self._conn.transaction() as db:
+            await db.execute(
+                "INSERT INTO events(campaign_id, trial_id, at, kind, detail) VALUES (?,?,?,?,?)",
+                (campaign_id, trial_id, time.time(), kind, detail),
+            )
+
+    async def of_campaign(self, campaign_id: int, kind: str | None = None) -> list[EventRow]:
+        sql = "SELECT * FROM events WHERE campaign_id = ?"
+        args: list[object] = [campaign_id]
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return [EventRow(**dict(r)) for r in await self._conn.rows(sql + " ORDER BY id", args)]

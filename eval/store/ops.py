@@ -1,0 +1,47 @@
+"""The ops part of the Store: every client operation of a trial's attempt, recorded once the
+workload stops, and read back for metrics and charts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from eval.outcomes import OpOutcome
+from eval.store.connection import Connection
+from eval.store.records import OpRecord, OpRow
+
+
+class Ops:
+    """The `ops` table."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def record(self, trial_id: int, attempt: int, ops: Iterable[OpRecord]) -> None:
+        async with self._conn.transaction() as db:
+            await db.executemany(
+                "INSERT INTO ops(trial_id, attempt, kind, node, key, start, end, outcome, error)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        trial_id,
+                        attempt,
+                        o.kind,
+                        o.node,
+                        o.key,
+                        o.start,
+                        o.end,
+                        o.outcome.value,
+                        o.error,
+                    )
+                    for o in ops
+                ],
+            )
+
+    async def latest_attempt(self, trial_id: int) -> list[OpRow]:
+        """The ops of the trial's latest attempt."""
+        rows = await self._conn.rows(
+            "SELECT kind, node, key, start, end, outcome, error FROM ops WHERE trial_id = ?"
+            " AND attempt = (SELECT attempts FROM trials WHERE id = ?) ORDER BY end",
+            (trial_id, trial_id),
+        )
+        return [OpRow(r[0], r[1], r[2], r[3], r[4], OpOutcome(r[5]), r[6]) for r in rows]

@@ -1,0 +1,122 @@
+"""The trials part of the Store: each trial's record through its lifecycle (started, its
+phases, its targets, finished), and the marks the harness puts on trials it had to abandon."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from eval.errors import StoreError
+from eval.outcomes import TrialPhase, TrialStatus
+from eval.store.connection import Connection
+from eval.store.records import TrialRow, trial_row
+
+
+class Trials:
+    """The `trials` table (and the events of each transition)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def of_campaign(self, campaign_id: int) -> list[TrialRow]:
+        rows = await self._conn.rows(
+            "SELECT * FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,)
+        )
+        return [trial_row(r) for r in rows]
+
+    async def get(self, trial_id: int) -> TrialRow:
+        rows = await self._conn.rows("SELECT * FROM trials WHERE id = ?", (trial_id,))
+        if not rows:
+            raise StoreError(f"no trial with id {trial_id}")
+        return trial_row(rows[0])
+
+    async def started(self, trial_id: int) -> int:
+        """Mark the trial running and count the attempt; returns the attempt number."""
+        now = time.time()
+        async with self._conn.transaction() as db:
+            await db.execute(
+                "UPDATE trials SET status = ?, phase = ?, attempts = attempts + 1,"
+                " started_at = ?, finished_at = NULL, error = '' WHERE id = ?",
+                (TrialStatus.RUNNING.value, TrialPhase.STARTED.value, now, trial_id),
+            )
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT attempts, campaign_id FROM trials WHERE id = ?", (trial_id,)
+                )
+            )
+            attempt, cid = int(rows[0][0]), int(rows[0][1])
+            await db.execute(
+                "DELETE FROM ops WHERE trial_id = ? AND attempt = ?", (trial_id, attempt)
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, trial_id, at, kind, detail) VALUES (?,?,?,?,?)",
+                (cid, trial_id, now, "trial_started", f"attempt {attempt}"),
+            )
+        return attempt
+
+    async def phase(self, trial_id: int, phase: TrialPhase, detail: str = "") -> None:
+        async with self._conn.transaction() as db:
+            await db.execute("UPDATE trials SET phase = ? WHERE id = ?", (phase.value, trial_id))
+            await db.execute(
+                "INSERT INTO events(campaign_id, trial_id, at, kind, detail)"
+                " SELECT campaign_id, id, ?, ?, ? FROM trials WHERE id = ?",
+                (time.time(), f"phase_{phase.value}", detail, trial_id),
+            )
+
+    async def targets(self, trial_id: int, targets: Sequence[str]) -> None:
+        async with self._conn.transaction() as db:
+            await db.execute(
+                "UPDATE trials SET targets = ? WHERE id = ?", (json.dumps(list(targets)), trial_id)
+            )
+
+    async def finished(
+        self,
+        trial_id: int,
+        status: TrialStatus,
+        *,
+        recovery_s: float | None,
+        measurements: dict[str, Any],
+        proof: dict[str, Any],
+        reasons: Sequence[str],
+        error: str = "",
+    ) -> None:
+        now = time.time()
+        async with self._conn.transaction() as db:
+            await db.execute(
+                "UPDATE trials SET status = ?, finished_at = ?, recovery_s = ?, measurements = ?,"
+                " proof = ?, reasons = ?, error = ? WHERE id = ?",
+                (
+                    status.value,
+                    now,
+                    recovery_s,
+                    json.dumps(measurements, sort_keys=True),
+                    json.dumps(proof, sort_keys=True),
+                    json.dumps(list(reasons)),
+                    error,
+                    trial_id,
+                ),
+            )
+            await db.execute(
+                "INSERT INTO events(campaign_id, trial_id, at, kind, detail)"
+                " SELECT campaign_id, id, ?, ?, ? FROM trials WHERE id = ?",
+                (now, f"trial_{status.value}", error or "; ".join(reasons), trial_id),
+            )
+
+    async def mark_error(self, trial_id: int, error: str) -> None:
+        """Turn a trial the harness had to abandon (timeout) into `error`, keeping its record."""
+        async with self._conn.transaction() as db:
+            await db.execute(
+                "UPDATE trials SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                (TrialStatus.ERROR.value, error, time.time(), trial_id),
+            )
+
+    async def mark_running_interrupted(self, campaign_id: int) -> int:
+        """Trials left `running` by a dead or stopped runner become `interrupted`."""
+        async with self._conn.transaction() as db:
+            cur = await db.execute(
+                "UPDATE trials SET status = ? WHERE campaign_id = ? AND status = ?",
+                (TrialStatus.INTERRUPTED.value, campaign_id, TrialStatus.RUNNING.value),
+            )
+            return cur.rowcount

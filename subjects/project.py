@@ -18,6 +18,7 @@ from eval.engine.compose import compose_file as find_compose_file
 from eval.engine.containers import ContainerInfo, Labelled
 from eval.errors import ComposeError, DockerError
 from eval.images.recipes import require_images
+from eval.polling import poll_until
 from eval.subject import LABEL_CAMPAIGN, LABEL_ROLE, LABEL_TRIAL, Health, TrialContext
 
 log = logging.getLogger(__name__)
@@ -117,15 +118,16 @@ def service(info: ContainerInfo) -> str:
 async def poll_healthy(
     probe: Callable[[float], Awaitable[Health]], timeout_s: float, probe_timeout_s: float
 ) -> Health:
-    """Call probe(per-probe timeout) until healthy or the deadline; the last Health."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    delay = 0.1
-    while True:
-        remaining = deadline - loop.time()
-        last = await probe(max(0.2, min(probe_timeout_s, remaining)))
-        remaining = deadline - loop.time()
-        if last.healthy or remaining <= 0:
-            return last
-        await asyncio.sleep(min(delay, remaining))  # the poll interval, never more
-        delay = min(delay * 1.5, 0.5)
+    """Call probe(per-probe timeout) until healthy or the deadline; the last Health. The
+    first probe is at once; then every 0.1 s, growing by half up to 0.5 s (never past the
+    deadline). Each probe gets probe_timeout_s, or what is left (at least 0.2 s)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+
+    async def once() -> Health:
+        remaining = deadline - asyncio.get_running_loop().time()
+        return await probe(max(0.2, min(probe_timeout_s, remaining)))
+
+    last, _ = await poll_until(
+        once, lambda h: h.healthy, timeout_s, 0.1, backoff=1.5, max_interval_s=0.5
+    )
+    return last

@@ -1,5 +1,6 @@
 """What a snapshot reads on a node, and how: the helpers' argv and the parsers of what they
-print (pure; eval/cleanup/snapshot.py runs the helpers and compares snapshots).
+print (pure; eval/cleanup/removal_proof.py runs the helpers, eval/cleanup/snapshot.py
+compares snapshots).
 
     qdiscs and rules   `netns_argv`: `tc -j qdisc show`, then `iptables-save`, in one
                        helper in the node's netns (find runs both: no shell)

@@ -2,71 +2,37 @@
 
 Every call here is translated: docker-py and requests errors become DockerError. State is
 read as structured JSON (inspect), never by scraping text. Helper containers are never
-privileged: they drop every capability and add back only what the caller names. What it
-returns, and the pure parsing and argument building behind it, live in eval/engine/containers.py.
+privileged: they drop every capability and add back only what the caller names
+(eval/engine/helper_containers.py). What it returns, and the pure parsing and argument
+building behind it, live in eval/engine/containers.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
-import requests.exceptions
 
 from eval.engine.containers import (
     ContainerInfo,
-    HelperResult,
     Labelled,
     VolumeInfo,
-    helper_archive,
-    helper_kwargs,
     parse_container,
     parse_volume,
     split_ref,
 )
+from eval.engine.helper_containers import HelperContainers
 from eval.errors import DockerError, ImageError
 
-log = logging.getLogger(__name__)
 
-# The helper image every fault and probe uses; CHAOS_EVAL_IMAGE_HELPER overrides it, the same
-# variable eval/images/recipes.py's image_ref("helper") honours, so faults and snapshots agree.
-HELPER_IMAGE_DEFAULT = os.environ.get("CHAOS_EVAL_IMAGE_HELPER", "chaos-eval/helper:local")
-
-
-class Docker:
-    """Async facade over docker-py. One per process; thread-safe underneath."""
-
-    def __init__(self, client: docker.DockerClient | None = None) -> None:
-        self._client = client
-
-    @property
-    def client(self) -> docker.DockerClient:
-        if self._client is None:
-            try:
-                self._client = docker.from_env(timeout=120)
-                self._client.ping()
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-                raise DockerError(f"cannot reach the Docker engine: {e}") from e
-        return self._client
-
-    async def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        def run() -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except docker.errors.NotFound:
-                raise
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-                raise DockerError(f"{what}: {e}") from e
-
-        return await asyncio.to_thread(run)
+class Docker(HelperContainers):
+    """Async facade over docker-py. One per process; thread-safe underneath. The connection
+    is eval/engine/connection.py; helper containers are eval/engine/helper_containers.py."""
 
     # -- containers ---------------------------------------------------------------------
 
@@ -131,85 +97,6 @@ class Docker:
         except docker.errors.NotFound:
             return None
         return parse_volume(attrs, name)
-
-    # -- helpers ------------------------------------------------------------------------
-
-    async def run_helper(
-        self,
-        argv: Iterable[str],
-        *,
-        labels: Mapping[str, str],
-        netns_of: str | None = None,
-        volume: str | None = None,
-        caps: Iterable[str] = ("NET_ADMIN",),
-        image: str = HELPER_IMAGE_DEFAULT,
-        timeout_s: float = 30.0,
-        files: Mapping[str, bytes] | None = None,
-    ) -> HelperResult:
-        """Run argv to completion in a one-shot helper and remove it, whatever happens
-        (also when it never started).
-
-        netns_of: join that container's network namespace (tc, iptables, probes).
-        volume: mount that volume at /target (disk faults).
-        files: absolute path -> content, copied into the helper's own filesystem before it
-            starts (an iptables-restore rules file, a probe program); never into the target.
-        """
-        archive = helper_archive(files) if files else None
-        kwargs = helper_kwargs(
-            image=image,
-            argv=argv,
-            netns_of=netns_of,
-            volume=volume,
-            caps=caps,
-            labels=labels,
-            name=None,
-        )
-
-        def run() -> HelperResult:
-            c = self.client.containers.create(**kwargs)
-            try:
-                if archive is not None and not c.put_archive("/", archive):
-                    raise DockerError(f"helper {list(argv)[:3]}: could not copy its files in")
-                c.start()
-                res = c.wait(timeout=timeout_s)
-                out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-                err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-                return HelperResult(int(res.get("StatusCode", 1)), out, err)
-            finally:
-                try:
-                    c.remove(force=True)
-                except docker.errors.DockerException as e:  # pragma: no cover - best effort
-                    log.warning("could not remove helper %s: %s", c.id, e)
-
-        try:
-            return await asyncio.to_thread(run)
-        except docker.errors.NotFound as e:
-            raise DockerError(f"helper for {netns_of or volume}: {e}") from e
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise DockerError(f"helper {list(argv)[:3]}: {e}") from e
-
-    async def start_daemon_helper(
-        self,
-        argv: Iterable[str],
-        *,
-        name: str,
-        labels: Mapping[str, str],
-        netns_of: str,
-        caps: Iterable[str] = ("NET_ADMIN",),
-        image: str = HELPER_IMAGE_DEFAULT,
-    ) -> str:
-        """Start a long-running helper (e.g. the packet shaper) and return its id."""
-        kwargs = helper_kwargs(
-            image=image,
-            argv=argv,
-            netns_of=netns_of,
-            volume=None,
-            caps=caps,
-            labels=labels,
-            name=name,
-        )
-        c = await self._call(f"start helper {name}", self.client.containers.run, **kwargs)
-        return str(c.id)
 
     async def logs(self, container: str) -> str:
         try:

@@ -9,9 +9,10 @@ points elsewhere (for a non-editable install).
 A failing command raises ComposeCommandError (a ComposeError) carrying the argv, the exit
 code and the tail of stderr.
 
-Each command runs under `setpriv --pdeathsig KILL` (util-linux) where setpriv exists, so a
-harness that is SIGKILLed mid-`up` takes its compose child with it instead of leaving it
-creating containers while a resumed run repairs that trial's project.
+Each command runs through eval/engine/process.py with `die_with_parent`: under `setpriv
+--pdeathsig KILL` (util-linux) where setpriv exists, so a harness that is SIGKILLed mid-`up`
+takes its compose child with it instead of leaving it creating containers while a resumed
+run repairs that trial's project.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.engine.process import run_process
 from eval.errors import ComposeError
 
 log = logging.getLogger(__name__)
@@ -76,22 +78,6 @@ def down_argv(base: Sequence[str], project: str, file: Path, timeout_s: int = 5)
         "-t",
         str(timeout_s),
     ]
-
-
-def dies_with_parent(argv: Sequence[str], setpriv: str | None) -> list[str]:
-    """argv run so that the kernel kills it when the harness dies (PR_SET_PDEATHSIG, set by
-    setpriv right before it execs argv); argv unchanged where there is no setpriv."""
-    if setpriv is None:
-        return list(argv)
-    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
-
-
-@functools.cache
-def _setpriv() -> str | None:
-    found = shutil.which("setpriv")
-    if found is None:
-        log.info("no setpriv: a compose child may outlive a SIGKILLed harness")
-    return found
 
 
 def version_argv(base: Sequence[str]) -> list[str]:
@@ -188,26 +174,11 @@ class Compose:
         limit = self.timeout_s if timeout_s is None else timeout_s
         log.debug("compose: %s", argv)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *dies_with_parent(argv, _setpriv()),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, **env},
-            )
+            done = await run_process(argv, timeout_s=limit, env=env, die_with_parent=True)
+        except TimeoutError:  # (an OSError too: caught first)
+            raise ComposeCommandError(argv, None, f"no exit within {limit:.0f}s") from None
         except OSError as e:
             raise ComposeCommandError(argv, -1, str(e)) from e
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), limit)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise ComposeCommandError(argv, None, f"no exit within {limit:.0f}s") from None
-        except asyncio.CancelledError:
-            proc.kill()
-            await proc.wait()
-            raise
-        stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-        if proc.returncode != 0:
-            raise ComposeCommandError(argv, proc.returncode, tail(stderr))
-        return ComposeResult(tuple(argv), stdout, stderr)
+        if done.returncode != 0:
+            raise ComposeCommandError(argv, done.returncode, tail(done.stderr))
+        return ComposeResult(tuple(argv), done.stdout, done.stderr)

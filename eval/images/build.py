@@ -3,7 +3,8 @@ current, building at most BUILD_JOBS at a time under a per-image lock (one build
 even across processes). A build: debootstrap the recipe's suite and packages, drop the
 package caches, copy the recipe's files in, unpack its pinned wheels, tar the tree and
 import it (`Docker.import_image`), labelled with its recipe hash. Every argv is built by a
-pure function here and run by `_run`, the only subprocess call.
+pure function here and run by `_run`, through eval/engine/process.py (killed with its
+process group on timeout or cancellation).
 
 Environment: CHAOS_EVAL_MIRROR (Debian mirror URI; default: read from apt's sources),
 CHAOS_EVAL_BUILD_DIR (scratch space, default /var/tmp). Building needs root and
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.engine.client import Docker
+from eval.engine.process import run_process
 from eval.errors import ImageError
 from eval.images.apt import apt_mirror
 from eval.images.recipes import (
@@ -85,23 +87,14 @@ def _preflight() -> None:
 
 
 async def _run(argv: Sequence[str], timeout_s: float, what: str) -> None:
-    env = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
-    )
+    path = {"PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+        done = await run_process(argv, timeout_s=timeout_s, env=path, merge_stderr=True)
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
         raise ImageError(f"{what} did not finish within {timeout_s:.0f}s") from None
-    except asyncio.CancelledError:
-        proc.kill()
-        await proc.wait()
-        raise
-    if proc.returncode != 0:
-        tail = out.decode("utf-8", "replace").strip().splitlines()[-15:]
-        raise ImageError(f"{what} exited {proc.returncode}:\n" + "\n".join(tail))
+    if done.returncode != 0:
+        tail = done.stdout.strip().splitlines()[-15:]
+        raise ImageError(f"{what} exited {done.returncode}:\n" + "\n".join(tail))
 
 
 def _strip_caches(rootfs: Path) -> None:

@@ -10,12 +10,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    from eval.spec.config import SubjectSpec
 
 # type -> "module:Class"; the image recipe each subject's default image comes from.
 SUBJECTS: dict[str, str] = {
@@ -81,7 +78,18 @@ class NoParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def required_images(specs: Iterable[SubjectSpec]) -> tuple[list[str], list[str]]:
+class ImageNeeds(Protocol):
+    """What `required_images` reads of a subject's spec (eval.spec.config.SubjectSpec, which
+    imports this module: the registry stays below the config)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def version(self) -> str | None: ...
+
+
+def required_images(specs: Iterable[ImageNeeds]) -> tuple[list[str], list[str]]:
     """What a campaign's subjects need: (recipe names to build, external refs that must be
     present). An external image follows the subject's `version:`
     (eval.images.recipes.external_ref)."""

@@ -1,14 +1,15 @@
 """TikvSubject: three PD members and three TiKV stores from compose/tikv.yml, one per trial.
 
-The cluster is observed from outside through PD's HTTP API on each PD's client port, and
-each TiKV's HTTP status port, all published on 127.0.0.1 (re-read from Docker: they change
-when a container restarts). Healthy means: PD reports every member healthy and has a leader
-among them, every store is `Up`, no region misses a peer or has a down or pending one, the
-cluster is initialised and its regions replicated, PD runs with the configured
-max-store-down-time, and a raw write through the workload client is read back.
+The cluster is observed from outside through PD's HTTP API on each PD's client port
+(subjects/tikv/pd_http.py), and each TiKV's HTTP status port, all published on 127.0.0.1
+(re-read from Docker: they change when a container restarts). Healthy means: PD reports
+every member healthy and has a leader among them, every store is `Up`, no region misses a
+peer or has a down or pending one, the cluster is initialised and its regions replicated, PD
+runs with the configured max-store-down-time, and a raw write through the workload client
+is read back.
 
-The workload's raw-KV client runs in the project's `client` container (subjects/
-tikv_gateway.py, on the cluster network, where PD's and TiKV's advertised names resolve);
+The workload's raw-KV client runs in the project's `client` container (subjects/tikv/
+gateway.py, on the cluster network, where PD's and TiKV's advertised names resolve);
 the harness reaches it on its one port published on 127.0.0.1 (subjects/tikv/client.py).
 It is not a node: no fault targets it.
 
@@ -25,9 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 
@@ -43,12 +43,12 @@ from subjects.tikv import pd_api
 from subjects.tikv.client import TikvKVClient
 from subjects.tikv.gateway import PORT as GATEWAY_PORT
 from subjects.tikv.params import TikvParams
+from subjects.tikv.pd_http import parsed, pd_request, quiet, region_leader
 
 if TYPE_CHECKING:
     from eval.spec.config import SubjectSpec
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 PDS = ("pd1", "pd2", "pd3")
 STORES = ("tikv1", "tikv2", "tikv3")
@@ -165,25 +165,6 @@ class TikvSubject:
         routes every key to its region's leader itself). Needs one health check first."""
         return TikvKVClient(self._gateway, timeout_s)
 
-    # -- PD API -----------------------------------------------------------------------------
-
-    async def _pd(self, http: httpx.AsyncClient, nodes: tuple[Node, ...], path: str,
-                  *, method: str = "GET", body: object = None) -> tuple[bytes | None, str]:
-        """The first 200 answer to `path` from any PD, or None and why none came."""
-        why = "no PD publishes a port"
-        for node in nodes:
-            if node.role != "pd" or not node.endpoints:
-                continue
-            try:
-                resp = await http.request(method, node.endpoints[0].url + path, json=body)
-            except httpx.HTTPError as e:
-                why = f"{node.name}: {type(e).__name__}"
-                continue
-            if resp.status_code == 200:
-                return resp.content, ""
-            why = pd_api.pd_error(resp.status_code, resp.content)
-        return None, why
-
     async def health(self) -> Health:
         return await self._health(self._probe_timeout_s)
 
@@ -194,28 +175,28 @@ class TikvSubject:
             reasons.append(f"nodes {[n.name for n in nodes]}, want {[*PDS, *STORES]}")
         leader: str | None = None
         async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
-            raw, why = await self._pd(http, nodes, pd_api.HEALTH_PATH)
-            health = _parsed(pd_api.parse_health, raw, why, "PD health", reasons)
-            raw, why = await self._pd(http, nodes, pd_api.LEADER_PATH)
-            leader = _quiet(pd_api.parse_leader, raw)
+            raw, why = await pd_request(http, nodes, pd_api.HEALTH_PATH)
+            health = parsed(pd_api.parse_health, raw, why, "PD health", reasons)
+            raw, why = await pd_request(http, nodes, pd_api.LEADER_PATH)
+            leader = quiet(pd_api.parse_leader, raw)
             if health is not None:
                 reasons += pd_api.pd_reasons(health, PDS, leader)
             elif leader is None:
                 reasons.append(f"PD leader: {why or 'bad answer'}")
-            raw, why = await self._pd(http, nodes, pd_api.STORES_PATH)
-            stores = _parsed(pd_api.parse_stores, raw, why, "stores", reasons)
+            raw, why = await pd_request(http, nodes, pd_api.STORES_PATH)
+            stores = parsed(pd_api.parse_stores, raw, why, "stores", reasons)
             if stores is not None:
                 reasons += pd_api.store_reasons(stores, STORES)
             for check in pd_api.REGION_CHECKS:
-                raw, why = await self._pd(http, nodes, pd_api.region_check_path(check))
-                count = _parsed(pd_api.parse_region_check, raw, why, check, reasons)
+                raw, why = await pd_request(http, nodes, pd_api.region_check_path(check))
+                count = parsed(pd_api.parse_region_check, raw, why, check, reasons)
                 if count:
                     reasons.append(f"{count} region(s) with a {check}")
-            raw, why = await self._pd(http, nodes, pd_api.CLUSTER_STATUS_PATH)
-            if _parsed(pd_api.parse_cluster_initialized, raw, why, "cluster", reasons) is False:
+            raw, why = await pd_request(http, nodes, pd_api.CLUSTER_STATUS_PATH)
+            if parsed(pd_api.parse_cluster_initialized, raw, why, "cluster", reasons) is False:
                 reasons.append("cluster not initialised")
-            raw, why = await self._pd(http, nodes, pd_api.REPLICATED_PATH)
-            state = _parsed(pd_api.parse_replicated, raw, why, "replicated", reasons)
+            raw, why = await pd_request(http, nodes, pd_api.REPLICATED_PATH)
+            state = parsed(pd_api.parse_replicated, raw, why, "replicated", reasons)
             if state is not None and state != "REPLICATED":
                 reasons.append(f"regions {state}, not REPLICATED")
             if not reasons and not self._configured:
@@ -226,8 +207,8 @@ class TikvSubject:
 
     async def _configure(self, http: httpx.AsyncClient, nodes: tuple[Node, ...]) -> list[str]:
         """Set schedule.max-store-down-time once, through PD's API (any PD forwards it)."""
-        _, why = await self._pd(http, nodes, pd_api.SCHEDULE_CONFIG_PATH, method="POST",
-                                body={"max-store-down-time": self._down_time})
+        _, why = await pd_request(http, nodes, pd_api.SCHEDULE_CONFIG_PATH, method="POST",
+                                  body={"max-store-down-time": self._down_time})
         if why:
             return [f"setting max-store-down-time: {why}"]
         self._configured = True
@@ -253,33 +234,23 @@ class TikvSubject:
 
     # -- state and leaders --------------------------------------------------------------------
 
-    async def _region_leader(self, http: httpx.AsyncClient, nodes: tuple[Node, ...],
-                             stores: tuple[pd_api.Store, ...]) -> str | None:
-        raw, _ = await self._pd(http, nodes, pd_api.region_by_key_path(PROBE_KEY))
-        try:
-            region = pd_api.parse_region(raw) if raw is not None else None
-        except pd_api.PdParseError:
-            return None
-        store = pd_api.store_of(stores, region.leader_store if region else None)
-        return store.host if store else None
-
     async def state(self) -> ClusterState:
         """Members (PD and stores), the PD leader, and per store its state and counts;
         `region_leader` names the store leading the workload's region."""
         nodes = await self.nodes()
         extra: dict[str, str] = {}
         async with httpx.AsyncClient(timeout=self._probe_timeout_s, trust_env=False) as http:
-            raw, _ = await self._pd(http, nodes, pd_api.LEADER_PATH)
-            leader = _quiet(pd_api.parse_leader, raw)
-            raw, why = await self._pd(http, nodes, pd_api.STORES_PATH)
-            stores = _quiet(pd_api.parse_stores, raw) or ()
+            raw, _ = await pd_request(http, nodes, pd_api.LEADER_PATH)
+            leader = quiet(pd_api.parse_leader, raw)
+            raw, why = await pd_request(http, nodes, pd_api.STORES_PATH)
+            stores = quiet(pd_api.parse_stores, raw) or ()
             for s in stores:
                 extra[s.host] = json.dumps({"store_id": s.id, "state": s.state_name,
                                             "leaders": s.leader_count,
                                             "regions": s.region_count}, sort_keys=True)
             if raw is None:
                 extra["stores_error"] = why
-            extra["region_leader"] = str(await self._region_leader(http, nodes, stores))
+            extra["region_leader"] = str(await region_leader(http, nodes, stores, PROBE_KEY))
         return ClusterState(members=tuple(n.name for n in nodes), leader=leader, term=None,
                             index=None, extra=extra)
 
@@ -289,34 +260,12 @@ class TikvSubject:
         nodes = await self.nodes()
         async with httpx.AsyncClient(timeout=self._probe_timeout_s, trust_env=False) as http:
             if role in (None, "pd"):
-                raw, _ = await self._pd(http, nodes, pd_api.LEADER_PATH)
-                name = _quiet(pd_api.parse_leader, raw)
+                raw, _ = await pd_request(http, nodes, pd_api.LEADER_PATH)
+                name = quiet(pd_api.parse_leader, raw)
             elif role == "tikv":
-                raw, _ = await self._pd(http, nodes, pd_api.STORES_PATH)
-                name = await self._region_leader(http, nodes,
-                                                 _quiet(pd_api.parse_stores, raw) or ())
+                raw, _ = await pd_request(http, nodes, pd_api.STORES_PATH)
+                name = await region_leader(http, nodes,
+                                           quiet(pd_api.parse_stores, raw) or (), PROBE_KEY)
             else:
                 return None
         return next((n for n in nodes if n.name == name), None)
-
-
-def _parsed(parse: Callable[[bytes], T], raw: bytes | None, why: str, what: str,
-            reasons: list[str]) -> T | None:
-    """parse(raw), or None with a reason saying what could not be read and why."""
-    if raw is None:
-        reasons.append(f"{what}: {why}")
-        return None
-    try:
-        return parse(raw)
-    except pd_api.PdParseError as e:
-        reasons.append(f"{what}: bad answer: {e}")
-        return None
-
-
-def _quiet(parse: Callable[[bytes], T], raw: bytes | None) -> T | None:
-    if raw is None:
-        return None
-    try:
-        return parse(raw)
-    except pd_api.PdParseError:
-        return None

@@ -19,7 +19,8 @@ from chaos.latency import LatencyFault, LatencyParams
 from chaos.net.reachability import ordered_pairs, reachability
 from chaos.net.shape import LATENCY_SLOT
 from chaos.partition import PartitionFault, PartitionParams
-from eval.cleanup.snapshot import DockerSnapshotter, RemovalCheck, compare
+from eval.cleanup.removal_proof import DockerSnapshotter, RemovalCheck
+from eval.cleanup.snapshot import compare
 from eval.fault import Evidence
 from tests.integration.etcd_local import LocalEtcd
 from tests.integration.shaping_support import tcp_connect_ms

@@ -1,4 +1,4 @@
-"""eval/cleanup/snapshot.py and eval/cleanup/node_state.py without Docker: parsers, the
+"""eval/cleanup/snapshot.py, removal_proof.py and node_state.py without Docker: parsers, the
 comparison, and the trial's seam."""
 
 from __future__ import annotations
@@ -21,16 +21,13 @@ from eval.cleanup.node_state import (
     split_netns_output,
     volume_usage_argv,
 )
-from eval.cleanup.snapshot import (
-    ClusterSnapshot,
+from eval.cleanup.removal_proof import (
     DockerSnapshotter,
-    NodeSnapshot,
     NoSnapshot,
     RemovalCheck,
-    compare,
-    free_tolerance,
     snapshotter_for,
 )
+from eval.cleanup.snapshot import ClusterSnapshot, NodeSnapshot, compare, free_tolerance
 from eval.fault import Evidence
 from eval.subject import Node, TrialContext
 
@@ -233,7 +230,7 @@ async def test_a_trial_whose_snapshots_differ_ends_cleanup_failed(
 ) -> None:
     """Through the real lifecycle (in-memory subject, no-op fault): the fault's own proof
     of removal holds, the snapshot comparison does not, so the trial is cleanup_failed."""
-    import eval.cleanup.snapshot
+    import eval.cleanup.removal_proof
     from eval.outcomes import TrialStatus
     from eval.run.campaign import CampaignRunner, resolve_campaign
     from eval.spec import registry
@@ -241,7 +238,7 @@ async def test_a_trial_whose_snapshots_differ_ends_cleanup_failed(
     from eval.store.store import Store
     from tests.unit.run.test_harness import NoDocker
 
-    monkeypatch.setattr(eval.cleanup.snapshot, "snapshotter_for", lambda *a: Drifting())
+    monkeypatch.setattr(eval.cleanup.removal_proof, "snapshotter_for", lambda *a: Drifting())
     monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
     cfg = parse_campaign({
         "name": "snap", "subjects": ["fake"], "chaos_types": [{"type": "noop"}],

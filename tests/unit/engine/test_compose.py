@@ -19,7 +19,6 @@ from eval.engine.compose import (
     V2,
     Compose,
     ComposeCommandError,
-    dies_with_parent,
     down_argv,
     project_name,
     up_argv,
@@ -101,13 +100,6 @@ async def test_run_passes_env_and_times_out() -> None:
     with pytest.raises(ComposeCommandError, match="no exit within") as info:
         await c.run([sys.executable, "-c", "import time; time.sleep(30)"], {}, timeout_s=0.5)
     assert info.value.returncode is None
-
-
-def test_dies_with_parent_wraps_argv_in_setpriv_when_there_is_one() -> None:
-    argv = ["docker-compose", "-p", "x", "up", "-d"]
-    assert dies_with_parent(argv, "/usr/bin/setpriv") == [
-        "/usr/bin/setpriv", "--pdeathsig", "KILL", "--", *argv]
-    assert dies_with_parent(argv, None) == argv
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="no setpriv (util-linux) here")

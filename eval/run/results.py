@@ -1,0 +1,84 @@
+"""What a trial found, gathered as its phases end and written once, at its end: status,
+recovery time, reasons, measurements (phase timings, metrics, the verdict's checks) and
+proof (cluster state before and after, the fault's evidence, snapshots)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from eval.analysis.metrics import FaultWindow, compute
+from eval.analysis.verdict import judge
+from eval.outcomes import TrialStatus
+from eval.spec.config import SLO
+from eval.store.store import Store
+from eval.subject import Health
+from eval.workload import Op
+
+
+@dataclass
+class TrialRecord:
+    status: TrialStatus = TrialStatus.ERROR
+    recovery_s: float | None = None
+    reasons: list[str] = field(default_factory=list)
+    error: str = ""
+    measurements: dict[str, Any] = field(default_factory=dict)
+    proof: dict[str, Any] = field(default_factory=dict)
+
+
+def record_verdict(
+    rec: TrialRecord,
+    ops: Sequence[Op],
+    window: FaultWindow,
+    recovered: bool,
+    last: Health,
+    slo: SLO,
+) -> None:
+    """Metrics over the part of the window where the fault was proven in force, and the
+    verdict on them (with the last health when the cluster never recovered), into `rec`."""
+    window = proven(window, rec.measurements)
+    metrics = compute(ops, window)
+    verdict = judge(metrics, rec.recovery_s, recovered, slo)
+    rec.status, rec.reasons = verdict.status, list(verdict.reasons)
+    if not recovered:
+        rec.reasons.append("last health: " + "; ".join(last.reasons))
+    rec.measurements.update(
+        metrics=metrics.to_json(),
+        checks={k: v.value for k, v in verdict.checks.items()},
+        window=window.to_json(),
+        ops=len(ops),
+    )
+
+
+async def write_record(store: Store, trial_id: int, rec: TrialRecord) -> None:
+    """The trial's final row: its status and everything gathered."""
+    await store.record_trial_finished(
+        trial_id,
+        rec.status,
+        recovery_s=rec.recovery_s,
+        measurements=rec.measurements,
+        proof=rec.proof,
+        reasons=rec.reasons,
+        error=rec.error,
+    )
+
+
+def proven(w: FaultWindow, m: dict[str, Any]) -> FaultWindow:
+    """The window with the part where the fault was proven in force: from verify_active
+    returning (inject_s after injection) to cleanup starting (cleanup_s before removal)."""
+    if m.get("inject_s") is None or m.get("cleanup_s") is None:
+        return w
+    return replace(
+        w, active_from=w.injected_at + m["inject_s"], active_to=w.removed_at - m["cleanup_s"]
+    )
+
+
+def state_json(state: Any) -> dict[str, Any]:
+    return {
+        "members": list(state.members),
+        "leader": state.leader,
+        "term": state.term,
+        "index": state.index,
+        "extra": dict(state.extra),
+    }

@@ -1,11 +1,12 @@
 """Disk pressure: fill a target's data filesystem with files named after the trial.
 
 Confinement first. The fill lands on the node's data volume, mounted at /target in a
-one-shot helper with no capabilities at all. Before anything is written the volume must be
-a bounded filesystem of its own: the local driver with `type=tmpfs` and a `size=` option,
-or a block device of its own (`device=/dev/...`, not a bind). A plain local volume is a
-directory on the host's disk, so filling it would fill the host: refused. The size the
-helper's `df` reports must also match the volume's `size=` option.
+one-shot helper with no capabilities at all (chaos/disk_volume.py). Before anything is
+written the volume must be a bounded filesystem of its own: the local driver with
+`type=tmpfs` and a `size=` option, or a block device of its own (`device=/dev/...`, not a
+bind). A plain local volume is a directory on the host's disk, so filling it would fill
+the host: refused. The size the helper's `df` reports must also match the volume's
+`size=` option.
 
 Inject, per target:
 
@@ -19,68 +20,53 @@ fits). A fill to 100 % (goal: 0 bytes free) therefore fallocates all but TOPUP_B
 writes the rest with `dd` until ENOSPC: under load, the few KB etcd writes between a df
 and a fallocate made an exact-size fallocate fail every time. At most MAX_FILES files.
 
+What is particular to a subject about a full disk is its hook, eval.subject.DiskFullAware,
+reached through the trial context (`ctx.subject`) and used only when the subject has it
+(etcd: subjects/etcd/disk.py, its member ids and NOSPACE alarms). The baseline asks it what
+was there before the fill.
+
 verify_active holds iff df, read again from a fresh helper, shows free bytes at or below
 the level asked for (+ ACTIVE_SLACK). What the subject does is recorded, not required:
 container state and exit code, and its published client endpoint's status
-(chaos/etcd_members.py). etcd 3.4 does not raise its NOSPACE alarm on a full disk (that
-alarm is its own quota); its backend fails a write with ENOSPC and the process exits
-(`mvcc/backend: cannot commit tx ...: no space left on device`), typically within a second
-under load.
+(chaos/disk_member.py). etcd 3.4, for one, exits on ENOSPC (`mvcc/backend: cannot commit tx
+...: no space left on device`), typically within a second under load.
 
 cleanup_chaos records what the member did (state, exit code, the ENOSPC log line), then
 `rm -f --` exactly this trial's MAX_FILES names (no glob), then starts the member if it
-is not running (it was at baseline), then disarms a NOSPACE alarm raised for it during the
-fault through any member's v3 gateway (POST /v3/maintenance/alarm, DEACTIVATE). The ledger
-form is the same: VOLUME_RUN rm -f of those names, START_CONTAINER.
+is not running (it was at baseline), then lets the subject's hook undo what it raised
+because of the fill (etcd: DEACTIVATE a NOSPACE alarm of a target, not armed before). The
+ledger form is the same: VOLUME_RUN rm -f of those names, START_CONTAINER.
 
 verify_removed holds iff no fill file of this trial is left (a helper lists them), free
 bytes are back to the baseline within eval.cleanup.snapshot.free_tolerance, the member runs and
-its endpoint answers, and no NOSPACE alarm of the fault's making is armed; polled to
+its endpoint answers, and the subject's hook lists nothing of the fill's making still in
+force (etcd: no NOSPACE alarm of the fault's making is armed); polled to
 VERIFY_REMOVED_TIMEOUT_S.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.diskfill import (
-    FILL_CHUNK_BYTES,
-    MAX_FILES,
-    MAX_FILL_BYTES,
-    TOPUP_BYTES,
-    confinement_problem,
-    fallocate_argv,
-    fill_names,
-    goal_avail,
-    remove_argv,
-    size_option,
-    topup_argv,
-)
-from chaos.etcd_members import EtcdMembers
-from chaos.probes import (
-    EndpointTracker,
-    HttpOutcome,
-    probe_endpoint_of,
-    probe_tracked,
-)
-from eval.cleanup.node_state import VolumeUsage, parse_volume_usage, volume_usage_argv
+from chaos.disk_member import member_state
+from chaos.disk_volume import ACTIVE_SLACK, DataVolume
+from chaos.diskfill import MAX_FILL_BYTES, fill_names, remove_argv
+from chaos.probes import EndpointTracker, HttpOutcome, probe_endpoint_of, probe_tracked
+from eval.cleanup.node_state import VolumeUsage
 from eval.cleanup.snapshot import free_tolerance
-from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.client import Docker
+from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.polling import poll_until
-from eval.subject import Node, TrialContext
+from eval.subject import DiskFullAware, Node, TrialContext
 
-ACTIVE_SLACK = 1 << 20  # df rounding and the subject freeing a page meanwhile
-SIZE_MATCH_SLACK = 1 << 20
 PROBE_TIMEOUT_S = 1.0
-HELPER_TIMEOUT_S = 60.0
 VERIFY_REMOVED_TIMEOUT_S = 30.0
 
 
@@ -107,16 +93,9 @@ class _Target:
     """What the fault knows about one target."""
 
     node: Node
-    volume: str
+    vol: DataVolume
     tracker: EndpointTracker
-    baseline: VolumeUsage | None = None
     running_before: bool = True
-    member_id: int | None = None
-    goal: int | None = None
-    created: list[str] = field(default_factory=list)
-    filled: int = 0
-    fill_s: float = 0.0  # the whole fill: df, fallocate, df again (helpers included)
-    write_s: float = 0.0  # the fallocate / dd helpers alone
     during: dict[str, str] = field(default_factory=dict)  # what the member did, recorded
 
 
@@ -138,8 +117,8 @@ class DiskPressureFault:
         if not targets:
             raise FaultError("disk_pressure: no targets")
         self.params, self.targets, self.cluster = params, targets, cluster
-        self._docker, self._image = docker, helper_image
-        self._labels = ctx.labels("helper")
+        self._docker = docker
+        labels = ctx.labels("helper")
         self.names = fill_names(ctx.trial_key)
         self._t: dict[str, _Target] = {}
         for node in targets:
@@ -147,8 +126,10 @@ class DiskPressureFault:
             if node.data_volume is None or ep is None:
                 raise FaultError(f"disk_pressure: node {node.name} has no data volume or no "
                                  "endpoint to observe")
-            self._t[node.name] = _Target(node, node.data_volume, EndpointTracker(docker, node, ep))
-        self._members = EtcdMembers(docker, cluster, PROBE_TIMEOUT_S)
+            vol = DataVolume(docker, node, node.data_volume, labels, helper_image)
+            self._t[node.name] = _Target(node, vol, EndpointTracker(docker, node, ep))
+        self._subject = ctx.subject if isinstance(ctx.subject, DiskFullAware) else None
+        self._subject_baseline: object | None = None  # what the subject's hook recorded
         self._measured = False
 
     def describe(self) -> str:
@@ -161,105 +142,45 @@ class DiskPressureFault:
         steps: list[UndoAction] = []
         for t in self._t.values():
             steps.append(UndoAction(UndoOp.VOLUME_RUN, t.node.container_id,
-                                    remove_argv(self.names), volume=t.volume))
+                                    remove_argv(self.names), volume=t.vol.volume))
             steps.append(UndoAction(UndoOp.START_CONTAINER, t.node.container_id))
         return tuple(steps)
 
-    # -- observation ------------------------------------------------------------------------
-
     async def usage(self, node: Node) -> VolumeUsage:
         """df and the fill files of `node`'s data volume, from a fresh helper."""
-        t = self._t[node.name]
-        if await self._docker.volume_info(t.volume) is None:
-            raise FaultError(f"{node.name}: data volume {t.volume} is gone")
-        res = await self._docker.run_helper(
-            volume_usage_argv(), labels=self._labels, volume=t.volume, caps=(),
-            image=self._image, timeout_s=HELPER_TIMEOUT_S,
-        )
-        try:
-            return parse_volume_usage(res.stdout)
-        except ValueError as e:
-            raise FaultError(f"{node.name}: df/find exit {res.exit_code}: {e}; "
-                             f"{res.stderr.strip()[:200]}") from e
+        return await self._t[node.name].vol.usage()
+
+    async def _member(self, t: _Target) -> dict[str, str]:
+        return await member_state(self._docker, t.node, t.tracker, self._subject,
+                                  PROBE_TIMEOUT_S)
 
     # -- baseline, inject -------------------------------------------------------------------
 
-    async def _check_confined(self, t: _Target) -> VolumeUsage:
-        """Refuse (FaultError) unless the volume is bounded; return its usage."""
-        info = await self._docker.volume_info(t.volume)
-        problem = confinement_problem(t.volume, info)
-        if problem:
-            raise FaultError(f"disk_pressure refuses {t.node.name}: {problem}")
-        usage = await self.usage(t.node)
-        assert info is not None
-        bound = size_option(info.options.get("o", "")) if info.options.get("type") == "tmpfs" \
-            else None
-        if bound is not None and abs(usage.size - bound) > SIZE_MATCH_SLACK:
-            raise FaultError(f"disk_pressure refuses {t.node.name}: /target is {usage.size} "
-                             f"bytes, not the volume's size= {bound}: not the bounded fs")
-        return usage
-
     async def measure_baseline(self) -> Mapping[str, int]:
         """Check confinement (refusing before anything is written), then record each
-        target's free bytes, whether it runs, its member id and the armed alarms."""
+        target's free bytes, whether it runs, which port its endpoint publishes, and what the
+        subject's hook records (etcd: member ids and the armed alarms)."""
         for t in self._t.values():
-            t.baseline = await self._check_confined(t)
+            t.vol.baseline = await t.vol.confined_usage()
             info = await self._docker.inspect(t.node.container_id)
             t.running_before = info is not None and info.running
-            t.member_id = await self._members.member_id(t.tracker)
-        await self._members.record_alarms()
+            await t.tracker.pin()  # while it serves: a member stopped by ENOSPC publishes none
+        if self._subject is not None:
+            self._subject_baseline = await self._subject.disk_fill_baseline(self.targets)
         self._measured = True
-        return {name: t.baseline.avail for name, t in self._t.items() if t.baseline}
+        return {name: t.vol.baseline.avail for name, t in self._t.items() if t.vol.baseline}
 
     async def inject(self) -> None:
         if not self._measured:
             await self.measure_baseline()
         for t in self._t.values():
-            await self._fill(t)
+            await t.vol.fill(self.names, self.params.fill_percent, self.params.fill_bytes)
 
     async def fill_step(self, node: Node, nbytes: int, *, topup: bool = False) -> bool:
         """Create the next fill file of `nbytes` on `node` (recorded before it is made):
         fallocate, or with `topup` dd until full. False when a fallocate did not fit. A
         half-done inject is a few of these."""
-        t = self._t[node.name]
-        if len(t.created) >= MAX_FILES:
-            raise FaultError(f"{node.name}: used all {MAX_FILES} fill file names")
-        name = self.names[len(t.created)]
-        t.created.append(name)
-        argv = topup_argv(name, nbytes) if topup else fallocate_argv(name, nbytes)
-        t0 = time.monotonic()
-        res = await self._docker.run_helper(
-            argv, labels=self._labels, volume=t.volume, caps=(), image=self._image,
-            timeout_s=HELPER_TIMEOUT_S,
-        )
-        t.write_s += time.monotonic() - t0
-        if res.ok:
-            return True
-        if "No space left" in res.stderr:
-            return topup  # dd stopping at ENOSPC is a top-up doing its job
-        raise FaultError(f"{node.name}: {argv[0]}: exit {res.exit_code}: {res.stderr.strip()}")
-
-    async def _fill(self, t: _Target) -> None:
-        """fallocate in chunks toward the goal; for a goal of 0 (full), all but TOPUP_BYTES,
-        then dd writes the rest until ENOSPC. Each step re-reads df."""
-        t0 = time.monotonic()
-        usage = t.baseline or await self.usage(t.node)
-        t.goal = goal_avail(self.params.fill_percent, self.params.fill_bytes, usage)
-        while len(t.created) < MAX_FILES:
-            need = usage.avail - t.goal
-            if need <= 0:
-                break
-            if t.goal == 0 and need <= TOPUP_BYTES:
-                await self.fill_step(t.node, need, topup=True)
-            else:
-                margin = TOPUP_BYTES if t.goal == 0 else 0
-                await self.fill_step(t.node, min(need - margin, FILL_CHUNK_BYTES))
-            usage = await self.usage(t.node)
-        t.fill_s = time.monotonic() - t0
-        t.filled = sum(size for name, size in usage.fill_files if name in self.names)
-        if usage.avail > t.goal + ACTIVE_SLACK:
-            raise FaultError(f"{t.node.name}: {usage.avail} bytes still free after "
-                             f"{len(t.created)} fill files (goal {t.goal})")
+        return await self._t[node.name].vol.fill_step(self.names, nbytes, topup=topup)
 
     async def verify_active(self) -> Evidence:
         """Free bytes, read from a fresh helper, are at or below the goal on every target;
@@ -268,19 +189,20 @@ class DiskPressureFault:
         notes: list[str] = []
         holds = True
         for name, t in self._t.items():
-            usage = await self.usage(t.node)
-            goal = t.goal if t.goal is not None else -1
-            ok = t.goal is not None and usage.avail <= t.goal + ACTIVE_SLACK
+            vol = t.vol
+            usage = await vol.usage()
+            goal = vol.goal if vol.goal is not None else -1
+            ok = vol.goal is not None and usage.avail <= vol.goal + ACTIVE_SLACK
             holds = holds and ok
-            member = await self._members.state(t.node, t.tracker)
+            member = await self._member(t)
             p = "" if len(self._t) == 1 else f"{name}."
-            base = t.baseline.avail if t.baseline else -1
+            base = vol.baseline.avail if vol.baseline else -1
             figures.update({
                 f"{p}size_bytes": usage.size, f"{p}free_bytes_before": base,
                 f"{p}free_bytes_now": usage.avail, f"{p}goal_free_bytes": goal,
                 f"{p}used_pct_now": round(100 * usage.used_fraction, 2),
-                f"{p}fill_bytes": t.filled, f"{p}fill_files": len(t.created),
-                f"{p}fill_s": round(t.fill_s, 3), f"{p}write_s": round(t.write_s, 3),
+                f"{p}fill_bytes": vol.filled, f"{p}fill_files": len(vol.created),
+                f"{p}fill_s": round(vol.fill_s, 3), f"{p}write_s": round(vol.write_s, 3),
                 **{f"{p}member_{k}": v for k, v in member.items()},
             })
             notes.append(f"{name}: free {base} -> {usage.avail} bytes (goal <= {goal}) "
@@ -288,37 +210,30 @@ class DiskPressureFault:
                          f", endpoint {member['endpoint']}")
         return Evidence(holds, "; ".join(notes), figures)
 
-    def _member_ids(self) -> set[int]:
-        return {t.member_id for t in self._t.values() if t.member_id is not None}
-
     # -- cleanup ----------------------------------------------------------------------------
 
     async def cleanup_chaos(self) -> None:
         """Remove exactly this trial's fill files, start each target that is not running,
-        disarm a NOSPACE alarm raised for it. Idempotent; fine after a half-done inject."""
+        let the subject's hook undo what it raised (etcd: a NOSPACE alarm). Idempotent;
+        fine after a half-done inject."""
         problems: list[str] = []
         for t in self._t.values():
             try:
                 await self._cleanup_one(t)
             except (DockerError, CleanupError) as e:
                 problems.append(f"{t.node.name}: {e}")
-        try:
-            await self._members.disarm(self._member_ids())
-        except CleanupError as e:
-            problems.append(str(e))
+        if self._subject is not None and self._subject_baseline is not None:
+            try:
+                await self._subject.after_disk_fill(self._subject_baseline)
+            except CleanupError as e:
+                problems.append(str(e))
         if problems:
             raise CleanupError(f"disk_pressure cleanup failed: {'; '.join(problems)}")
 
     async def _cleanup_one(self, t: _Target) -> None:
         if not t.during:  # the first cleanup sees what the fault did; keep that record
-            t.during = await self._members.state(t.node, t.tracker)
-        if await self._docker.volume_info(t.volume) is not None:  # else its files are gone
-            res = await self._docker.run_helper(
-                remove_argv(self.names), labels=self._labels, volume=t.volume, caps=(),
-                image=self._image, timeout_s=HELPER_TIMEOUT_S,
-            )
-            if not res.ok:
-                raise CleanupError(f"rm: exit {res.exit_code}: {res.stderr.strip()[:200]}")
+            t.during = await self._member(t)
+        await t.vol.remove(self.names)
         info = await self._docker.inspect(t.node.container_id)
         if info is None:
             raise CleanupError("container is gone; cannot start it")
@@ -328,9 +243,9 @@ class DiskPressureFault:
     # -- proof of removal -------------------------------------------------------------------
 
     async def _removed(self, t: _Target) -> tuple[bool, str, dict[str, float | str]]:
-        usage = await self.usage(t.node)
+        usage = await t.vol.usage()
         left = [f for f, _ in usage.fill_files if f in self.names]
-        base = t.baseline.avail if t.baseline else usage.avail
+        base = t.vol.baseline.avail if t.vol.baseline else usage.avail
         tol = free_tolerance(usage.size)
         space_ok = usage.avail >= base - tol
         info = await self._docker.inspect(t.node.container_id)
@@ -345,8 +260,8 @@ class DiskPressureFault:
                          "free_bytes_baseline": base}
 
     async def verify_removed(self) -> Evidence:
-        """No fill file of ours, free bytes back to baseline, member serving, no alarm of
-        ours armed: polled to a deadline."""
+        """No fill file of ours, free bytes back to baseline, member serving (polled to a
+        deadline), and nothing the subject raised because of the fill still in force."""
 
         async def check() -> list[tuple[bool, str, dict[str, float | str]]]:
             return list(await asyncio.gather(*(self._removed(t) for t in self._t.values())))
@@ -356,15 +271,16 @@ class DiskPressureFault:
         )
         holds = all(ok for ok, _, _ in results)
         notes = [why for _, why, _ in results]
-        armed = await self._members.armed(self._member_ids())
-        if armed:
-            holds = False
-            notes.append(f"NOSPACE still armed for {[f'{m:x}' for m, _ in armed]}")
+        if self._subject is not None and self._subject_baseline is not None:
+            left = await self._subject.disk_fill_leftovers(self._subject_baseline)
+            if left:
+                holds = False
+                notes.extend(left)
         figures: dict[str, float | str] = {"seconds": round(took, 3)}
         for (name, t), (_, _, figs) in zip(self._t.items(), results, strict=True):
             p = "" if len(self._t) == 1 else f"{name}."
             figures.update({p + k: v for k, v in figs.items()})
-            figures[f"{p}fill_s"] = round(t.fill_s, 3)
-            figures[f"{p}fill_bytes"] = t.filled
+            figures[f"{p}fill_s"] = round(t.vol.fill_s, 3)
+            figures[f"{p}fill_bytes"] = t.vol.filled
             figures.update({f"{p}during_{k}": v for k, v in t.during.items()})
         return Evidence(holds, "; ".join(notes), figures)

@@ -1,5 +1,5 @@
 """disk_pressure's pure parts: the fill files' names, the argv that create and remove them,
-the fill goal and the confinement rule. No I/O (etcd's alarm API: chaos/etcd_members.py).
+the fill goal and the confinement rule. No I/O (the volume's helpers: chaos/disk_volume.py).
 
 Fill files are `/target/.chaos-eval-fill-<first 12 chars of the trial key>-<n>`, with
 n < MAX_FILES: cleanup removes exactly those names (`rm -f --`, never a glob), so it can

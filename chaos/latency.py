@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chaos.net.shape import LATENCY_SLOT, BackendChoice, Distribution, Shape, Slot
 from chaos.net.shaped_fault import ShapedFault
-from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.client import Docker
+from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
 from eval.fault import Evidence
 from eval.subject import Node, TrialContext
 

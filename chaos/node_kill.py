@@ -23,8 +23,9 @@ from chaos.probes import (
     probe_endpoint_of,
     serving_evidence,
 )
-from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.client import Docker
 from eval.engine.containers import ContainerInfo
+from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.polling import poll_until

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chaos.net.shape import LOSS_SLOT, BackendChoice, Shape, Slot
 from chaos.net.shaped_fault import ShapedFault
-from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.client import Docker
+from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
 from eval.fault import Evidence
 from eval.subject import Node, TrialContext
 

@@ -7,6 +7,8 @@ Shapes (the trial's targets define one side):
     bridge    left half | bridge | right half: the one target (the bridge) talks to both
               halves, the halves cannot talk to each other (3 nodes: A | bridge | C)
 
+(chaos/net/partition_plan.py computes who cannot talk to whom.)
+
 Mechanism: DROP rules in a harness-owned chain of the filter table of EACH affected node's
 network namespace, jumped to from INPUT and OUTPUT (chaos/net/partition_rules.py has the rules
 and their builders). One one-shot NET_ADMIN helper joined to the node applies its whole
@@ -26,12 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import ClassVar, Literal, TypeVar
+from dataclasses import replace
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from chaos.net.addresses import checked_ipv4
+from chaos.net.partition_plan import Shape, plan_partition
 from chaos.net.partition_rules import (
     RULES_PATH,
     found,
@@ -42,16 +45,11 @@ from chaos.net.partition_rules import (
     restore_argv,
     undo_argvs,
 )
-from chaos.net.reachability import (
-    HELPER_CONCURRENCY,
-    PairProbe,
-    checked_ipv4,
-    ordered_pairs,
-    peer_port,
-    reachability,
-)
-from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from chaos.net.reachability import PairProbe, ordered_pairs, peer_port, reachability
+from eval.engine.client import Docker
 from eval.engine.containers import HelperResult
+from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from eval.engine.helper_fanout import bounded_gather
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.polling import poll_until
@@ -63,83 +61,13 @@ MAX_REMOVAL_ATTEMPTS = 3  # list-then-remove rounds when the table is not as inj
 VERIFY_ACTIVE_TIMEOUT_S = 5.0
 VERIFY_REMOVED_TIMEOUT_S = 15.0
 
-Shape = Literal["isolate", "split", "bridge"]
-T = TypeVar("T")
-
 
 class PartitionParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     shape: Shape = "isolate"
 
 
-# -- pure planning ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PartitionPlan:
-    """Who cannot talk to whom, and the peer addresses each affected node drops."""
-
-    sides: tuple[tuple[str, ...], ...]  # for describe(): the groups, bridge in the middle
-    blocked: frozenset[tuple[str, str]]  # unordered pairs, stored as (smaller, larger) names
-    drops: Mapping[str, tuple[str, ...]]  # node name -> peer IPs it drops (affected nodes)
-
-    def is_blocked(self, a: str, b: str) -> bool:
-        return (min(a, b), max(a, b)) in self.blocked
-
-
-def plan_partition(
-    shape: Shape, targets: tuple[Node, ...], cluster: tuple[Node, ...]
-) -> PartitionPlan:
-    """Compute the partition; FaultError when the targets cannot form that shape.
-    Addresses are validated (IPv4) before they can reach an argv."""
-    by_name = {n.name: n for n in cluster}
-    if len(by_name) != len(cluster):
-        raise FaultError(f"partition: duplicate node names in {[n.name for n in cluster]}")
-    tnames = sorted({t.name for t in targets})
-    if not tnames:
-        raise FaultError("partition: no targets")
-    unknown = [t for t in tnames if t not in by_name]
-    if unknown:
-        raise FaultError(f"partition: targets {unknown} are not cluster members")
-    rest = sorted(set(by_name) - set(tnames))
-
-    if shape in ("isolate", "split"):
-        if not rest:
-            raise FaultError(f"partition {shape}: the targets are the whole cluster")
-        sides: tuple[tuple[str, ...], ...] = (tuple(tnames), tuple(rest))
-        pairs = [(a, b) for a in tnames for b in rest]
-    else:
-        if len(tnames) != 1:
-            raise FaultError(f"partition bridge: needs exactly one target, got {tnames}")
-        if len(rest) < 2:
-            raise FaultError("partition bridge: needs at least 3 nodes")
-        left, right = rest[: len(rest) // 2], rest[len(rest) // 2 :]
-        sides = (tuple(left), tuple(tnames), tuple(right))
-        pairs = [(a, b) for a in left for b in right]
-
-    blocked = frozenset((min(a, b), max(a, b)) for a, b in pairs)
-    drops: dict[str, list[str]] = {}
-    for a, b in sorted(blocked):
-        drops.setdefault(a, []).append(checked_ipv4(by_name[b].address))
-        drops.setdefault(b, []).append(checked_ipv4(by_name[a].address))
-    return PartitionPlan(sides, blocked, {k: tuple(sorted(v)) for k, v in drops.items()})
-
-
 # -- the fault -------------------------------------------------------------------------------
-
-
-async def for_each_node(
-    fn: Callable[[Node], Awaitable[T]], nodes: tuple[Node, ...]
-) -> list[T | BaseException]:
-    """Run fn on every node, a few helpers at a time; exceptions are returned, not raised,
-    so one node's failure never abandons the others half-done."""
-    gate = asyncio.Semaphore(HELPER_CONCURRENCY)
-
-    async def one(node: Node) -> T:
-        async with gate:
-            return await fn(node)
-
-    return list(await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True))
 
 
 class PartitionFault:
@@ -197,7 +125,7 @@ class PartitionFault:
     # inject -------------------------------------------------------------------------------
 
     async def inject(self) -> None:
-        results = await for_each_node(self._inject_node, self._affected())
+        results = await bounded_gather(self._inject_node, self._affected())
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise FaultError(f"partition inject failed: {'; '.join(map(str, errors))}")
@@ -272,7 +200,7 @@ class PartitionFault:
     # cleanup ------------------------------------------------------------------------------
 
     async def cleanup_chaos(self) -> None:
-        results = await for_each_node(self._cleanup_node, self._affected())
+        results = await bounded_gather(self._cleanup_node, self._affected())
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise CleanupError(f"partition cleanup failed: {'; '.join(map(str, errors))}")
@@ -337,7 +265,7 @@ class PartitionFault:
         node, then one probing helper a node and poll."""
         t0 = time.monotonic()
         up, down = await self._running()
-        listings = await for_each_node(lambda n: self._run(n, list_rules_argv()), up)
+        listings = await bounded_gather(lambda n: self._run(n, list_rules_argv()), up)
         problems = [f"not running (cannot prove removal): {', '.join(down)}"] if down else []
         left = 0
         for node, res in zip(up, listings, strict=True):

@@ -33,7 +33,8 @@ from chaos.probes import (
     probe_tracked,
     serving_evidence,
 )
-from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from eval.engine.client import Docker
+from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import Evidence, UndoAction, UndoOp
 from eval.polling import poll_until

@@ -83,6 +83,10 @@ class TrialContext:
     trial_key: str
     seed: int
     campaign_uid: str = ""  # random per campaign: ids repeat across databases, uids do not
+    # The trial's subject, for a fault that uses one of its optional powers (an isinstance
+    # check, e.g. DiskFullAware); None where there is none (a subject's own context, tests).
+    # A fault must never bring it up or tear it down.
+    subject: Subject | None = field(default=None, compare=False, repr=False)
 
     @property
     def campaign_label(self) -> str:
@@ -144,3 +148,33 @@ class LeaderAware(Protocol):
 
     async def leader(self, role: str | None = None) -> Node | None:
         """The node leading now (for `role`, when the subject has several), or None."""
+
+
+@runtime_checkable
+class DiskFullAware(Protocol):
+    """Optional power: what is particular to this subject about a full data disk, for the
+    `disk_pressure` fault. The fault fills and empties the disk and proves both itself; these
+    methods only observe the subject and undo state the subject raised because of the fill.
+    Called only with nodes of this subject's cluster."""
+
+    async def disk_fill_baseline(self, targets: tuple[Node, ...]) -> object:
+        """Record, before anything is filled, what tells the fill's doing from what was there
+        already (etcd: the targets' member ids and the alarms armed). Returns an opaque value
+        that is handed back to `after_disk_fill` and `disk_fill_leftovers`. Read-only and
+        idempotent; never raises for members that do not answer (it records less)."""
+
+    async def disk_fill_effects(self, node: Node, endpoint: Endpoint) -> dict[str, str]:
+        """What `node`'s process says about itself now through `endpoint` (its endpoint as
+        published now), for the record: "endpoint" ("answered" or "no answer") and any
+        subject-specific fields (etcd: "errors"). Read-only; never raises."""
+
+    async def after_disk_fill(self, baseline: object) -> None:
+        """Undo what the subject itself raised because its disk was full (etcd: DEACTIVATE
+        the targets' NOSPACE alarms not armed at `baseline`). Idempotent, and a no-op when
+        nothing was raised or no member answers. Raises CleanupError when such state cannot
+        be undone. Must not touch anything that was already there at `baseline`."""
+
+    async def disk_fill_leftovers(self, baseline: object) -> tuple[str, ...]:
+        """What the subject raised because of the fill that is still in force, one sentence
+        each (the proof of removal fails while any is listed); empty when none, or when no
+        member answers. Read-only."""

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from chaos.net.reachability import checked_ipv4
+from chaos.net.addresses import checked_ipv4
 from eval.errors import FaultError
 
 CHAIN = "CHAOS_EVAL_PART"

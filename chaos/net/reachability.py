@@ -9,36 +9,23 @@ Every address and port is checked before it reaches an argv.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from chaos.net.addresses import checked_ipv4
+from eval.engine.client import Docker
+from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from eval.engine.helper_fanout import HELPER_CONCURRENCY, bounded_gather
 from eval.errors import FaultError, ParameterError
 from eval.subject import Node
 
 NC_TIMEOUT_S = 1  # nc -w / reach.py: connect timeout of one reachability probe
 REACH_PATH = "/tmp/chaos-eval-reach.py"  # chaos/helper/reach.py, in the helper's filesystem
-HELPER_CONCURRENCY = 3  # helpers started at once (a 2-core machine runs other trials too)
 
 
 # -- validation: nothing reaches an argv unchecked ------------------------------------------
-
-
-def checked_ipv4(address: str) -> str:
-    """The canonical text of an IPv4 address; ParameterError for anything else."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError as e:
-        raise ParameterError(f"not an IP address: {address!r}") from e
-    if not isinstance(ip, ipaddress.IPv4Address):
-        raise ParameterError(f"only IPv4 addresses are supported here: {address!r}")
-    if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
-        raise ParameterError(f"not a node address: {address!r}")
-    return str(ip)
 
 
 def checked_port(port: int) -> int:
@@ -170,19 +157,21 @@ async def reachability(
     concurrency: int = HELPER_CONCURRENCY,
 ) -> tuple[PairProbe, ...]:
     """Probe every (src, dst) pair with one helper per source node (`probe_from`), at most
-    `concurrency` helpers at a time; results in input order."""
+    `concurrency` helpers at a time; results in input order. When a helper fails, the
+    first failure (in source order) is raised once every helper has finished."""
     pairs = tuple(pairs)
     by_src: dict[str, tuple[Node, list[Node]]] = {}
     for src, dst in pairs:
         by_src.setdefault(src.container_id, (src, []))[1].append(dst)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(src: Node, dsts: list[Node]) -> tuple[PairProbe, ...]:
-        async with gate:
-            return await probe_from(docker, labels, src, tuple(dsts), image=image)
-
-    groups = await asyncio.gather(*(one(s, ds) for s, ds in by_src.values()))
-    found = {(p.src, p.dst): p for group in groups for p in group}
+    results = await bounded_gather(
+        lambda group: probe_from(docker, labels, group[0], tuple(group[1]), image=image),
+        by_src.values(), concurrency,
+    )
+    found: dict[tuple[str, str], PairProbe] = {}
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        found.update(((p.src, p.dst), p) for p in result)
     return tuple(found[(s.name, d.name)] for s, d in pairs)
 
 

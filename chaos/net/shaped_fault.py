@@ -12,15 +12,16 @@ than at baseline is lost (50 probes). It re-measures until that holds or 15 s pa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from chaos.net.shape import BackendChoice, PingStats, Shape, Slot, parse_ping, ping_argv
+from chaos.net.ping import PingStats, parse_ping, ping_argv
+from chaos.net.shape import BackendChoice, Shape, Slot
 from chaos.net.shaping import Shaping
 from eval.engine.client import Docker
 from eval.errors import FaultError
 from eval.fault import Evidence, UndoAction
+from eval.polling import poll_until
 from eval.subject import Node, TrialContext
 
 VERIFY_REMOVED_TIMEOUT_S = 15.0
@@ -116,8 +117,8 @@ class ShapedFault:
     async def verify_removed(self) -> Evidence:
         """No chain, jump, qdisc or shaper left, and RTT/loss back within tolerance of the
         baseline (module docstring). Re-measures until that holds or the deadline."""
-        deadline = time.monotonic() + VERIFY_REMOVED_TIMEOUT_S
-        while True:
+
+        async def check() -> Evidence:
             notes: list[str] = []
             figures: dict[str, float | str] = {}
             holds = True
@@ -129,5 +130,8 @@ class ShapedFault:
                 notes.append(f"{residue}, {'back to baseline' if ok else 'NOT at baseline'}")
                 prefix = "" if len(self.targets) == 1 else f"{node.name}."
                 figures.update({prefix + k: round(v, 3) for k, v in figs.items()})
-            if holds or time.monotonic() >= deadline:
-                return Evidence(holds, "; ".join(notes), figures)
+            return Evidence(holds, "; ".join(notes), figures)
+
+        # no pause between rounds: each round's pings take a second or more
+        evidence, _ = await poll_until(check, lambda e: e.holds, VERIFY_REMOVED_TIMEOUT_S, 0.0)
+        return evidence

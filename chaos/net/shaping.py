@@ -1,6 +1,7 @@
 """Applying and removing a Shape on target nodes with either backend, and observing it.
 
-`Shaping` does the Docker side of chaos/net/shape.py for one fault on its targets:
+`Shaping` applies a Shape (chaos/net/shape.py) for one fault on its targets, with the argv of
+chaos/net/netem.py and chaos/net/queue_rules.py and the daemon of chaos/net/shaper_daemon.py:
 
     inject   choose the backend per target, record the choice, then
              netem:   tc qdisc replace dev eth0 root handle H: netem ...
@@ -22,54 +23,45 @@ chaos/net/shaped_fault.py.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-from chaos.net.shape import (
-    ABSENT_CHAIN,
-    ABSENT_JUMP,
+from chaos.net.netem import (
     ABSENT_QDISC,
     NETEM_UNKNOWN,
-    Backend,
-    BackendChoice,
-    Shape,
-    Slot,
+    netem_argv,
+    netem_delete_argv,
+    netem_probe_argv,
+    parse_root_qdisc,
+    qdisc_show_argv,
+)
+from chaos.net.queue_rules import (
+    ABSENT_CHAIN,
+    ABSENT_JUMP,
     chain_residue,
     delete_chain_argv,
     flush_chain_argv,
-    helper_name,
     jump_check_argv,
     jump_delete_argv,
     jump_insert_argv,
     list_rules_argv,
-    netem_argv,
-    netem_delete_argv,
-    netem_probe_argv,
     new_chain_argv,
-    parse_root_qdisc,
-    qdisc_show_argv,
     queue_rule_argv,
-    shaper_argv,
-    shaper_event,
 )
-from eval.engine.client import HELPER_IMAGE_DEFAULT, Docker
+from chaos.net.shape import Backend, BackendChoice, Shape, Slot
+from chaos.net.shaper_daemon import helper_name, shaper_argv, start_shaper, stop_shaper
+from eval.engine.client import Docker
 from eval.engine.containers import ContainerInfo, HelperResult
+from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from eval.engine.helper_fanout import bounded_gather
 from eval.errors import CleanupError, DockerError, FaultError
 from eval.fault import UndoAction, UndoOp
 from eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-HELPER_CONCURRENCY = 3  # one-shot helpers at once, across targets
-SHAPER_READY_TIMEOUT_S = 20.0
-SHAPER_STOP_TIMEOUT_S = 5.0
 MAX_JUMP_DELETES = 8
 
 _netem_support: dict[str, bool] = {}  # helper image -> kernel has sch_netem
@@ -88,17 +80,6 @@ async def netem_supported(docker: Docker, labels: Mapping[str, str], image: str)
             raise FaultError(f"netem probe inconclusive: exit {res.exit_code}: {res.stderr}")
         log.info("kernel has sch_netem: %s", _netem_support[image])
     return _netem_support[image]
-
-
-async def bounded(items: Iterable[T], fn: Callable[[T], Awaitable[object]]) -> list[object]:
-    """fn over items, HELPER_CONCURRENCY at a time; exceptions are returned, not raised."""
-    gate = asyncio.Semaphore(HELPER_CONCURRENCY)
-
-    async def one(item: T) -> object:
-        async with gate:
-            return await fn(item)
-
-    return list(await asyncio.gather(*(one(i) for i in items), return_exceptions=True))
 
 
 @dataclass(frozen=True)
@@ -169,7 +150,7 @@ class Shaping:
 
     async def inject(self) -> None:
         """Shape every target. Raises FaultError naming each target that failed."""
-        results = await bounded(self.targets, self._inject_one)
+        results = await bounded_gather(self._inject_one, self.targets)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise FaultError("; ".join(str(e) for e in errors)) from errors[0]
@@ -204,29 +185,11 @@ class Shaping:
             raise FaultError(f"{node.name}: netem: {why}")
 
     async def _start_shaper(self, node: Node) -> None:
-        name = self.shaper_name(node)
-        await self.docker.remove(name)  # an earlier attempt's, of this very trial and target
-        await self.docker.start_daemon_helper(
-            shaper_argv(self.slot, self.shape, self.seed(node)), name=name,
+        await start_shaper(
+            self.docker, self.shaper_name(node),
+            shaper_argv(self.slot, self.shape, self.seed(node)), node=node.name,
             labels=self.labels, netns_of=node.container_id, image=self.image,
         )
-        deadline = time.monotonic() + SHAPER_READY_TIMEOUT_S
-        while True:
-            logs = await self.docker.logs(name)
-            event = shaper_event(logs)
-            if event is not None and event["event"] == "bound":
-                return
-            if event is not None and event["event"] == "error":
-                raise FaultError(f"{node.name}: shaper: {event.get('error')} "
-                                 f"({event.get('hint')})")
-            info = await self.docker.inspect(name)
-            if info is None or not info.running:
-                code = "gone" if info is None else f"exit {info.exit_code}"
-                raise FaultError(f"{node.name}: shaper {code} before binding: {logs[-300:]}")
-            if time.monotonic() >= deadline:
-                raise FaultError(f"{node.name}: shaper not bound after "
-                                 f"{SHAPER_READY_TIMEOUT_S:.0f}s: {logs[-300:]}")
-            await asyncio.sleep(0.05)
 
     async def _add_rules(self, node: Node) -> None:
         """Chain and its rule first, the jump last: traffic is queued only once all is set."""
@@ -242,7 +205,7 @@ class Shaping:
 
     async def cleanup(self) -> None:
         """Remove everything of this slot from every target; CleanupError lists failures."""
-        results = await bounded(self.targets, self._cleanup_one)
+        results = await bounded_gather(self._cleanup_one, self.targets)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise CleanupError("; ".join(str(e) for e in errors)) from errors[0]
@@ -256,7 +219,7 @@ class Shaping:
                 raise CleanupError(f"{node.name}: {e}") from e
             log.info("%s: stopped while being cleaned; its netns went with it", node.name)
         try:
-            await self._stop_shaper(node)
+            await stop_shaper(self.docker, self.shaper_name(node), node.name)
         except DockerError as e:
             raise CleanupError(f"{node.name}: shaper: {e}") from e
 
@@ -286,23 +249,6 @@ class Shaping:
                                f"{MAX_JUMP_DELETES} deletions")
         await self._run(node, flush_chain_argv(self.slot), ABSENT_CHAIN, CleanupError)
         await self._run(node, delete_chain_argv(self.slot), ABSENT_CHAIN, CleanupError)
-
-    async def _stop_shaper(self, node: Node) -> None:
-        """SIGTERM (the shaper accepts what it holds), wait to a deadline, then remove."""
-        name = self.shaper_name(node)
-        info = await self.docker.inspect(name)
-        if info is None:
-            return
-        if info.running:
-            with contextlib.suppress(DockerError):  # it may have exited meanwhile
-                await self.docker.kill(name, "SIGTERM")
-            deadline = time.monotonic() + SHAPER_STOP_TIMEOUT_S
-            while info is not None and info.running and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-                info = await self.docker.inspect(name)
-        event = shaper_event(await self.docker.logs(name))
-        log.info("%s: shaper %s: %s", node.name, name, event)
-        await self.docker.remove(name)
 
     # -- observation ----------------------------------------------------------------------
 

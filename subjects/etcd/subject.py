@@ -10,7 +10,6 @@ linearizably through every member.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import secrets
@@ -20,23 +19,14 @@ from typing import TYPE_CHECKING, ClassVar
 import httpx
 
 from eval.engine.client import Docker
-from eval.engine.compose import Compose, project_name
-from eval.engine.compose import compose_file as find_compose_file
-from eval.engine.containers import ContainerInfo, Labelled
-from eval.errors import ComposeError, DockerError, ImageError, ParameterError
+from eval.engine.compose import Compose
+from eval.engine.containers import ContainerInfo
+from eval.errors import ImageError, ParameterError
 from eval.images.recipes import image_ref
 from eval.outcomes import OpOutcome
-from eval.subject import (
-    LABEL_CAMPAIGN,
-    LABEL_ROLE,
-    LABEL_TRIAL,
-    ClusterState,
-    Endpoint,
-    Health,
-    Node,
-    TrialContext,
-)
+from eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
 from subjects.etcd.client import EtcdKVClient, classify_exception
+from subjects.etcd.disk import EtcdDiskFull
 from subjects.etcd.gateway import (
     MEMBERS_PATH,
     STATUS_PATH,
@@ -46,6 +36,7 @@ from subjects.etcd.gateway import (
     parse_status,
 )
 from subjects.etcd.params import EtcdParams
+from subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token
 
 if TYPE_CHECKING:
     from eval.spec.config import SubjectSpec
@@ -62,11 +53,9 @@ PROBE_KEY = "/chaos-eval/probe"
 # member's tmpfs are taken at start. Below 192 members die with ENOSPC or run with no room
 # for the database, so a smaller size is refused rather than producing a flaky cluster.
 MIN_DATA_MB = 192
-LABEL_SERVICE = "com.docker.compose.service"
-LABEL_PROJECT = "com.docker.compose.project"
 
 
-class EtcdSubject:
+class EtcdSubject(EtcdDiskFull):
     """eval.subject.Subject and LeaderAware for etcd."""
 
     kind: ClassVar[str] = "etcd"
@@ -89,24 +78,18 @@ class EtcdSubject:
                 " 128 MB per member)"
             )
         self.ctx = ctx
-        self.project = project_name(ctx.project)
         self._docker = docker
         self._compose = compose
         self._image = image
-        self._file = compose_file
         self._probe_timeout_s = probe_timeout_s
         self._probe_seq = 0
         self._cluster_id: int | None = None
-        nonce = secrets.token_hex(8)
-        token = hashlib.sha256(f"{ctx.trial_key}:{nonce}".encode()).hexdigest()[:24]
-        self.env: dict[str, str] = {
-            "CHAOS_EVAL_CAMPAIGN": ctx.campaign_label,
-            "CHAOS_EVAL_TRIAL": ctx.trial_key,
-            "CHAOS_EVAL_TOKEN": f"ce-{token}",
-            "CHAOS_EVAL_IMAGE_ETCD": image,
-            "CHAOS_EVAL_DATA_MB": str(int(data_mb)),
-            "CHAOS_EVAL_ETCD_PRE_VOTE": "true" if pre_vote else "false",
-        }
+        env = {**base_env(ctx, data_mb), "CHAOS_EVAL_TOKEN": trial_token(ctx),
+               "CHAOS_EVAL_IMAGE_ETCD": image,
+               "CHAOS_EVAL_ETCD_PRE_VOTE": "true" if pre_vote else "false"}
+        self._project = ComposeProject(ctx, docker, compose, "etcd", env,
+                                       compose_file=compose_file)
+        self.project = self._project.project
 
     @classmethod
     def from_spec(cls, spec: SubjectSpec, ctx: TrialContext, docker: Docker) -> EtcdSubject:
@@ -117,10 +100,8 @@ class EtcdSubject:
                    data_mb=spec.data_mb, pre_vote=params.pre_vote)
 
     @property
-    def file(self) -> Path:
-        if self._file is None:
-            self._file = find_compose_file("etcd")
-        return self._file
+    def env(self) -> dict[str, str]:
+        return self._project.env
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -129,45 +110,25 @@ class EtcdSubject:
         it, and there is no registry to pull from."""
         if await self._docker.image_labels(self._image) is None:
             raise ImageError(f"image {self._image} is not present; build it (eval images)")
-        await self._compose.up(self.project, self.file, self.env)
+        await self._compose.up(self.project, self._project.file, self.env)
 
     async def teardown(self) -> None:
         """compose down -v, then force-remove whatever still carries this trial's labels
         (helpers, a half-created project). Idempotent. Raises DockerError only when
-        something labelled with this trial is still there afterwards."""
-        try:
-            # No grace period: the data is thrown away, and a leader stopped with SIGTERM
-            # first tries to hand leadership to peers that are stopping too (up to 7 s).
-            await self._compose.down(self.project, self.file, self.env, stop_timeout_s=0)
-        except ComposeError as e:
-            log.warning("%s: compose down failed, removing by label: %s", self.project, e)
-        left = await self._leftovers()
-        if not left.empty:
-            await self._docker.remove_labelled(left)
-            left = await self._leftovers()
-        if not left.empty:
-            raise DockerError(f"{self.project}: teardown left {left}")
-
-    async def _leftovers(self) -> Labelled:
-        """Resources labelled with both this trial and this campaign (a trial key alone
-        could repeat across two campaigns of the same spec)."""
-        by_trial = await self._docker.labelled(LABEL_TRIAL, self.ctx.trial_key)
-        by_campaign = await self._docker.labelled(LABEL_CAMPAIGN, self.ctx.campaign_label)
-        return Labelled(
-            tuple(c for c in by_trial.containers if c in set(by_campaign.containers)),
-            tuple(n for n in by_trial.networks if n in set(by_campaign.networks)),
-            tuple(v for v in by_trial.volumes if v in set(by_campaign.volumes)),
-        )
+        something labelled with this trial is still there afterwards. No grace period: the
+        data is thrown away, and a leader stopped with SIGTERM first tries to hand
+        leadership to peers that are stopping too (up to 7 s)."""
+        await self._project.teardown()
 
     # -- nodes ----------------------------------------------------------------------------
 
     def _node(self, info: ContainerInfo) -> Node:
         port = info.ports.get(CLIENT_PORT)
         return Node(
-            name=info.labels.get(LABEL_SERVICE, info.name),
+            name=service(info),
             role="etcd",
             container_id=info.id,
-            address=info.ips.get(f"{self.project}_{NETWORK}", ""),
+            address=self._project.address(info, NETWORK),
             endpoints=(Endpoint("client", "127.0.0.1", port),) if port else (),
             peer_ports=(PEER_PORT,),
             data_volume=info.mounts.get(DATA_PATH),
@@ -177,9 +138,7 @@ class EtcdSubject:
     async def nodes(self) -> tuple[Node, ...]:
         """Every etcd member, sorted by name. A stopped member has no endpoints (and no
         address); its container id and data volume are still given."""
-        found = await self._docker.find_containers(
-            {LABEL_PROJECT: self.project, LABEL_ROLE: "etcd"}
-        )
+        found = await self._project.containers(("etcd",))
         return tuple(sorted((self._node(i) for i in found), key=lambda n: n.name))
 
     async def _url_of(self, container_id: str) -> str | None:
@@ -296,17 +255,7 @@ class EtcdSubject:
         return reasons
 
     async def wait_healthy(self, timeout_s: float) -> Health:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        delay = 0.1
-        while True:
-            remaining = deadline - loop.time()
-            last = await self._health(max(0.2, min(self._probe_timeout_s, remaining)))
-            remaining = deadline - loop.time()
-            if last.healthy or remaining <= 0:
-                return last
-            await asyncio.sleep(min(delay, remaining))  # the poll interval, never more
-            delay = min(delay * 1.5, 0.5)
+        return await poll_healthy(self._health, timeout_s, self._probe_timeout_s)
 
     async def state(self) -> ClusterState:
         nodes = await self.nodes()

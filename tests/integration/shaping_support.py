@@ -10,7 +10,8 @@ import socket
 import statistics
 import time
 
-from chaos.net.shape import PingStats, parse_ping, parse_root_qdisc, ping_argv, qdisc_show_argv
+from chaos.net.netem import parse_root_qdisc, qdisc_show_argv
+from chaos.net.ping import PingStats, parse_ping, ping_argv
 from eval.engine.client import Docker
 from eval.subject import LABEL_TRIAL, Node, TrialContext
 

@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
 import pytest
 
 from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
 from chaos.diskfill import fill_names
-from chaos.etcd_members import ALARM_PATH, alarm_body
-from eval.cleanup.snapshot import DockerSnapshotter, compare, free_tolerance
+from eval.cleanup.removal_proof import DockerSnapshotter
+from eval.cleanup.snapshot import compare, free_tolerance
 from eval.cleanup.undo import run_undo
 from eval.engine.client import Docker
 from eval.errors import FaultError
 from eval.images.build import BuildResult
 from eval.subject import LABEL_TRIAL, Endpoint, Node
+from subjects.etcd.disk import ALARM_PATH, alarm_body
 from tests.integration.etcd_local import LocalEtcd, Writer, new_ctx
 
 pytestmark = pytest.mark.docker
@@ -28,8 +30,9 @@ log = logging.getLogger("figures")
 
 
 def disk(etcd: LocalEtcd, target: Node, **params: object) -> DiskPressureFault:
+    ctx = replace(etcd.ctx, subject=etcd.subject)  # as a trial's: etcd's DiskFullAware hook
     return DiskPressureFault(DiskPressureParams.model_validate(params), (target,), etcd.nodes,
-                             etcd.ctx, etcd.docker, helper_image=etcd.helper_image)
+                             ctx, etcd.docker, helper_image=etcd.helper_image)
 
 
 async def df(etcd: LocalEtcd, node: Node) -> tuple[int, int, list[str]]:

@@ -1,10 +1,14 @@
-"""disk_pressure without Docker: parameters, names, argv, fill goal, confinement, alarms."""
+"""disk_pressure without Docker: parameters, names, argv, fill goal, confinement, the
+member record, and the subject hook seen through a fake."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import pytest
 from pydantic import ValidationError
 
+from chaos.disk_member import enospc_line, member_state
 from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
 from chaos.diskfill import (
     MAX_FILES,
@@ -16,13 +20,13 @@ from chaos.diskfill import (
     size_option,
     topup_argv,
 )
-from chaos.etcd_members import alarm_body, enospc_line, member_id_of, parse_alarms
 from eval.cleanup.node_state import FILL_PREFIX, VolumeUsage
 from eval.engine.client import Docker
 from eval.engine.containers import VolumeInfo
 from eval.errors import FaultError, ParameterError
 from eval.fault import BaselineAware, Fault, UndoOp
 from eval.subject import Endpoint, Node, TrialContext
+from subjects.noop import NoopSubject
 
 MiB = 1 << 20
 KEY = "0123456789abcdef0123456789abcdef"
@@ -125,22 +129,6 @@ def test_confinement(info: VolumeInfo | None, refused: str | None) -> None:
         assert problem is not None and refused in problem
 
 
-def test_alarm_bodies_and_parsing() -> None:
-    assert alarm_body("GET") == {"action": "GET"}
-    assert alarm_body("DEACTIVATE", 0x9E27312BF92F386, "NOSPACE") == {
-        "action": "DEACTIVATE", "memberID": str(0x9E27312BF92F386), "alarm": "NOSPACE"}
-    with pytest.raises(ParameterError):
-        alarm_body("DROP")
-    with pytest.raises(ParameterError):
-        alarm_body("ACTIVATE", 1, "FULL")
-    doc = {"header": {}, "alarms": [{"memberID": "12", "alarm": "NOSPACE"},
-                                    {"memberID": "7", "alarm": "CORRUPT"}]}
-    assert parse_alarms(doc) == ((7, "CORRUPT"), (12, "NOSPACE"))
-    assert parse_alarms({"header": {}}) == ()
-    assert member_id_of({"header": {"member_id": "42"}}) == 42
-    assert member_id_of({}) is None
-
-
 def test_enospc_line_is_the_last_one() -> None:
     logs = ("I | etcdserver: ready\n"
             "C | mvcc/backend: cannot commit tx (write /data/etcd/member/snap/db: no space "
@@ -165,3 +153,70 @@ def test_fault_needs_a_data_volume() -> None:
         DiskPressureFault(DiskPressureParams(fill_bytes=1), bare, N, CTX, Docker())
     with pytest.raises(FaultError, match="no targets"):
         DiskPressureFault(DiskPressureParams(fill_bytes=1), (), N, CTX, Docker())
+
+
+class Hooked:
+    """A subject with the DiskFullAware power; records what it is asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def disk_fill_baseline(self, targets: tuple[Node, ...]) -> object:
+        return "base"
+
+    async def disk_fill_effects(self, node: Node, endpoint: Endpoint) -> dict[str, str]:
+        self.asked.append(f"{node.name}@{endpoint.port}")
+        return {"endpoint": "answered", "errors": "[]"}
+
+    async def after_disk_fill(self, baseline: object) -> None: ...
+
+    async def disk_fill_leftovers(self, baseline: object) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass
+class Info:
+    status: str
+    running: bool
+    exit_code: int = 0
+
+
+class StoppedDocker:
+    """inspect/logs of a member ENOSPC stopped."""
+
+    async def inspect(self, cid: str) -> Info:
+        return Info("exited", False, 1)
+
+    async def logs(self, cid: str) -> str:
+        return "C | mvcc/backend: cannot commit tx: no space left on device\n"
+
+
+class Tracker:
+    def __init__(self, ep: Endpoint | None) -> None:
+        self.ep = ep
+
+    async def current(self) -> Endpoint | None:
+        return self.ep
+
+
+def test_the_subject_hook_is_used_only_when_the_subject_has_it() -> None:
+    params = DiskPressureParams(fill_bytes=1)
+    hooked_ctx = replace(CTX, subject=Hooked())  # type: ignore[arg-type]
+    hooked = DiskPressureFault(params, N[:1], N, hooked_ctx, Docker())
+    assert isinstance(hooked._subject, Hooked)
+    plain = DiskPressureFault(params, N[:1], N, replace(CTX, subject=NoopSubject(CTX)),
+                              Docker())
+    assert plain._subject is None
+    assert DiskPressureFault(params, N[:1], N, CTX, Docker())._subject is None
+
+
+async def test_member_record_asks_the_hook_for_the_endpoint() -> None:
+    hook = Hooked()
+    docker, tracker = StoppedDocker(), Tracker(EP[0])
+    rec = await member_state(docker, N[0], tracker, hook, 1.0)  # type: ignore[arg-type]
+    assert rec == {"container": "exited", "exit_code": "1",
+                   "enospc": "C | mvcc/backend: cannot commit tx: no space left on device",
+                   "endpoint": "answered", "errors": "[]"}
+    assert hook.asked == ["etcd1@32768"]
+    gone = await member_state(docker, N[0], Tracker(None), hook, 1.0)  # type: ignore[arg-type]
+    assert gone["endpoint"] == "not published" and hook.asked == ["etcd1@32768"]

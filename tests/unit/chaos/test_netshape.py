@@ -12,7 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from chaos.latency import LatencyFault, LatencyParams
+from chaos.net import netem, ping, queue_rules
 from chaos.net import shape as ns
+from chaos.net import shaper_daemon as sd
 from chaos.net.shaped_fault import observer_for
 from chaos.net.shaping import Residue
 from chaos.packet_loss import PacketLossFault, PacketLossParams, loss_plan
@@ -33,13 +35,13 @@ NODES = tuple(Node(f"etcd{i}", "etcd", f"cid{i}", f"10.9.0.{i + 1}") for i in (1
 
 @pytest.mark.parametrize("dev", ["eth0", "lo", "veth1a2b.100", "a" * 15, "br-x_y"])
 def test_device_names_accepted(dev: str) -> None:
-    assert ns.checked_device(dev) == dev
+    assert netem.checked_device(dev) == dev
 
 
 @pytest.mark.parametrize("dev", ["", "a" * 16, "eth0;reboot", "eth 0", "../x", "eth0\n"])
 def test_device_names_rejected(dev: str) -> None:
     with pytest.raises(ParameterError):
-        ns.checked_device(dev)
+        netem.checked_device(dev)
 
 
 @pytest.mark.parametrize("ms", [0, -1, 60_001, True, 1.5, "100"])
@@ -72,7 +74,7 @@ def test_queue_outside_reserved_range_rejected(n: int) -> None:
 @pytest.mark.parametrize("ip", ["10.0.0.1; rm", "::1", "127.0.0.1", "0.0.0.0", "", "10.0.0"])
 def test_ping_refuses_non_node_addresses(ip: str) -> None:
     with pytest.raises(ParameterError):
-        ns.ping_argv(ip, 5, 0.2, 2, quiet=True)
+        ping.ping_argv(ip, 5, 0.2, 2, quiet=True)
 
 
 @pytest.mark.parametrize(
@@ -119,63 +121,63 @@ def test_slots_do_not_collide() -> None:
 
 def test_netem_argv() -> None:
     lat = ns.LATENCY_SLOT
-    assert ns.netem_argv(lat, ns.Shape(delay_ms=100)) == (
+    assert netem.netem_argv(lat, ns.Shape(delay_ms=100)) == (
         "tc", "qdisc", "replace", "dev", "eth0", "root", "handle", "4c45:", "netem",
         "delay", "100ms",
     )
-    assert ns.netem_argv(lat, ns.Shape(delay_ms=100, jitter_ms=10, distribution="normal"))[-5:] \
+    assert netem.netem_argv(lat, ns.Shape(delay_ms=100, jitter_ms=10, distribution="normal"))[-5:] \
         == ("delay", "100ms", "10ms", "distribution", "normal")
-    assert ns.netem_argv(lat, ns.Shape(delay_ms=100, distribution="normal"))[-2:] == (
+    assert netem.netem_argv(lat, ns.Shape(delay_ms=100, distribution="normal"))[-2:] == (
         "delay", "100ms",
     )  # a distribution needs a jitter to shape
-    loss = ns.netem_argv(ns.LOSS_SLOT, ns.Shape(loss_pct=0.5, loss_corr_pct=25))
+    loss = netem.netem_argv(ns.LOSS_SLOT, ns.Shape(loss_pct=0.5, loss_corr_pct=25))
     assert loss[7:] == ("4c46:", "netem", "loss", "0.5%", "25%")
-    assert ns.netem_argv(ns.LOSS_SLOT, ns.Shape(loss_pct=1e-05))[-1] == "0%"  # no exponent
+    assert netem.netem_argv(ns.LOSS_SLOT, ns.Shape(loss_pct=1e-05))[-1] == "0%"  # no exponent
 
 
 def test_tc_delete_show_and_probe() -> None:
-    assert ns.netem_delete_argv(ns.LATENCY_SLOT) == (
+    assert netem.netem_delete_argv(ns.LATENCY_SLOT) == (
         "tc", "qdisc", "del", "dev", "eth0", "root", "handle", "4c45:",
     )
-    assert ns.qdisc_show_argv("eth1") == ("tc", "-j", "qdisc", "show", "dev", "eth1")
-    assert ns.netem_probe_argv()[:5] == ("tc", "qdisc", "add", "dev", "lo")
+    assert netem.qdisc_show_argv("eth1") == ("tc", "-j", "qdisc", "show", "dev", "eth1")
+    assert netem.netem_probe_argv()[:5] == ("tc", "qdisc", "add", "dev", "lo")
 
 
 def test_iptables_argv() -> None:
     lat, loss = ns.LATENCY_SLOT, ns.LOSS_SLOT
     head = ("iptables", "-w", "5", "-t", "mangle")
-    assert ns.new_chain_argv(lat) == (*head, "-N", "CHAOS_EVAL_LAT")
-    assert ns.flush_chain_argv(lat) == (*head, "-F", "CHAOS_EVAL_LAT")
-    assert ns.delete_chain_argv(lat) == (*head, "-X", "CHAOS_EVAL_LAT")
-    assert ns.queue_rule_argv(loss) == (
+    assert queue_rules.new_chain_argv(lat) == (*head, "-N", "CHAOS_EVAL_LAT")
+    assert queue_rules.flush_chain_argv(lat) == (*head, "-F", "CHAOS_EVAL_LAT")
+    assert queue_rules.delete_chain_argv(lat) == (*head, "-X", "CHAOS_EVAL_LAT")
+    assert queue_rules.queue_rule_argv(loss) == (
         *head, "-A", "CHAOS_EVAL_LOSS", "!", "-o", "lo", "-j", "NFQUEUE", "--queue-num", "4243",
         "--queue-bypass",
     )
     jump = ("-m", "comment", "--comment", "chaos-eval", "-j", "CHAOS_EVAL_LAT")
-    assert ns.jump_insert_argv(lat) == (*head, "-I", "OUTPUT", "1", *jump)
-    assert ns.jump_check_argv(lat) == (*head, "-C", "OUTPUT", *jump)
-    assert ns.jump_delete_argv(lat) == (*head, "-D", "OUTPUT", *jump)
-    assert ns.jump_delete_argv(loss)[5:7] == ("-D", "POSTROUTING")
-    assert ns.list_rules_argv() == (*head, "-S")
+    assert queue_rules.jump_insert_argv(lat) == (*head, "-I", "OUTPUT", "1", *jump)
+    assert queue_rules.jump_check_argv(lat) == (*head, "-C", "OUTPUT", *jump)
+    assert queue_rules.jump_delete_argv(lat) == (*head, "-D", "OUTPUT", *jump)
+    assert queue_rules.jump_delete_argv(loss)[5:7] == ("-D", "POSTROUTING")
+    assert queue_rules.list_rules_argv() == (*head, "-S")
 
 
 def test_shaper_argv_and_name() -> None:
-    argv = ns.shaper_argv(ns.LOSS_SLOT, ns.Shape(loss_pct=30, loss_corr_pct=12.5), seed=-1)
+    argv = sd.shaper_argv(ns.LOSS_SLOT, ns.Shape(loss_pct=30, loss_corr_pct=12.5), seed=-1)
     assert argv == (
         "chaos-eval-shaper", "--queue", "4243", "--delay-ms", "0", "--jitter-ms", "0",
         "--distribution", "uniform", "--loss-pct", "30", "--loss-corr-pct", "12.5",
         "--seed", "4294967295",
     )
     assert sh.parse_args(list(argv[1:])).loss_corr_pct == 12.5  # the shaper reads what we write
-    assert ns.helper_name("ce7-0123", ns.LATENCY_SLOT, "etcd 1/x") == "ce7-0123-shaper-lat-etcd-1-x"
+    assert sd.helper_name("ce7-0123", ns.LATENCY_SLOT, "etcd 1/x") == "ce7-0123-shaper-lat-etcd-1-x"
 
 
 def test_ping_argv() -> None:
-    assert ns.ping_argv("10.0.0.2", 40, 0.05, 2, quiet=True) == (
+    assert ping.ping_argv("10.0.0.2", 40, 0.05, 2, quiet=True) == (
         "ping", "-n", "-c", "40", "-i", "0.05", "-W", "2", "-q", "10.0.0.2",
     )
     with pytest.raises(ParameterError):
-        ns.ping_argv("10.0.0.2", 0, 0.05, 2, quiet=True)
+        ping.ping_argv("10.0.0.2", 0, 0.05, 2, quiet=True)
 
 
 # -- parsers ----------------------------------------------------------------------------------
@@ -183,16 +185,16 @@ def test_ping_argv() -> None:
 
 def test_parse_root_qdisc() -> None:
     default = '[{"kind":"noqueue","handle":"0:","root":true,"refcnt":2,"options":{}}]'
-    root = ns.parse_root_qdisc(default)
-    assert root == ns.RootQdisc("noqueue", "0:") and root.is_default
+    root = netem.parse_root_qdisc(default)
+    assert root == netem.RootQdisc("noqueue", "0:") and root.is_default
     ours = json.dumps([
         {"kind": "netem", "handle": "4c45:", "root": True},
         {"kind": "pfifo", "handle": "8001:", "parent": "4c45:1"},
     ])
-    assert ns.parse_root_qdisc(ours) == ns.RootQdisc("netem", "4c45:")
-    assert ns.parse_root_qdisc("[]") is None and ns.parse_root_qdisc("") is None
+    assert netem.parse_root_qdisc(ours) == netem.RootQdisc("netem", "4c45:")
+    assert netem.parse_root_qdisc("[]") is None and netem.parse_root_qdisc("") is None
     with pytest.raises(ValueError):
-        ns.parse_root_qdisc("qdisc noqueue 0: root")
+        netem.parse_root_qdisc("qdisc noqueue 0: root")
 
 
 def test_chain_residue_sees_only_its_slot() -> None:
@@ -205,21 +207,21 @@ def test_chain_residue_sees_only_its_slot() -> None:
         "-A POSTROUTING -m comment --comment chaos-eval -j CHAOS_EVAL_LOSS",
         "-A CHAOS_EVAL_LAT ! -o lo -j NFQUEUE --queue-num 4242 --queue-bypass",
     ])
-    assert ns.chain_residue(rules, ns.LATENCY_SLOT) == (
+    assert queue_rules.chain_residue(rules, ns.LATENCY_SLOT) == (
         "-N CHAOS_EVAL_LAT",
         '-A OUTPUT -m comment --comment "chaos-eval" -j CHAOS_EVAL_LAT',
         "-A CHAOS_EVAL_LAT ! -o lo -j NFQUEUE --queue-num 4242 --queue-bypass",
     )
-    assert ns.chain_residue("-P OUTPUT ACCEPT\n", ns.LOSS_SLOT) == ()
+    assert queue_rules.chain_residue("-P OUTPUT ACCEPT\n", ns.LOSS_SLOT) == ()
 
 
 def test_shaper_event() -> None:
     logs = 'noise\n{"event": "bound", "queue": 4242}\nTraceback...\n'
-    assert ns.shaper_event(logs) == {"event": "bound", "queue": 4242}
-    assert ns.shaper_event('{"event": "bound"}\n{"event": "stopped", "received": 3}\n') == {
+    assert sd.shaper_event(logs) == {"event": "bound", "queue": 4242}
+    assert sd.shaper_event('{"event": "bound"}\n{"event": "stopped", "received": 3}\n') == {
         "event": "stopped", "received": 3,
     }
-    assert ns.shaper_event("") is None and ns.shaper_event("{not json\n[1]\n") is None
+    assert sd.shaper_event("") is None and sd.shaper_event("{not json\n[1]\n") is None
 
 
 PING_OK = """PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.
@@ -235,14 +237,14 @@ rtt min/avg/max/mdev = 1.18/88.2/150/40.1 ms
 
 
 def test_parse_ping() -> None:
-    stats = ns.parse_ping(PING_OK)
+    stats = ping.parse_ping(PING_OK)
     assert stats is not None
     assert (stats.transmitted, stats.received, stats.lost) == (4, 3, 1)
     assert stats.rtts_ms == (1.18, 101.0, 100.5) and stats.median_ms == 100.5
     assert stats.loss_pct == 25.0
-    dead = ns.parse_ping("5 packets transmitted, 0 received, +5 errors, 100% packet loss\n")
-    assert dead == ns.PingStats(5, 0) and dead.median_ms is None and dead.loss_pct == 100
-    assert ns.parse_ping("ping: connect: Network is unreachable\n") is None
+    dead = ping.parse_ping("5 packets transmitted, 0 received, +5 errors, 100% packet loss\n")
+    assert dead == ping.PingStats(5, 0) and dead.median_ms is None and dead.loss_pct == 100
+    assert ping.parse_ping("ping: connect: Network is unreachable\n") is None
 
 
 # -- verification plans -----------------------------------------------------------------------

@@ -7,6 +7,8 @@ import tarfile
 import pytest
 from pydantic import ValidationError
 
+from chaos.net.addresses import checked_ipv4
+from chaos.net.partition_plan import plan_partition
 from chaos.net.partition_rules import (
     CHAIN,
     RULES_PATH,
@@ -25,12 +27,11 @@ from chaos.net.partition_rules import (
 )
 from chaos.net.reachability import (
     REACH_PATH,
-    checked_ipv4,
     nc_argv,
     parse_reach,
     reach_argv,
 )
-from chaos.partition import PartitionFault, PartitionParams, plan_partition
+from chaos.partition import PartitionFault, PartitionParams
 from eval.engine.client import Docker
 from eval.engine.containers import helper_archive
 from eval.errors import FaultError, ParameterError

@@ -29,11 +29,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chaos.partition import PartitionFault, PartitionParams
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.images.recipes import image_ref
-from eval.subject import LABEL_TRIAL, TrialContext
+from chaos_eval.chaos.partition import PartitionFault, PartitionParams
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.images.recipes import image_ref
+from chaos_eval.subject import LABEL_TRIAL, TrialContext
 
 PHASES = ("inject", "verify_active", "cleanup", "verify_removed")
 HEALTHY_WITHIN_S = 120.0
@@ -48,10 +48,10 @@ def spread(xs: list[float]) -> dict[str, float | int | None]:
 
 def make_subject(kind: str, ctx: TrialContext, docker: Docker) -> Any:
     if kind == "redis":
-        from subjects.redis.subject import RedisSubject
+        from chaos_eval.subjects.redis.subject import RedisSubject
 
         return RedisSubject(ctx, docker, Compose(), image=image_ref("redis"), write_to="bound")
-    from subjects.etcd.subject import EtcdSubject
+    from chaos_eval.subjects.etcd.subject import EtcdSubject
 
     return EtcdSubject(ctx, docker, Compose(), image=image_ref("etcd"))
 

@@ -3,15 +3,15 @@ never required): its container's state, the exit code and the last ENOSPC log li
 it is not running, and whether its endpoint answers.
 
 The endpoint is asked in the subject's own terms when the subject has that power
-(eval.subject.DiskFullAware: etcd reports its status and errors); otherwise by the probe
+(chaos_eval.subject.DiskFullAware: etcd reports its status and errors); otherwise by the probe
 every fault uses (chaos/probes.py: any reply in the endpoint's protocol).
 """
 
 from __future__ import annotations
 
-from chaos.probes import EndpointTracker, HttpOutcome, probe_endpoint
-from eval.engine.client import Docker
-from eval.subject import DiskFullAware, Node
+from chaos_eval.chaos.probes import EndpointTracker, HttpOutcome, probe_endpoint
+from chaos_eval.engine.client import Docker
+from chaos_eval.subject import DiskFullAware, Node
 
 ENOSPC = "no space left on device"
 

@@ -20,7 +20,7 @@ fits). A fill to 100 % (goal: 0 bytes free) therefore fallocates all but TOPUP_B
 writes the rest with `dd` until ENOSPC: under load, the few KB etcd writes between a df
 and a fallocate made an exact-size fallocate fail every time. At most MAX_FILES files.
 
-What is particular to a subject about a full disk is its hook, eval.subject.DiskFullAware,
+What is particular to a subject about a full disk is its hook, chaos_eval.subject.DiskFullAware,
 reached through the trial context (`ctx.subject`) and used only when the subject has it
 (etcd: subjects/etcd/disk.py, its member ids and NOSPACE alarms). The baseline asks it what
 was there before the fill.
@@ -38,7 +38,7 @@ because of the fill (etcd: DEACTIVATE a NOSPACE alarm of a target, not armed bef
 ledger form is the same: VOLUME_RUN rm -f of those names, START_CONTAINER.
 
 verify_removed holds iff no fill file of this trial is left (a helper lists them), free
-bytes are back to the baseline within eval.cleanup.snapshot.free_tolerance, the member runs and
+bytes are back to the baseline within cleanup.snapshot.free_tolerance, the member runs and
 its endpoint answers, and the subject's hook lists nothing of the fill's making still in
 force (etcd: no NOSPACE alarm of the fault's making is armed); polled to
 VERIFY_REMOVED_TIMEOUT_S.
@@ -53,18 +53,18 @@ from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.disk_member import member_state
-from chaos.disk_volume import ACTIVE_SLACK, DataVolume
-from chaos.diskfill import MAX_FILL_BYTES, fill_names, remove_argv
-from chaos.probes import EndpointTracker, HttpOutcome, probe_endpoint_of, probe_tracked
-from eval.cleanup.node_state import VolumeUsage
-from eval.cleanup.snapshot import free_tolerance
-from eval.engine.client import Docker
-from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
-from eval.errors import CleanupError, DockerError, FaultError
-from eval.fault import Evidence, UndoAction, UndoOp
-from eval.polling import poll_until
-from eval.subject import DiskFullAware, Node, TrialContext
+from chaos_eval.chaos.disk_member import member_state
+from chaos_eval.chaos.disk_volume import ACTIVE_SLACK, DataVolume
+from chaos_eval.chaos.diskfill import MAX_FILL_BYTES, fill_names, remove_argv
+from chaos_eval.chaos.probes import EndpointTracker, HttpOutcome, probe_endpoint_of, probe_tracked
+from chaos_eval.cleanup.node_state import VolumeUsage
+from chaos_eval.cleanup.snapshot import free_tolerance
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.errors import CleanupError, DockerError, FaultError
+from chaos_eval.fault import Evidence, UndoAction, UndoOp
+from chaos_eval.polling import poll_until
+from chaos_eval.subject import DiskFullAware, Node, TrialContext
 
 PROBE_TIMEOUT_S = 1.0
 VERIFY_REMOVED_TIMEOUT_S = 30.0

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from chaos.diskfill import (
+from chaos_eval.chaos.diskfill import (
     FILL_CHUNK_BYTES,
     MAX_FILES,
     TOPUP_BYTES,
@@ -25,11 +25,11 @@ from chaos.diskfill import (
     size_option,
     topup_argv,
 )
-from eval.cleanup.node_state import VolumeUsage, parse_volume_usage, volume_usage_argv
-from eval.engine.client import Docker
-from eval.engine.containers import HelperResult
-from eval.errors import CleanupError, FaultError
-from eval.subject import Node
+from chaos_eval.cleanup.node_state import VolumeUsage, parse_volume_usage, volume_usage_argv
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import HelperResult
+from chaos_eval.errors import CleanupError, FaultError
+from chaos_eval.subject import Node
 
 ACTIVE_SLACK = 1 << 20  # df rounding and the subject freeing a page meanwhile
 SIZE_MATCH_SLACK = 1 << 20

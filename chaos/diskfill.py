@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from eval.cleanup.node_state import FILL_PREFIX, TARGET, VolumeUsage
-from eval.engine.containers import VolumeInfo
-from eval.errors import FaultError, ParameterError
+from chaos_eval.cleanup.node_state import FILL_PREFIX, TARGET, VolumeUsage
+from chaos_eval.engine.containers import VolumeInfo
+from chaos_eval.errors import FaultError, ParameterError
 
 MAX_FILES = 8
 FILL_CHUNK_BYTES = 512 << 20

@@ -19,12 +19,12 @@ from typing import ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from chaos.net.shape import LATENCY_SLOT, BackendChoice, Distribution, Shape, Slot
-from chaos.net.shaped_fault import ShapedFault
-from eval.engine.client import Docker
-from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
-from eval.fault import Evidence
-from eval.subject import Node, TrialContext
+from chaos_eval.chaos.net.shape import LATENCY_SLOT, BackendChoice, Distribution, Shape, Slot
+from chaos_eval.chaos.net.shaped_fault import ShapedFault
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.fault import Evidence
+from chaos_eval.subject import Node, TrialContext
 
 ACTIVE_PROBES, ACTIVE_INTERVAL_S = 10, 0.1
 ACTIVE_FRACTION = 0.5

@@ -15,21 +15,21 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chaos.net.reachability import PairProbe, probe_pair
-from chaos.probes import (
+from chaos_eval.chaos.net.reachability import PairProbe, probe_pair
+from chaos_eval.chaos.probes import (
     EndpointTracker,
     HttpOutcome,
     probe_endpoint,
     probe_endpoint_of,
     serving_evidence,
 )
-from eval.engine.client import Docker
-from eval.engine.containers import ContainerInfo
-from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
-from eval.errors import CleanupError, DockerError, FaultError
-from eval.fault import Evidence, UndoAction, UndoOp
-from eval.polling import poll_until
-from eval.subject import Endpoint, Node, TrialContext
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import ContainerInfo
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.errors import CleanupError, DockerError, FaultError
+from chaos_eval.fault import Evidence, UndoAction, UndoOp
+from chaos_eval.polling import poll_until
+from chaos_eval.subject import Endpoint, Node, TrialContext
 
 log = logging.getLogger(__name__)
 

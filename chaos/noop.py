@@ -6,9 +6,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eval.engine.client import Docker
-from eval.fault import Evidence, UndoAction
-from eval.subject import Node, TrialContext
+from chaos_eval.engine.client import Docker
+from chaos_eval.fault import Evidence, UndoAction
+from chaos_eval.subject import Node, TrialContext
 
 
 class NoopParams(BaseModel):
@@ -39,7 +39,7 @@ class NoopFault:
         return ()
 
     async def inject(self) -> None:
-        from eval.errors import FaultError
+        from chaos_eval.errors import FaultError
 
         if self.params.fail_inject:
             raise FaultError("noop fault asked to fail its injection")

@@ -20,12 +20,12 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaos.net.shape import LOSS_SLOT, BackendChoice, Shape, Slot
-from chaos.net.shaped_fault import ShapedFault
-from eval.engine.client import Docker
-from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
-from eval.fault import Evidence
-from eval.subject import Node, TrialContext
+from chaos_eval.chaos.net.shape import LOSS_SLOT, BackendChoice, Shape, Slot
+from chaos_eval.chaos.net.shaped_fault import ShapedFault
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.fault import Evidence
+from chaos_eval.subject import Node, TrialContext
 
 MIN_PROBES, MAX_PROBES, EXPECTED_LOSSES = 100, 1000, 20
 PROBE_INTERVAL_S = 0.01

@@ -33,9 +33,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from chaos.net.addresses import checked_ipv4
-from chaos.net.partition_plan import Shape, plan_partition
-from chaos.net.partition_rules import (
+from chaos_eval.chaos.net.addresses import checked_ipv4
+from chaos_eval.chaos.net.partition_plan import Shape, plan_partition
+from chaos_eval.chaos.net.partition_rules import (
     RULES_PATH,
     found,
     inject_rules,
@@ -45,15 +45,15 @@ from chaos.net.partition_rules import (
     restore_argv,
     undo_argvs,
 )
-from chaos.net.reachability import PairProbe, ordered_pairs, peer_port, reachability
-from eval.engine.client import Docker
-from eval.engine.containers import HelperResult
-from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
-from eval.engine.helper_fanout import bounded_gather
-from eval.errors import CleanupError, DockerError, FaultError
-from eval.fault import Evidence, UndoAction, UndoOp
-from eval.polling import poll_until
-from eval.subject import Node, TrialContext
+from chaos_eval.chaos.net.reachability import PairProbe, ordered_pairs, peer_port, reachability
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import HelperResult
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.engine.helper_fanout import bounded_gather
+from chaos_eval.errors import CleanupError, DockerError, FaultError
+from chaos_eval.fault import Evidence, UndoAction, UndoOp
+from chaos_eval.polling import poll_until
+from chaos_eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)
 

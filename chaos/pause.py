@@ -25,7 +25,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from chaos.probes import (
+from chaos_eval.chaos.probes import (
     EndpointTracker,
     HttpOutcome,
     HttpProbe,
@@ -33,12 +33,12 @@ from chaos.probes import (
     probe_tracked,
     serving_evidence,
 )
-from eval.engine.client import Docker
-from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
-from eval.errors import CleanupError, DockerError, FaultError
-from eval.fault import Evidence, UndoAction, UndoOp
-from eval.polling import poll_until
-from eval.subject import Node, TrialContext
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.errors import CleanupError, DockerError, FaultError
+from chaos_eval.fault import Evidence, UndoAction, UndoOp
+from chaos_eval.polling import poll_until
+from chaos_eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)
 

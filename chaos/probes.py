@@ -17,10 +17,10 @@ from enum import StrEnum
 
 import httpx
 
-from eval.engine.client import Docker
-from eval.fault import Evidence
-from eval.polling import poll_until
-from eval.subject import Endpoint, Node
+from chaos_eval.engine.client import Docker
+from chaos_eval.fault import Evidence
+from chaos_eval.polling import poll_until
+from chaos_eval.subject import Endpoint, Node
 
 # -- HTTP probes of published endpoints -------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """`python -m eval` runs the same typer app as the `eval` and `chaos-eval` scripts."""
 
-from eval.cli.app import main
+from chaos_eval.cli.app import main
 
 main()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from eval.workload import KVClient
+    from chaos_eval.workload import KVClient
 
 LABEL_CAMPAIGN = "chaos-eval.campaign"
 LABEL_TRIAL = "chaos-eval.trial"

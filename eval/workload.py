@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from eval.outcomes import OpOutcome
+from chaos_eval.outcomes import OpOutcome
 
 
 class OpKind:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from eval.outcomes import OpOutcome
-from eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
-from eval.workload import ReadResult
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.workload import ReadResult
 
 if TYPE_CHECKING:
-    from eval.engine.client import Docker
-    from eval.spec.config import SubjectSpec
+    from chaos_eval.engine.client import Docker
+    from chaos_eval.spec.config import SubjectSpec
 
 
 class NoopKVClient:

@@ -12,14 +12,14 @@ import secrets
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose, project_name
-from eval.engine.compose import compose_file as find_compose_file
-from eval.engine.containers import ContainerInfo, Labelled
-from eval.errors import ComposeError, DockerError
-from eval.images.recipes import require_images
-from eval.polling import poll_until
-from eval.subject import LABEL_CAMPAIGN, LABEL_ROLE, LABEL_TRIAL, Health, TrialContext
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose, project_name
+from chaos_eval.engine.compose import compose_file as find_compose_file
+from chaos_eval.engine.containers import ContainerInfo, Labelled
+from chaos_eval.errors import ComposeError, DockerError
+from chaos_eval.images.recipes import require_images
+from chaos_eval.polling import poll_until
+from chaos_eval.subject import LABEL_CAMPAIGN, LABEL_ROLE, LABEL_TRIAL, Health, TrialContext
 
 log = logging.getLogger(__name__)
 

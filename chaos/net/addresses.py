@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from eval.errors import ParameterError
+from chaos_eval.errors import ParameterError
 
 
 def checked_ipv4(address: str) -> str:

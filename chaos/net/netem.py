@@ -11,8 +11,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from chaos.net.shape import DEFAULT_ROOT_HANDLE, Shape, Slot, pct_text
-from eval.errors import ParameterError
+from chaos_eval.chaos.net.shape import DEFAULT_ROOT_HANDLE, Shape, Slot, pct_text
+from chaos_eval.errors import ParameterError
 
 DEVICE = "eth0"
 PROBE_HANDLE = "4c45:"

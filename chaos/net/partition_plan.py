@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from chaos.net.addresses import checked_ipv4
-from eval.errors import FaultError
-from eval.subject import Node
+from chaos_eval.chaos.net.addresses import checked_ipv4
+from chaos_eval.errors import FaultError
+from chaos_eval.subject import Node
 
 Shape = Literal["isolate", "split", "bridge"]
 

@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from chaos.net.addresses import checked_ipv4
-from eval.errors import FaultError
+from chaos_eval.chaos.net.addresses import checked_ipv4
+from chaos_eval.errors import FaultError
 
 CHAIN = "CHAOS_EVAL_PART"
 COMMENT = "chaos-eval"

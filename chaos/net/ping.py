@@ -8,8 +8,8 @@ import re
 import statistics
 from dataclasses import dataclass
 
-from chaos.net.addresses import checked_ipv4
-from eval.errors import ParameterError
+from chaos_eval.chaos.net.addresses import checked_ipv4
+from chaos_eval.errors import ParameterError
 
 
 def ping_argv(ip: str, count: int, interval_s: float, wait_s: int, quiet: bool) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ chain), but -X 4 means the chain is still referenced and is NOT ok.
 
 from __future__ import annotations
 
-from chaos.net.shape import Slot
+from chaos_eval.chaos.net.shape import Slot
 
 TABLE = "mangle"
 COMMENT = "chaos-eval"

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-from chaos.net.addresses import checked_ipv4
-from eval.engine.client import Docker
-from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
-from eval.engine.helper_fanout import HELPER_CONCURRENCY, bounded_gather
-from eval.errors import FaultError, ParameterError
-from eval.subject import Node
+from chaos_eval.chaos.net.addresses import checked_ipv4
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.engine.helper_fanout import HELPER_CONCURRENCY, bounded_gather
+from chaos_eval.errors import FaultError, ParameterError
+from chaos_eval.resources import shipped
+from chaos_eval.subject import Node
 
 NC_TIMEOUT_S = 1  # nc -w / reach.py: connect timeout of one reachability probe
 REACH_PATH = "/tmp/chaos-eval-reach.py"  # chaos/helper/reach.py, in the helper's filesystem
@@ -116,7 +116,7 @@ def parse_reach(stdout: str, targets: tuple[tuple[str, int], ...]) -> tuple[tupl
 
 @cache
 def reach_program() -> bytes:
-    return (Path(__file__).parents[1] / "helper" / "reach.py").read_bytes()
+    return shipped("chaos/helper/reach.py").read_bytes()
 
 
 async def probe_from(

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from eval.errors import ParameterError
+from chaos_eval.errors import ParameterError
 
 Distribution = Literal["uniform", "normal"]
 BackendChoice = Literal["auto", "netem", "nfqueue"]

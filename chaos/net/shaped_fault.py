@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from chaos.net.ping import PingStats, parse_ping, ping_argv
-from chaos.net.shape import BackendChoice, Shape, Slot
-from chaos.net.shaping import Shaping
-from eval.engine.client import Docker
-from eval.errors import FaultError
-from eval.fault import Evidence, UndoAction
-from eval.polling import poll_until
-from eval.subject import Node, TrialContext
+from chaos_eval.chaos.net.ping import PingStats, parse_ping, ping_argv
+from chaos_eval.chaos.net.shape import BackendChoice, Shape, Slot
+from chaos_eval.chaos.net.shaping import Shaping
+from chaos_eval.engine.client import Docker
+from chaos_eval.errors import FaultError
+from chaos_eval.fault import Evidence, UndoAction
+from chaos_eval.polling import poll_until
+from chaos_eval.subject import Node, TrialContext
 
 VERIFY_REMOVED_TIMEOUT_S = 15.0
 REMOVED_RTT_SLACK_MS, REMOVED_RTT_SLACK_FRAC = 5.0, 0.2

@@ -16,11 +16,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chaos.net.shape import Shape, Slot, pct_text
-from eval.engine.client import Docker
-from eval.engine.containers import ContainerInfo
-from eval.errors import DockerError, FaultError
-from eval.polling import poll_until
+from chaos_eval.chaos.net.shape import Shape, Slot, pct_text
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import ContainerInfo
+from chaos_eval.errors import DockerError, FaultError
+from chaos_eval.polling import poll_until
 
 log = logging.getLogger(__name__)
 

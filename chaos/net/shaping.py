@@ -28,7 +28,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from chaos.net.netem import (
+from chaos_eval.chaos.net.netem import (
     ABSENT_QDISC,
     NETEM_UNKNOWN,
     netem_argv,
@@ -37,7 +37,7 @@ from chaos.net.netem import (
     parse_root_qdisc,
     qdisc_show_argv,
 )
-from chaos.net.queue_rules import (
+from chaos_eval.chaos.net.queue_rules import (
     ABSENT_CHAIN,
     ABSENT_JUMP,
     chain_residue,
@@ -50,15 +50,15 @@ from chaos.net.queue_rules import (
     new_chain_argv,
     queue_rule_argv,
 )
-from chaos.net.shape import Backend, BackendChoice, Shape, Slot
-from chaos.net.shaper_daemon import helper_name, shaper_argv, start_shaper, stop_shaper
-from eval.engine.client import Docker
-from eval.engine.containers import ContainerInfo, HelperResult
-from eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
-from eval.engine.helper_fanout import bounded_gather
-from eval.errors import CleanupError, DockerError, FaultError
-from eval.fault import UndoAction, UndoOp
-from eval.subject import Node, TrialContext
+from chaos_eval.chaos.net.shape import Backend, BackendChoice, Shape, Slot
+from chaos_eval.chaos.net.shaper_daemon import helper_name, shaper_argv, start_shaper, stop_shaper
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import ContainerInfo, HelperResult
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.engine.helper_fanout import bounded_gather
+from chaos_eval.errors import CleanupError, DockerError, FaultError
+from chaos_eval.fault import UndoAction, UndoOp
+from chaos_eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.analysis.metrics import percentile
-from eval.commands import rerun_command
-from eval.outcomes import TrialStatus
-from eval.store.records import CampaignRow, TrialRow
+from chaos_eval.analysis.metrics import percentile
+from chaos_eval.commands import rerun_command
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.store.records import CampaignRow, TrialRow
 
 
 @dataclass(frozen=True)

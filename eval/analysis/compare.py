@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eval.analysis.analyze import Analysis, Cell, _metric, _r
-from eval.analysis.stats import mann_whitney_u
-from eval.outcomes import TrialStatus
-from eval.store.records import TrialRow
+from chaos_eval.analysis.analyze import Analysis, Cell, _metric, _r
+from chaos_eval.analysis.stats import mann_whitney_u
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.store.records import TrialRow
 
 ALPHA = 0.05
 

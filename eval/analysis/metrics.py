@@ -23,8 +23,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from eval.outcomes import OpOutcome
-from eval.workload import FINAL_ABSENT, FINAL_MISMATCH, Op, OpKind
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.workload import FINAL_ABSENT, FINAL_MISMATCH, Op, OpKind
 
 TOLERANCE = 0.05
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from eval.commands import cli_command
-from eval.outcomes import CampaignStatus, TrialStatus
-from eval.store.leases import LEASE_STALE_S, heartbeat_fresh
-from eval.store.records import CampaignRow
-from eval.store.store import Store
+from chaos_eval.commands import cli_command
+from chaos_eval.outcomes import CampaignStatus, TrialStatus
+from chaos_eval.store.leases import LEASE_STALE_S, heartbeat_fresh
+from chaos_eval.store.records import CampaignRow
+from chaos_eval.store.store import Store
 
 STUCK_AFTER_S = 24 * 3600.0
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from eval.analysis.metrics import TrialMetrics
-from eval.outcomes import TrialStatus
-from eval.spec.config import SLO
+from chaos_eval.analysis.metrics import TrialMetrics
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.spec.config import SLO
 
 
 class Check(StrEnum):

@@ -12,14 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from eval.cleanup.repair import undo_open_ledger
-from eval.engine.client import Docker
-from eval.engine.containers import Labelled
-from eval.outcomes import CampaignStatus
-from eval.store.leases import lease_is_live
-from eval.store.records import CampaignRow
-from eval.store.store import Store
-from eval.subject import LABEL_CAMPAIGN
+from chaos_eval.cleanup.repair import undo_open_ledger
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import Labelled
+from chaos_eval.outcomes import CampaignStatus
+from chaos_eval.store.leases import lease_is_live
+from chaos_eval.store.records import CampaignRow
+from chaos_eval.store.store import Store
+from chaos_eval.subject import LABEL_CAMPAIGN
 
 
 @dataclass(frozen=True)

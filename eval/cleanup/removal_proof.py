@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from eval.cleanup.node_state import (
+from chaos_eval.cleanup.node_state import (
     VolumeUsage,
     harness_rules,
     netns_argv,
@@ -33,14 +33,14 @@ from eval.cleanup.node_state import (
     split_netns_output,
     volume_usage_argv,
 )
-from eval.cleanup.snapshot import ClusterSnapshot, NodeSnapshot, compare, diff_summary
-from eval.engine.client import Docker
-from eval.engine.containers import HelperResult
-from eval.errors import DockerError
-from eval.fault import Evidence
-from eval.images.recipes import image_ref
-from eval.spec import registry
-from eval.subject import LABEL_ROLE, Node, TrialContext
+from chaos_eval.cleanup.snapshot import ClusterSnapshot, NodeSnapshot, compare, diff_summary
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import HelperResult
+from chaos_eval.errors import DockerError
+from chaos_eval.fault import Evidence
+from chaos_eval.images.recipes import image_ref
+from chaos_eval.spec import registry
+from chaos_eval.subject import LABEL_ROLE, Node, TrialContext
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ run is dead is eval/store/leases.py's to say."""
 
 from __future__ import annotations
 
-from eval.cleanup.undo import run_undo
-from eval.engine.client import Docker
-from eval.fault import undo_plan_from_json
-from eval.outcomes import LedgerState
-from eval.store.records import LedgerRow
-from eval.store.store import Store
-from eval.subject import LABEL_CAMPAIGN
+from chaos_eval.cleanup.undo import run_undo
+from chaos_eval.engine.client import Docker
+from chaos_eval.fault import undo_plan_from_json
+from chaos_eval.outcomes import LedgerState
+from chaos_eval.store.records import LedgerRow
+from chaos_eval.store.store import Store
+from chaos_eval.subject import LABEL_CAMPAIGN
 
 
 async def undo_open_ledger(

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eval.cleanup.node_state import VolumeUsage
+from chaos_eval.cleanup.node_state import VolumeUsage
 
 MIN_FREE_TOLERANCE = 8 << 20
 FREE_TOLERANCE_FRAC = 0.03

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 
-from eval.engine.client import Docker
-from eval.errors import DockerError
-from eval.fault import UndoAction, UndoOp
+from chaos_eval.engine.client import Docker
+from chaos_eval.errors import DockerError
+from chaos_eval.fault import UndoAction, UndoOp
 
 log = logging.getLogger(__name__)
 

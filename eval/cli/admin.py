@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from eval.cli.boundary import DbOpt, check_format, err, open_store, out, run_async
-from eval.outcomes import ExitCode
+from chaos_eval.cli.boundary import DbOpt, check_format, err, open_store, out, run_async
+from chaos_eval.outcomes import ExitCode
 
 
 def status(
@@ -17,8 +17,8 @@ def status(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
 ) -> None:
     """Every campaign with progress, lease holder, heartbeat age and stale/stuck flags."""
-    from eval.analysis.status import campaign_status
-    from eval.render.report import render_status
+    from chaos_eval.analysis.status import campaign_status
+    from chaos_eval.render.report import render_status
 
     check_format(fmt, ("table", "json"))
 
@@ -44,8 +44,8 @@ def gc(
     ] = False,
 ) -> None:
     """Remove labelled resources of dead campaigns and undo their open fault-ledger rows."""
-    from eval.cleanup.gc import plan_gc, run_gc
-    from eval.engine.client import Docker
+    from chaos_eval.cleanup.gc import plan_gc, run_gc
+    from chaos_eval.engine.client import Docker
 
     async def go() -> Any:
         async with await open_store(db) as store:
@@ -77,9 +77,9 @@ def images_build(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")] = False,
 ) -> None:
     """Build images from Debian packages (debootstrap + docker import); no registry needed."""
-    from eval.engine.client import Docker
-    from eval.images.build import ensure_images
-    from eval.images.recipes import RECIPES
+    from chaos_eval.engine.client import Docker
+    from chaos_eval.images.build import ensure_images
+    from chaos_eval.images.recipes import RECIPES
 
     wanted = names or sorted(RECIPES)
     unknown = [n for n in wanted if n not in RECIPES]

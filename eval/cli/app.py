@@ -1,7 +1,7 @@
-"""The typer app behind `eval`, `chaos-eval` and `python -m eval`.
+"""The typer app behind `chaos-eval` and `python -m chaos_eval`.
 
-Thin by design: parse, call the domain entry points, render through eval.render.report, map outcomes
-to the exit codes of eval.outcomes.ExitCode. The run commands are here; the ones that read
+Thin by design: parse, call the domain entry points, render through render/report.py, map outcomes
+to the exit codes of chaos_eval.outcomes.ExitCode. The run commands are here; the ones that read
 results are eval/cli/results.py, the housekeeping ones eval/cli/admin.py, all registered
 below. What they share (consoles, options, the error boundary, the one asyncio.run) is
 eval/cli/boundary.py.
@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from eval.cli import admin as cli_admin
-from eval.cli import results as cli_results
-from eval.cli.boundary import (
+from chaos_eval import __version__
+from chaos_eval.cli import admin as cli_admin
+from chaos_eval.cli import results as cli_results
+from chaos_eval.cli.boundary import (
     DbOpt,
     SkipImagesOpt,
     VerboseOpt,
@@ -30,14 +31,14 @@ from eval.cli.boundary import (
     run_async,
     setup_logging,
 )
-from eval.commands import cli_command
-from eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
-from eval.store.records import trial_label
+from chaos_eval.commands import cli_command
+from chaos_eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
+from chaos_eval.store.records import trial_label
 
 if TYPE_CHECKING:
-    from eval.spec.config import CampaignConfig, SubjectSpec
-    from eval.store.records import CampaignRow
-    from eval.store.store import Store
+    from chaos_eval.spec.config import CampaignConfig, SubjectSpec
+    from chaos_eval.store.records import CampaignRow
+    from chaos_eval.store.store import Store
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -51,6 +52,22 @@ app = typer.Typer(
 run_app = typer.Typer(no_args_is_help=True, help="Run a campaign.")
 images_app = typer.Typer(no_args_is_help=True, help="Build the images subjects and helpers need.")
 app.add_typer(run_app, name="run")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"chaos-eval {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    pass
 app.add_typer(images_app, name="images")
 
 
@@ -60,8 +77,8 @@ app.add_typer(images_app, name="images")
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]) -> None:
     """Check a campaign file with the same loader `eval run` uses, and show its matrix."""
-    from eval.spec.config import load_campaign
-    from eval.spec.matrix import expand
+    from chaos_eval.spec.config import load_campaign
+    from chaos_eval.spec.matrix import expand
 
     with boundary():
         cfg = load_campaign(config)
@@ -95,11 +112,11 @@ Opener = Callable[["Store", ImagesFn], Awaitable[Opened]]
 async def _run_campaign(
     db: Path, opener: Opener, create: bool, skip_images: bool
 ) -> tuple[int, CampaignStatus, list[TrialStatus]]:
-    from eval.engine.client import Docker
-    from eval.images.build import ensure_images
-    from eval.images.recipes import require_images
-    from eval.run.campaign import CampaignRunner
-    from eval.spec.registry import required_images
+    from chaos_eval.engine.client import Docker
+    from chaos_eval.images.build import ensure_images
+    from chaos_eval.images.recipes import require_images
+    from chaos_eval.run.campaign import CampaignRunner
+    from chaos_eval.spec.registry import required_images
 
     docker = Docker()
 
@@ -155,8 +172,8 @@ def run_campaign(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run (or continue) a campaign: finished trials are skipped, the rest run."""
-    from eval.run.campaign import resolve_campaign
-    from eval.spec.config import load_campaign
+    from chaos_eval.run.campaign import resolve_campaign
+    from chaos_eval.spec.config import load_campaign
 
     async def from_file(store: Store, images: ImagesFn) -> Opened:
         cfg = load_campaign(config)
@@ -176,7 +193,7 @@ def resume(
     verbose: VerboseOpt = False,
 ) -> None:
     """Repair and continue an interrupted campaign by id, with its recorded spec."""
-    from eval.spec.matrix import recorded_config
+    from chaos_eval.spec.matrix import recorded_config
 
     async def recorded(store: Store, images: ImagesFn) -> Opened:
         row = await store.campaign(campaign_id)
@@ -199,7 +216,7 @@ def rerun(
     """Re-run one trial of a recorded campaign as a new one-trial campaign in the same db:
     same subject, fault, parameters, target, key and seed, from the spec the campaign
     recorded (its file may have changed or gone). The original is not touched."""
-    from eval.run.rerun import create_rerun, plan_rerun, provenance_note
+    from chaos_eval.run.rerun import create_rerun, plan_rerun, provenance_note
 
     async def one_trial(store: Store, images: ImagesFn) -> Opened:
         plan = await plan_rerun(store, campaign_id, trial)

@@ -1,6 +1,6 @@
 """What every `eval` command shares: the two consoles, the common options, and the error
 boundary that turns a ChaosEvalError into one clear line and a documented exit code
-(eval.outcomes.ExitCode). `run_async` is the only place that calls asyncio.run.
+(chaos_eval.outcomes.ExitCode). `run_async` is the only place that calls asyncio.run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from eval.errors import (
+from chaos_eval.errors import (
     CampaignNotFound,
     ChaosEvalError,
     ConfigError,
@@ -25,10 +25,10 @@ from eval.errors import (
     StoreError,
     TrialNotFound,
 )
-from eval.outcomes import ExitCode
+from chaos_eval.outcomes import ExitCode
 
 if TYPE_CHECKING:
-    from eval.store.store import Store
+    from chaos_eval.store.store import Store
 
 T = TypeVar("T")
 
@@ -79,7 +79,7 @@ def setup_logging(verbose: bool) -> None:
 
 
 async def open_store(db: Path, *, create: bool = False) -> Store:
-    from eval.store.store import Store
+    from chaos_eval.store.store import Store
 
     return await Store.open(db, create=create)
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from eval.cli.boundary import DbOpt, FormatOpt, check_format, err, open_store, out, run_async
-from eval.outcomes import ExitCode
+from chaos_eval.cli.boundary import DbOpt, FormatOpt, check_format, err, open_store, out, run_async
+from chaos_eval.outcomes import ExitCode
 
 
 def analyze(
@@ -23,9 +23,9 @@ def analyze(
     ] = None,
 ) -> None:
     """Per-cell verdicts and statistics for a campaign."""
-    from eval.analysis.analyze import analyze as do_analyze
-    from eval.render.junit import junit_xml
-    from eval.render.report import render_analysis
+    from chaos_eval.analysis.analyze import analyze as do_analyze
+    from chaos_eval.render.junit import junit_xml
+    from chaos_eval.render.report import render_analysis
 
     check_format(fmt, ("table", "json", "csv", "markdown"))
 
@@ -48,7 +48,7 @@ def analyze(
 
 
 async def _load_analysis(db: Path, campaign_ids: list[int]) -> list[Any]:
-    from eval.analysis.analyze import analyze as do_analyze
+    from chaos_eval.analysis.analyze import analyze as do_analyze
 
     async with await open_store(db) as store:
         return [
@@ -67,8 +67,8 @@ def compare(
 ) -> None:
     """Per matching cell: recovery time and availability during the fault, A vs B, with a
     two-sided Mann-Whitney U test; B worse at p < 0.05 is a regression."""
-    from eval.analysis.compare import compare as do_compare
-    from eval.render.report import render_comparison
+    from chaos_eval.analysis.compare import compare as do_compare
+    from chaos_eval.render.report import render_comparison
 
     check_format(fmt, ("table", "json"))
     a, b = run_async(lambda: _load_analysis(db, [campaign_a, campaign_b]))
@@ -93,8 +93,8 @@ def html_report(
     fault window, and the per-cell table."""
     import datetime
 
-    from eval.analysis.analyze import analyze as do_analyze
-    from eval.render.html import TrialChart, chart_trials, render_html
+    from chaos_eval.analysis.analyze import analyze as do_analyze
+    from chaos_eval.render.html import TrialChart, chart_trials, render_html
 
     async def load() -> tuple[Any, list[TrialChart]]:
         async with await open_store(db) as store:

@@ -18,7 +18,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from eval.engine.containers import (
+from chaos_eval.engine.containers import (
     ContainerInfo,
     Labelled,
     VolumeInfo,
@@ -26,8 +26,8 @@ from eval.engine.containers import (
     parse_volume,
     split_ref,
 )
-from eval.engine.helper_containers import HelperContainers
-from eval.errors import DockerError, ImageError
+from chaos_eval.engine.helper_containers import HelperContainers
+from chaos_eval.errors import DockerError, ImageError
 
 
 class Docker(HelperContainers):

@@ -3,8 +3,8 @@
 Compose v2 (`docker compose`) is preferred when the plugin works; otherwise Compose v1
 (`docker-compose`). Only flags both understand are used, so compose files stay at format
 "2.4" and behave the same under either. CHAOS_EVAL_COMPOSE (e.g. "docker-compose")
-overrides detection. Compose files live in `compose/` at the repo root; CHAOS_EVAL_COMPOSE_DIR
-points elsewhere (for a non-editable install).
+overrides detection. Compose files ship with the package (`compose/` in the repository);
+CHAOS_EVAL_COMPOSE_DIR points at a user's own.
 
 A failing command raises ComposeCommandError (a ComposeError) carrying the argv, the exit
 code and the tail of stderr.
@@ -29,8 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.engine.process import run_process
-from eval.errors import ComposeError
+from chaos_eval.engine.process import run_process
+from chaos_eval.errors import ComposeError
+from chaos_eval.resources import shipped
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +117,11 @@ def compose_base() -> tuple[str, ...]:
 
 
 def compose_dir() -> Path:
-    """CHAOS_EVAL_COMPOSE_DIR, else `compose/` next to the `eval` package's parent dir."""
+    """CHAOS_EVAL_COMPOSE_DIR (a user's own compose files), else the ones chaos-eval ships."""
     override = os.environ.get("CHAOS_EVAL_COMPOSE_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "compose"
+    return shipped("compose")
 
 
 def compose_file(name: str) -> Path:

@@ -12,7 +12,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from eval.errors import DockerError
+from chaos_eval.errors import DockerError
 
 
 class EngineConnection:

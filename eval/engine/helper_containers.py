@@ -16,9 +16,9 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from eval.engine.connection import EngineConnection
-from eval.engine.containers import HelperResult, helper_archive, helper_kwargs
-from eval.errors import DockerError
+from chaos_eval.engine.connection import EngineConnection
+from chaos_eval.engine.containers import HelperResult, helper_archive, helper_kwargs
+from chaos_eval.errors import DockerError
 
 log = logging.getLogger(__name__)
 

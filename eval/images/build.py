@@ -24,15 +24,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.engine.client import Docker
-from eval.engine.process import run_process
-from eval.errors import ImageError
-from eval.images.apt import apt_mirror
-from eval.images.recipes import (
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.process import run_process
+from chaos_eval.errors import ImageError
+from chaos_eval.images.apt import apt_mirror
+from chaos_eval.images.recipes import (
     EXTERNAL,
     LABEL_IMAGE,
     LABEL_RECIPE,
-    SOURCE_ROOT,
     ImageRecipe,
     check_name,
     image_ref,
@@ -42,7 +41,7 @@ from eval.images.recipes import (
     require_images,
     source_file,
 )
-from eval.images.wheels import download_argv, import_check_argv, unpack
+from chaos_eval.images.wheels import download_argv, import_check_argv, unpack
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ def _strip_caches(rootfs: Path) -> None:
                 entry.unlink()
 
 
-def _copy_files(r: ImageRecipe, rootfs: Path, root: Path) -> None:
+def _copy_files(r: ImageRecipe, rootfs: Path, root: Path | None) -> None:
     for src, dest in r.files:
         if not dest.startswith("/") or ".." in Path(dest).parts:
             raise ImageError(f"recipe {r.name}: destination {dest!r} must be absolute")
@@ -146,7 +145,7 @@ async def _install_wheels(r: ImageRecipe, rootfs: Path, dest: Path) -> None:
 
 
 async def build_image(
-    r: ImageRecipe, docker: Docker, *, digest: str, root: Path = SOURCE_ROOT
+    r: ImageRecipe, docker: Docker, *, digest: str, root: Path | None = None
 ) -> None:
     """debootstrap, strip, copy files, tar, import as `r.ref` labelled with `digest`."""
     _preflight()

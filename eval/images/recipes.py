@@ -29,15 +29,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.engine.client import Docker
-from eval.engine.containers import split_ref
-from eval.errors import ImageError
-from eval.images.wheels import Wheel
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import split_ref
+from chaos_eval.errors import ImageError
+from chaos_eval.images.wheels import Wheel
+from chaos_eval.resources import shipped
 
 LABEL_RECIPE = "chaos-eval.recipe"
 LABEL_IMAGE = "chaos-eval.image"
 BUILD_FORMAT = 1  # bump when the build procedure itself changes: forces every rebuild
-SOURCE_ROOT = Path(__file__).resolve().parents[2]  # repo root, or site-packages
 
 
 @dataclass(frozen=True)
@@ -183,14 +183,15 @@ async def require_images(refs: Iterable[str], docker: Docker) -> None:
 # -- the recipe hash ------------------------------------------------------------------------
 
 
-def source_file(rel: str, root: Path) -> Path:
-    path = (root / rel).resolve()
+def source_file(rel: str, root: Path | None = None) -> Path:
+    """A file a recipe copies: shipped with chaos-eval (eval/resources.py), or under `root`."""
+    path = shipped(rel) if root is None else (root / rel).resolve()
     if not path.is_file():
-        raise ImageError(f"image file {rel} not found under {root}")
+        raise ImageError(f"image file {rel} not found ({path})")
     return path
 
 
-def recipe_hash(r: ImageRecipe, root: Path = SOURCE_ROOT) -> str:
+def recipe_hash(r: ImageRecipe, root: Path | None = None) -> str:
     """sha256 over the canonical recipe and the bytes of every file it copies (the ref is
     where the image goes, not what is in it, so it is left out)."""
     canon = {

@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from eval.errors import ImageError
+from chaos_eval.errors import ImageError
 
 SITE_PACKAGES = "usr/lib/python3/dist-packages"  # Debian's python3 path for add-ons
 SUITE_PYTHON = {"bookworm": "3.11"}  # the python3 each Debian suite ships

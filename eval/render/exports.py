@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eval.analysis.analyze import Analysis, Cell
-from eval.commands import rerun_command
-from eval.render.numbers import num, pct
-from eval.render.reruns import not_passed
-from eval.store.records import trial_label
+from chaos_eval.analysis.analyze import Analysis, Cell
+from chaos_eval.commands import rerun_command
+from chaos_eval.render.numbers import num, pct
+from chaos_eval.render.reruns import not_passed
+from chaos_eval.store.records import trial_label
 
 CSV_COLUMNS = (
     "subject",

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from eval.analysis.analyze import Analysis, Cell
-from eval.analysis.metrics import timeseries
-from eval.commands import rerun_command
-from eval.outcomes import TrialStatus
-from eval.render.numbers import num, pct
-from eval.render.plot import PALETTE, Series, Span, heatmap, line_chart, strip_plot
-from eval.render.reruns import not_passed
-from eval.store.records import OpRecord, TrialRow, trial_label
-from eval.workload import Op, OpKind
+from chaos_eval.analysis.analyze import Analysis, Cell
+from chaos_eval.analysis.metrics import timeseries
+from chaos_eval.commands import rerun_command
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.render.numbers import num, pct
+from chaos_eval.render.plot import PALETTE, Series, Span, heatmap, line_chart, strip_plot
+from chaos_eval.render.reruns import not_passed
+from chaos_eval.store.records import OpRecord, TrialRow, trial_label
+from chaos_eval.workload import Op, OpKind
 
 BUCKET_S = 1.0
 JUDGED = (TrialStatus.PASSED, TrialStatus.FAILED)

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from eval.analysis.analyze import Analysis
-from eval.commands import rerun_command
-from eval.outcomes import TrialStatus
+from chaos_eval.analysis.analyze import Analysis
+from chaos_eval.commands import rerun_command
+from chaos_eval.outcomes import TrialStatus
 
 
 def junit_xml(a: Analysis, db: str | Path | None = None) -> str:

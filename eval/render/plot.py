@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from eval.render.svg_frame import (
+from chaos_eval.render.svg_frame import (
     FONT,
     M_BOTTOM,
     M_LEFT,

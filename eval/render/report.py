@@ -15,12 +15,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from eval.analysis.analyze import Analysis
-from eval.analysis.compare import Comparison, MetricChange
-from eval.outcomes import TrialStatus
-from eval.render.exports import analysis_csv, analysis_markdown
-from eval.render.numbers import num, pct
-from eval.render.reruns import rerun_lines
+from chaos_eval.analysis.analyze import Analysis
+from chaos_eval.analysis.compare import Comparison, MetricChange
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.render.exports import analysis_csv, analysis_markdown
+from chaos_eval.render.numbers import num, pct
+from chaos_eval.render.reruns import rerun_lines
 
 
 def cells_table(a: Analysis) -> Table:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from eval.commands import cli_command, rerun_command
-from eval.outcomes import TrialStatus
-from eval.store.records import TrialRow, trial_label
+from chaos_eval.commands import cli_command, rerun_command
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.store.records import TrialRow, trial_label
 
 NOT_PASSED = frozenset({TrialStatus.FAILED, TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED})
 

@@ -16,20 +16,27 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from eval import __version__
-from eval.cleanup.repair import repair
-from eval.engine.client import Docker
-from eval.errors import StoreError
-from eval.outcomes import CampaignStatus, TrialStatus
-from eval.run.lease import CampaignLease
-from eval.run.plan import RunControl, TrialPlan
-from eval.run.provenance import git_sha
-from eval.run.shield import shielded
-from eval.run.trial import run_trial
-from eval.spec.config import CampaignConfig
-from eval.spec.matrix import BASELINE, Coordinates, campaign_seed, expand, spec_hash, spec_json
-from eval.store.records import CampaignRow, TrialRow
-from eval.store.store import Store
+from chaos_eval import __version__
+from chaos_eval.cleanup.repair import repair
+from chaos_eval.engine.client import Docker
+from chaos_eval.errors import StoreError
+from chaos_eval.outcomes import CampaignStatus, TrialStatus
+from chaos_eval.run.lease import CampaignLease
+from chaos_eval.run.plan import RunControl, TrialPlan
+from chaos_eval.run.provenance import git_sha
+from chaos_eval.run.shield import shielded
+from chaos_eval.run.trial import run_trial
+from chaos_eval.spec.config import CampaignConfig
+from chaos_eval.spec.matrix import (
+    BASELINE,
+    Coordinates,
+    campaign_seed,
+    expand,
+    spec_hash,
+    spec_json,
+)
+from chaos_eval.store.records import CampaignRow, TrialRow
+from chaos_eval.store.store import Store
 
 
 @dataclass(frozen=True)

@@ -10,21 +10,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from eval.analysis.metrics import FaultWindow
-from eval.cleanup.removal_proof import RemovalCheck, snapshot_before
-from eval.cleanup.undo import run_undo
-from eval.engine.client import Docker
-from eval.errors import ChaosEvalError, CleanupError, FaultError
-from eval.fault import BaselineAware, Evidence, Fault, undo_plan_to_json
-from eval.outcomes import LedgerState, TrialPhase
-from eval.polling import poll_until
-from eval.run.plan import TrialPlan
-from eval.run.results import TrialRecord
-from eval.run.shield import shielded
-from eval.spec import registry
-from eval.spec.targeting import select_targets
-from eval.store.store import Store
-from eval.subject import Health, LeaderAware, Node, Subject, TrialContext
+from chaos_eval.analysis.metrics import FaultWindow
+from chaos_eval.cleanup.removal_proof import RemovalCheck, snapshot_before
+from chaos_eval.cleanup.undo import run_undo
+from chaos_eval.engine.client import Docker
+from chaos_eval.errors import ChaosEvalError, CleanupError, FaultError
+from chaos_eval.fault import BaselineAware, Evidence, Fault, undo_plan_to_json
+from chaos_eval.outcomes import LedgerState, TrialPhase
+from chaos_eval.polling import poll_until
+from chaos_eval.run.plan import TrialPlan
+from chaos_eval.run.results import TrialRecord
+from chaos_eval.run.shield import shielded
+from chaos_eval.spec import registry
+from chaos_eval.spec.targeting import select_targets
+from chaos_eval.store.store import Store
+from chaos_eval.subject import Health, LeaderAware, Node, Subject, TrialContext
 
 log = logging.getLogger(__name__)
 POLL_S = 0.25

@@ -11,10 +11,10 @@ import socket
 import time
 from collections.abc import Callable
 
-from eval.errors import LeaseHeldError
-from eval.store.leases import HEARTBEAT_S, LEASE_STALE_S, holder_is_dead
-from eval.store.records import CampaignRow
-from eval.store.store import Store
+from chaos_eval.errors import LeaseHeldError
+from chaos_eval.store.leases import HEARTBEAT_S, LEASE_STALE_S, holder_is_dead
+from chaos_eval.store.records import CampaignRow
+from chaos_eval.store.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from eval.spec.config import SLO, ChaosSpec, Scalar, SubjectSpec, Timing, WorkloadSpec
+from chaos_eval.spec.config import SLO, ChaosSpec, Scalar, SubjectSpec, Timing, WorkloadSpec
 
 
 @dataclass(frozen=True)

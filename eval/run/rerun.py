@@ -16,15 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from eval import __version__
-from eval.errors import StoreError, TrialNotFound
-from eval.run.provenance import git_sha
-from eval.spec.config import CampaignConfig, SubjectSpec
-from eval.spec.matrix import PlannedTrial, expand, recorded_config, spec_hash
-from eval.store.records import CampaignRow, TrialRow, trial_label
+from chaos_eval import __version__
+from chaos_eval.errors import StoreError, TrialNotFound
+from chaos_eval.run.provenance import git_sha
+from chaos_eval.spec.config import CampaignConfig, SubjectSpec
+from chaos_eval.spec.matrix import PlannedTrial, expand, recorded_config, spec_hash
+from chaos_eval.store.records import CampaignRow, TrialRow, trial_label
 
 if TYPE_CHECKING:
-    from eval.store.store import Store
+    from chaos_eval.store.store import Store
 
 MIN_PREFIX = 4  # shortest key prefix accepted for a trial (JUnit names show 8)
 

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eval.analysis.metrics import FaultWindow, compute
-from eval.analysis.verdict import judge
-from eval.outcomes import TrialStatus
-from eval.spec.config import SLO
-from eval.store.store import Store
-from eval.subject import Health
-from eval.workload import Op
+from chaos_eval.analysis.metrics import FaultWindow, compute
+from chaos_eval.analysis.verdict import judge
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.spec.config import SLO
+from chaos_eval.store.store import Store
+from chaos_eval.subject import Health
+from chaos_eval.workload import Op
 
 
 @dataclass

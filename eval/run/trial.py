@@ -22,18 +22,18 @@ import logging
 import time
 from collections.abc import Callable
 
-from eval.engine.client import Docker
-from eval.errors import ChaosEvalError, CleanupError
-from eval.outcomes import TrialPhase, TrialStatus
-from eval.run.fault_phase import fault_phase
-from eval.run.plan import RunControl, TrialPlan
-from eval.run.results import TrialRecord, record_verdict, state_json, write_record
-from eval.run.shield import shielded
-from eval.spec import registry
-from eval.spec.config import SubjectSpec
-from eval.store.store import Store
-from eval.subject import Subject, TrialContext
-from eval.workload import KVWorkload
+from chaos_eval.engine.client import Docker
+from chaos_eval.errors import ChaosEvalError, CleanupError
+from chaos_eval.outcomes import TrialPhase, TrialStatus
+from chaos_eval.run.fault_phase import fault_phase
+from chaos_eval.run.plan import RunControl, TrialPlan
+from chaos_eval.run.results import TrialRecord, record_verdict, state_json, write_record
+from chaos_eval.run.shield import shielded
+from chaos_eval.spec import registry
+from chaos_eval.spec.config import SubjectSpec
+from chaos_eval.store.store import Store
+from chaos_eval.subject import Subject, TrialContext
+from chaos_eval.workload import KVWorkload
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from pydantic import (
     model_serializer,
 )
 
-from eval.errors import ConfigError
-from eval.spec import registry
-from eval.spec.targeting import validate_target
+from chaos_eval.errors import ConfigError
+from chaos_eval.spec import registry
+from chaos_eval.spec.targeting import validate_target
 
 Scalar = str | int | float | bool
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")

@@ -11,8 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from eval.errors import ChaosEvalError, ConfigError
-from eval.spec.config import (
+from chaos_eval.errors import ChaosEvalError, ConfigError
+from chaos_eval.spec.config import (
     CampaignConfig,
     ChaosSpec,
     Scalar,

@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 # type -> "module:Class"; the image recipe each subject's default image comes from.
 SUBJECTS: dict[str, str] = {
-    "etcd": "subjects.etcd.subject:EtcdSubject",
-    "redis": "subjects.redis.subject:RedisSubject",
-    "tikv": "subjects.tikv.subject:TikvSubject",
-    "noop": "subjects.noop:NoopSubject",
+    "etcd": "chaos_eval.subjects.etcd.subject:EtcdSubject",
+    "redis": "chaos_eval.subjects.redis.subject:RedisSubject",
+    "tikv": "chaos_eval.subjects.tikv.subject:TikvSubject",
+    "noop": "chaos_eval.subjects.noop:NoopSubject",
 }
 # image names (eval/images/recipes.py: recipes to build, or EXTERNAL images that must be present)
 SUBJECT_IMAGES: dict[str, tuple[str, ...]] = {
@@ -30,23 +30,32 @@ SUBJECT_IMAGES: dict[str, tuple[str, ...]] = {
 }
 # type -> "module:ParamsModel" for a subject's `params:`; a subject not listed takes none
 SUBJECT_PARAMS: dict[str, str] = {
-    "etcd": "subjects.etcd.params:EtcdParams",
-    "redis": "subjects.redis.params:RedisParams",
-    "tikv": "subjects.tikv.params:TikvParams",
+    "etcd": "chaos_eval.subjects.etcd.params:EtcdParams",
+    "redis": "chaos_eval.subjects.redis.params:RedisParams",
+    "tikv": "chaos_eval.subjects.tikv.params:TikvParams",
 }
 
 # type -> ("module:FaultClass", "module:ParamsModel")
 FAULTS: dict[str, tuple[str, str]] = {
-    "node_kill": ("chaos.node_kill:NodeKillFault", "chaos.node_kill:NodeKillParams"),
-    "latency": ("chaos.latency:LatencyFault", "chaos.latency:LatencyParams"),
-    "packet_loss": ("chaos.packet_loss:PacketLossFault", "chaos.packet_loss:PacketLossParams"),
-    "partition": ("chaos.partition:PartitionFault", "chaos.partition:PartitionParams"),
-    "pause": ("chaos.pause:PauseFault", "chaos.pause:PauseParams"),
-    "disk_pressure": (
-        "chaos.disk_pressure:DiskPressureFault",
-        "chaos.disk_pressure:DiskPressureParams",
+    "node_kill": (
+        "chaos_eval.chaos.node_kill:NodeKillFault",
+        "chaos_eval.chaos.node_kill:NodeKillParams",
     ),
-    "noop": ("chaos.noop:NoopFault", "chaos.noop:NoopParams"),
+    "latency": ("chaos_eval.chaos.latency:LatencyFault", "chaos_eval.chaos.latency:LatencyParams"),
+    "packet_loss": (
+        "chaos_eval.chaos.packet_loss:PacketLossFault",
+        "chaos_eval.chaos.packet_loss:PacketLossParams",
+    ),
+    "partition": (
+        "chaos_eval.chaos.partition:PartitionFault",
+        "chaos_eval.chaos.partition:PartitionParams",
+    ),
+    "pause": ("chaos_eval.chaos.pause:PauseFault", "chaos_eval.chaos.pause:PauseParams"),
+    "disk_pressure": (
+        "chaos_eval.chaos.disk_pressure:DiskPressureFault",
+        "chaos_eval.chaos.disk_pressure:DiskPressureParams",
+    ),
+    "noop": ("chaos_eval.chaos.noop:NoopFault", "chaos_eval.chaos.noop:NoopParams"),
 }
 
 
@@ -79,7 +88,7 @@ class NoParams(BaseModel):
 
 
 class ImageNeeds(Protocol):
-    """What `required_images` reads of a subject's spec (eval.spec.config.SubjectSpec, which
+    """What `required_images` reads of a subject's spec (chaos_eval.spec.config.SubjectSpec, which
     imports this module: the registry stays below the config)."""
 
     @property
@@ -92,8 +101,8 @@ class ImageNeeds(Protocol):
 def required_images(specs: Iterable[ImageNeeds]) -> tuple[list[str], list[str]]:
     """What a campaign's subjects need: (recipe names to build, external refs that must be
     present). An external image follows the subject's `version:`
-    (eval.images.recipes.external_ref)."""
-    from eval.images.recipes import EXTERNAL, external_ref
+    (chaos_eval.images.recipes.external_ref)."""
+    from chaos_eval.images.recipes import EXTERNAL, external_ref
 
     build: set[str] = set()
     refs: set[str] = set()

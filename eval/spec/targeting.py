@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from eval.errors import FaultError, ParameterError
-from eval.subject import Node
+from chaos_eval.errors import FaultError, ParameterError
+from chaos_eval.subject import Node
 
 NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 

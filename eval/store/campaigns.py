@@ -8,11 +8,11 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 
-from eval.errors import CampaignNotFound
-from eval.outcomes import CampaignStatus, TrialStatus
-from eval.spec.matrix import PlannedTrial
-from eval.store.connection import Connection
-from eval.store.records import CampaignRow, campaign_row
+from chaos_eval.errors import CampaignNotFound
+from chaos_eval.outcomes import CampaignStatus, TrialStatus
+from chaos_eval.spec.matrix import PlannedTrial
+from chaos_eval.store.connection import Connection
+from chaos_eval.store.records import CampaignRow, campaign_row
 
 
 class Campaigns:

@@ -20,8 +20,8 @@ from typing import Self
 
 import aiosqlite
 
-from eval.errors import StoreError
-from eval.store.migrations import prepare
+from chaos_eval.errors import StoreError
+from chaos_eval.store.migrations import prepare
 
 
 class Connection:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from eval.store.connection import Connection
-from eval.store.records import EventRow
+from chaos_eval.store.connection import Connection
+from chaos_eval.store.records import EventRow
 
 
 class Events:

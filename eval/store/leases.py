@@ -14,10 +14,10 @@ import os
 import socket
 import time
 
-from eval.errors import CampaignNotFound
-from eval.outcomes import CampaignStatus
-from eval.store.connection import Connection
-from eval.store.records import CampaignRow, campaign_row
+from chaos_eval.errors import CampaignNotFound
+from chaos_eval.outcomes import CampaignStatus
+from chaos_eval.store.connection import Connection
+from chaos_eval.store.records import CampaignRow, campaign_row
 
 LEASE_STALE_S = 30.0  # a heartbeat older than this is stale: its runner stopped beating
 HEARTBEAT_S = 5.0  # how often the runner refreshes its lease

@@ -7,9 +7,9 @@ import json
 import time
 from collections.abc import Sequence
 
-from eval.outcomes import LedgerState
-from eval.store.connection import Connection
-from eval.store.records import LedgerRow, ledger_row
+from chaos_eval.outcomes import LedgerState
+from chaos_eval.store.connection import Connection
+from chaos_eval.store.records import LedgerRow, ledger_row
 
 
 class Ledger:

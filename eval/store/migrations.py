@@ -10,9 +10,9 @@ from pathlib import Path
 
 import aiosqlite
 
-from eval.errors import StoreError
-from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
-from eval.store.records import CampaignRow, EventRow, LedgerRow, TrialRow
+from chaos_eval.errors import StoreError
+from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
+from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, TrialRow
 
 
 def _check(column: str, values: type[object]) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from eval.outcomes import OpOutcome
-from eval.store.connection import Connection
-from eval.store.records import OpRecord, OpRow
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.store.connection import Connection
+from chaos_eval.store.records import OpRecord, OpRow
 
 
 class Ops:

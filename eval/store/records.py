@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
+from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
 
 
 @dataclass(frozen=True)

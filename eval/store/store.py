@@ -13,15 +13,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from eval.outcomes import CampaignStatus, LedgerState, TrialPhase, TrialStatus
-from eval.spec.matrix import PlannedTrial
-from eval.store.campaigns import Campaigns
-from eval.store.connection import Connection
-from eval.store.events import Events
-from eval.store.leases import Leases
-from eval.store.ledger import Ledger
-from eval.store.ops import Ops
-from eval.store.records import (
+from chaos_eval.outcomes import CampaignStatus, LedgerState, TrialPhase, TrialStatus
+from chaos_eval.spec.matrix import PlannedTrial
+from chaos_eval.store.campaigns import Campaigns
+from chaos_eval.store.connection import Connection
+from chaos_eval.store.events import Events
+from chaos_eval.store.leases import Leases
+from chaos_eval.store.ledger import Ledger
+from chaos_eval.store.ops import Ops
+from chaos_eval.store.records import (
     CampaignRow,
     EventRow,
     LedgerRow,
@@ -29,7 +29,7 @@ from eval.store.records import (
     OpRow,
     TrialRow,
 )
-from eval.store.trials import Trials
+from chaos_eval.store.trials import Trials
 
 
 class Store:

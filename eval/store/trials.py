@@ -8,10 +8,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from eval.errors import StoreError
-from eval.outcomes import TrialPhase, TrialStatus
-from eval.store.connection import Connection
-from eval.store.records import TrialRow, trial_row
+from chaos_eval.errors import StoreError
+from chaos_eval.outcomes import TrialPhase, TrialStatus
+from chaos_eval.store.connection import Connection
+from chaos_eval.store.records import TrialRow, trial_row
 
 
 class Trials:

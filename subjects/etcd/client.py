@@ -1,4 +1,4 @@
-"""EtcdKVClient: eval.workload.KVClient over one member's v3 JSON gateway (httpx).
+"""EtcdKVClient: chaos_eval.workload.KVClient over one member's v3 JSON gateway (httpx).
 
 Two things make a member's address move under a client, and both are handled here:
 - the published host port is ephemeral and changes when the member is restarted, so after
@@ -16,9 +16,8 @@ from typing import Any
 
 import httpx
 
-from eval.outcomes import OpOutcome
-from eval.workload import ReadResult
-from subjects.etcd.gateway import (
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subjects.etcd.gateway import (
     PUT_PATH,
     RANGE_PATH,
     GatewayParseError,
@@ -28,6 +27,7 @@ from subjects.etcd.gateway import (
     range_body,
     response_cluster_id,
 )
+from chaos_eval.workload import ReadResult
 
 log = logging.getLogger(__name__)
 

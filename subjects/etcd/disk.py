@@ -1,4 +1,4 @@
-"""What a full data disk means to etcd (eval.subject.DiskFullAware, mixed into EtcdSubject):
+"""What a full data disk means to etcd (chaos_eval.subject.DiskFullAware, mixed into EtcdSubject):
 each target's member id, what a member says about itself through its v3 JSON gateway, and
 the NOSPACE alarms a fill may raise (recorded before the fault, disarmed after it).
 
@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from eval.errors import CleanupError, ParameterError
-from eval.subject import Endpoint, Node
-from subjects.etcd.gateway import STATUS_PATH
+from chaos_eval.errors import CleanupError, ParameterError
+from chaos_eval.subject import Endpoint, Node
+from chaos_eval.subjects.etcd.gateway import STATUS_PATH
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ async def _alarm(cluster: _Cluster, body: Mapping[str, object]) -> dict[str, Any
 
 
 class EtcdDiskFull:
-    """eval.subject.DiskFullAware for a subject whose `nodes()` are etcd members."""
+    """chaos_eval.subject.DiskFullAware for a subject whose `nodes()` are etcd members."""
 
     async def disk_fill_baseline(self: _Cluster, targets: tuple[Node, ...]) -> object:
         """The targets' member ids and the alarms armed now (see DiskFullAware)."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from eval.outcomes import OpOutcome
+from chaos_eval.outcomes import OpOutcome
 
 STATUS_PATH = "/v3/maintenance/status"
 MEMBERS_PATH = "/v3/cluster/member/list"

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.engine.containers import ContainerInfo
-from eval.errors import ImageError, ParameterError
-from eval.images.recipes import image_ref
-from eval.outcomes import OpOutcome
-from eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
-from subjects.etcd.client import EtcdKVClient, classify_exception
-from subjects.etcd.disk import EtcdDiskFull
-from subjects.etcd.gateway import (
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.engine.containers import ContainerInfo
+from chaos_eval.errors import ImageError, ParameterError
+from chaos_eval.images.recipes import image_ref
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.subjects.etcd.client import EtcdKVClient, classify_exception
+from chaos_eval.subjects.etcd.disk import EtcdDiskFull
+from chaos_eval.subjects.etcd.gateway import (
     MEMBERS_PATH,
     STATUS_PATH,
     GatewayParseError,
@@ -35,11 +35,11 @@ from subjects.etcd.gateway import (
     parse_members,
     parse_status,
 )
-from subjects.etcd.params import EtcdParams
-from subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token
+from chaos_eval.subjects.etcd.params import EtcdParams
+from chaos_eval.subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token
 
 if TYPE_CHECKING:
-    from eval.spec.config import SubjectSpec
+    from chaos_eval.spec.config import SubjectSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ MIN_DATA_MB = 192
 
 
 class EtcdSubject(EtcdDiskFull):
-    """eval.subject.Subject and LeaderAware for etcd."""
+    """chaos_eval.subject.Subject and LeaderAware for etcd."""
 
     kind: ClassVar[str] = "etcd"
 

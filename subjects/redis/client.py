@@ -1,4 +1,4 @@
-"""A small RESP2 client on asyncio streams, and RedisKVClient (eval.workload.KVClient).
+"""A small RESP2 client on asyncio streams, and RedisKVClient (chaos_eval.workload.KVClient).
 
 Why not redis-py: the workload needs to know, for every failed operation, whether the
 command could have reached the server (a write that timed out after it was sent is UNKNOWN,
@@ -18,9 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from eval.outcomes import OpOutcome
-from eval.workload import ReadResult
-from subjects.redis.resp import (
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subjects.redis.resp import (
     ErrorReply,
     Reply,
     RespProtocolError,
@@ -28,6 +27,7 @@ from subjects.redis.resp import (
     encode_command,
     parse_reply,
 )
+from chaos_eval.workload import ReadResult
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class RespPool:
 
 
 class RedisKVClient:
-    """eval.workload.KVClient over RESP. Where each operation goes is decided per call by the
+    """chaos_eval.workload.KVClient over RESP. Where each operation goes is decided per call by the
     routes the subject gives it (see subjects/redis/subject.py); never raises for a failed op."""
 
     def __init__(

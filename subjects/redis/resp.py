@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from eval.outcomes import OpOutcome
+from chaos_eval.outcomes import OpOutcome
 
 CRLF = b"\r\n"
 MAX_BULK = 64 * 1024 * 1024  # a bulk string longer than this is a protocol error here

@@ -10,11 +10,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from eval.engine.client import Docker
-from eval.subject import Node
-from subjects.redis.client import RespPool, RespTransportError, Route, Target
-from subjects.redis.resp import ErrorReply, RespProtocolError, parse_master_addr
-from subjects.redis.view import (
+from chaos_eval.engine.client import Docker
+from chaos_eval.subject import Node
+from chaos_eval.subjects.redis.client import RespPool, RespTransportError, Route, Target
+from chaos_eval.subjects.redis.resp import ErrorReply, RespProtocolError, parse_master_addr
+from chaos_eval.subjects.redis.view import (
     REDIS_PORT,
     SENTINEL_PORT,
     SentinelView,

@@ -23,15 +23,15 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.engine.containers import ContainerInfo
-from eval.images.recipes import image_ref
-from eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
-from subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token
-from subjects.redis.client import RedisKVClient, RespPool, RespTransportError
-from subjects.redis.params import RedisParams, WriteTo
-from subjects.redis.resp import (
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.engine.containers import ContainerInfo
+from chaos_eval.images.recipes import image_ref
+from chaos_eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token
+from chaos_eval.subjects.redis.client import RedisKVClient, RespPool, RespTransportError
+from chaos_eval.subjects.redis.params import RedisParams, WriteTo
+from chaos_eval.subjects.redis.resp import (
     Replication,
     Reply,
     RespProtocolError,
@@ -39,8 +39,8 @@ from subjects.redis.resp import (
     parse_replication,
     parse_role,
 )
-from subjects.redis.routes import MASTER, SENTINELS, RedisRouter
-from subjects.redis.view import (
+from chaos_eval.subjects.redis.routes import MASTER, SENTINELS, RedisRouter
+from chaos_eval.subjects.redis.view import (
     REDIS_PORT,
     ROLE_NAMES,
     SENTINEL_PORT,
@@ -49,7 +49,7 @@ from subjects.redis.view import (
 )
 
 if TYPE_CHECKING:
-    from eval.spec.config import SubjectSpec
+    from chaos_eval.spec.config import SubjectSpec
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ ROLE_TIMEOUT_S = 0.5  # nodes(): how long a node may take to say its role
 
 
 class RedisSubject:
-    """eval.subject.Subject and LeaderAware for Redis with Sentinel."""
+    """chaos_eval.subject.Subject and LeaderAware for Redis with Sentinel."""
 
     kind: ClassVar[str] = "redis"
 

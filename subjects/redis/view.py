@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from eval.subject import Node
-from subjects.redis.resp import Replication, majority
+from chaos_eval.subject import Node
+from chaos_eval.subjects.redis.resp import Replication, majority
 
 REDIS_PORT = 6379
 SENTINEL_PORT = 26379

@@ -1,4 +1,4 @@
-"""TikvKVClient: eval.workload.KVClient over TiKV's raw KV API, through chaos-eval's client
+"""TikvKVClient: chaos_eval.workload.KVClient over TiKV's raw KV API, through chaos-eval's client
 gateway (subjects/tikv/gateway.py) running on the trial's compose network.
 
 Why a gateway: raw KV is gRPC only and a client follows the addresses PD hands out (`pdN:2379`,
@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from eval.outcomes import OpOutcome
-from eval.workload import ReadResult
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.workload import ReadResult
 
 log = logging.getLogger(__name__)
 

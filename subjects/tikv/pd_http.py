@@ -9,8 +9,8 @@ from typing import TypeVar
 
 import httpx
 
-from eval.subject import Node
-from subjects.tikv import pd_api
+from chaos_eval.subject import Node
+from chaos_eval.subjects.tikv import pd_api
 
 T = TypeVar("T")
 

@@ -31,22 +31,22 @@ from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.engine.containers import ContainerInfo
-from eval.errors import ParameterError
-from eval.images.recipes import external_ref, image_ref
-from eval.outcomes import OpOutcome
-from eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
-from subjects.project import ComposeProject, base_env, poll_healthy, service
-from subjects.tikv import pd_api
-from subjects.tikv.client import TikvKVClient
-from subjects.tikv.gateway import PORT as GATEWAY_PORT
-from subjects.tikv.params import TikvParams
-from subjects.tikv.pd_http import parsed, pd_request, quiet, region_leader
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.engine.containers import ContainerInfo
+from chaos_eval.errors import ParameterError
+from chaos_eval.images.recipes import external_ref, image_ref
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.subjects.project import ComposeProject, base_env, poll_healthy, service
+from chaos_eval.subjects.tikv import pd_api
+from chaos_eval.subjects.tikv.client import TikvKVClient
+from chaos_eval.subjects.tikv.gateway import PORT as GATEWAY_PORT
+from chaos_eval.subjects.tikv.params import TikvParams
+from chaos_eval.subjects.tikv.pd_http import parsed, pd_request, quiet, region_leader
 
 if TYPE_CHECKING:
-    from eval.spec.config import SubjectSpec
+    from chaos_eval.spec.config import SubjectSpec
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ PROBE_KEY = "chaos-eval/probe"  # workload keys are chaos-eval/<trial>/...: same
 
 
 class TikvSubject:
-    """eval.subject.Subject and LeaderAware for PD + TiKV."""
+    """chaos_eval.subject.Subject and LeaderAware for PD + TiKV."""
 
     kind: ClassVar[str] = "tikv"
 

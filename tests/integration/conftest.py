@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from eval.engine.client import Docker
-from eval.images.build import BuildResult, ensure_images
+from chaos_eval.engine.client import Docker
+from chaos_eval.images.build import BuildResult, ensure_images
 from tests.integration.etcd_local import LocalEtcd, started_cluster
 
 

@@ -24,7 +24,7 @@ STARTED: list[subprocess.Popen[str]] = []  # every runner a test started, for it
 def start_runner(db: Path, *args: str) -> subprocess.Popen[str]:
     argv = args or ("run", "campaign", str(CAMPAIGN))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "eval", *argv, "--db", str(db)],
+        [sys.executable, "-m", "chaos_eval", *argv, "--db", str(db)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -44,7 +44,7 @@ def reap_and_collect(db: Path) -> None:
     STARTED.clear()
     if db.exists():
         subprocess.run(
-            [sys.executable, "-m", "eval", "gc", "--db", str(db)],
+            [sys.executable, "-m", "chaos_eval", "gc", "--db", str(db)],
             cwd=ROOT,
             capture_output=True,
             timeout=300,

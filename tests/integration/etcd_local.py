@@ -21,12 +21,12 @@ from typing import Any
 
 import httpx
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.images.build import ensure_images
-from eval.images.recipes import image_ref
-from eval.subject import LABEL_TRIAL, Node, TrialContext
-from subjects.etcd.subject import EtcdSubject
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.images.build import ensure_images
+from chaos_eval.images.recipes import image_ref
+from chaos_eval.subject import LABEL_TRIAL, Node, TrialContext
+from chaos_eval.subjects.etcd.subject import EtcdSubject
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the figures
 

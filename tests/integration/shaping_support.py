@@ -10,10 +10,10 @@ import socket
 import statistics
 import time
 
-from chaos.net.netem import parse_root_qdisc, qdisc_show_argv
-from chaos.net.ping import PingStats, parse_ping, ping_argv
-from eval.engine.client import Docker
-from eval.subject import LABEL_TRIAL, Node, TrialContext
+from chaos_eval.chaos.net.netem import parse_root_qdisc, qdisc_show_argv
+from chaos_eval.chaos.net.ping import PingStats, parse_ping, ping_argv
+from chaos_eval.engine.client import Docker
+from chaos_eval.subject import LABEL_TRIAL, Node, TrialContext
 
 
 def _connect_ms(ip: str, port: int, timeout_s: float) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.images.build import BuildResult
+from chaos_eval.images.build import BuildResult
 from tests.integration.crash_support import (
     KILL_POINTS,
     campaign_uid,

@@ -13,16 +13,16 @@ from dataclasses import replace
 
 import pytest
 
-from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
-from chaos.diskfill import fill_names
-from eval.cleanup.removal_proof import DockerSnapshotter
-from eval.cleanup.snapshot import compare, free_tolerance
-from eval.cleanup.undo import run_undo
-from eval.engine.client import Docker
-from eval.errors import FaultError
-from eval.images.build import BuildResult
-from eval.subject import LABEL_TRIAL, Endpoint, Node
-from subjects.etcd.disk import ALARM_PATH, alarm_body
+from chaos_eval.chaos.disk_pressure import DiskPressureFault, DiskPressureParams
+from chaos_eval.chaos.diskfill import fill_names
+from chaos_eval.cleanup.removal_proof import DockerSnapshotter
+from chaos_eval.cleanup.snapshot import compare, free_tolerance
+from chaos_eval.cleanup.undo import run_undo
+from chaos_eval.engine.client import Docker
+from chaos_eval.errors import FaultError
+from chaos_eval.images.build import BuildResult
+from chaos_eval.subject import LABEL_TRIAL, Endpoint, Node
+from chaos_eval.subjects.etcd.disk import ALARM_PATH, alarm_body
 from tests.integration.etcd_local import LocalEtcd, Writer, new_ctx
 
 pytestmark = pytest.mark.docker

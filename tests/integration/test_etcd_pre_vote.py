@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from chaos.partition import PartitionFault, PartitionParams
+from chaos_eval.chaos.partition import PartitionFault, PartitionParams
 from tests.integration.etcd_local import LocalEtcd, started_cluster
 
 pytestmark = pytest.mark.docker

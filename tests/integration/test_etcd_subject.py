@@ -13,14 +13,14 @@ from collections.abc import Awaitable, Callable
 import docker as docker_sdk
 import pytest
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.errors import ImageError
-from eval.images.build import BuildResult, ensure_images
-from eval.images.recipes import LABEL_RECIPE, recipe, recipe_hash
-from eval.outcomes import OpOutcome
-from eval.subject import LABEL_TRIAL, Health, LeaderAware, Subject, TrialContext
-from subjects.etcd.subject import EtcdSubject
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.errors import ImageError
+from chaos_eval.images.build import BuildResult, ensure_images
+from chaos_eval.images.recipes import LABEL_RECIPE, recipe, recipe_hash
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import LABEL_TRIAL, Health, LeaderAware, Subject, TrialContext
+from chaos_eval.subjects.etcd.subject import EtcdSubject
 
 pytestmark = pytest.mark.docker
 log = logging.getLogger("figures")

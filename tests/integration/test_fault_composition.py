@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from chaos.latency import LatencyFault, LatencyParams
-from chaos.net.reachability import ordered_pairs, reachability
-from chaos.net.shape import LATENCY_SLOT
-from chaos.partition import PartitionFault, PartitionParams
-from eval.cleanup.removal_proof import DockerSnapshotter, RemovalCheck
-from eval.cleanup.snapshot import compare
-from eval.fault import Evidence
+from chaos_eval.chaos.latency import LatencyFault, LatencyParams
+from chaos_eval.chaos.net.reachability import ordered_pairs, reachability
+from chaos_eval.chaos.net.shape import LATENCY_SLOT
+from chaos_eval.chaos.partition import PartitionFault, PartitionParams
+from chaos_eval.cleanup.removal_proof import DockerSnapshotter, RemovalCheck
+from chaos_eval.cleanup.snapshot import compare
+from chaos_eval.fault import Evidence
 from tests.integration.etcd_local import LocalEtcd
 from tests.integration.shaping_support import tcp_connect_ms
 

@@ -31,11 +31,11 @@ from typing import Any
 
 import pytest
 
-from eval.images.build import BuildResult
-from eval.outcomes import OpOutcome, TrialStatus
-from eval.store.records import TrialRow
-from eval.store.store import Store
-from eval.workload import Op, OpKind
+from chaos_eval.images.build import BuildResult
+from chaos_eval.outcomes import OpOutcome, TrialStatus
+from chaos_eval.store.records import TrialRow
+from chaos_eval.store.store import Store
+from chaos_eval.workload import Op, OpKind
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "fidelity.yaml"
@@ -90,7 +90,7 @@ def trials(
     engine errors in `built_images` or fails the run)."""
     db = tmp_path_factory.mktemp("fidelity") / "eval.db"
     run = subprocess.run(
-        [sys.executable, "-m", "eval", "run", "campaign", str(CAMPAIGN), "--db", str(db)],
+        [sys.executable, "-m", "chaos_eval", "run", "campaign", str(CAMPAIGN), "--db", str(db)],
         capture_output=True, text=True, timeout=1200, cwd=ROOT,
     )
     assert run.returncode == 0, run.stdout + run.stderr

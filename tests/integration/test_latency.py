@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from chaos.latency import LatencyFault, LatencyParams
-from chaos.net.shape import LATENCY_SLOT
-from chaos.net.shaping import netem_supported
-from eval.cleanup.undo import run_undo
-from eval.errors import FaultError
-from eval.subject import Node
+from chaos_eval.chaos.latency import LatencyFault, LatencyParams
+from chaos_eval.chaos.net.shape import LATENCY_SLOT
+from chaos_eval.chaos.net.shaping import netem_supported
+from chaos_eval.cleanup.undo import run_undo
+from chaos_eval.errors import FaultError
+from chaos_eval.subject import Node
 from tests.integration.etcd_local import LocalEtcd
 from tests.integration.shaping_support import (
     netns_state,

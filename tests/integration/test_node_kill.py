@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from chaos.net.reachability import probe_pair
-from chaos.node_kill import NodeKillFault, NodeKillParams
-from chaos.probes import HttpOutcome, http_probe
-from eval.fault import UndoOp
-from eval.spec.targeting import select_targets
-from eval.subject import Node
+from chaos_eval.chaos.net.reachability import probe_pair
+from chaos_eval.chaos.node_kill import NodeKillFault, NodeKillParams
+from chaos_eval.chaos.probes import HttpOutcome, http_probe
+from chaos_eval.fault import UndoOp
+from chaos_eval.spec.targeting import select_targets
+from chaos_eval.subject import Node
 from tests.integration.etcd_local import LocalEtcd, Writer
 
 pytestmark = pytest.mark.docker

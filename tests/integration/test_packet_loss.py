@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from chaos.latency import LatencyFault, LatencyParams
-from chaos.net.shape import LATENCY_SLOT, LOSS_SLOT
-from chaos.packet_loss import PacketLossFault, PacketLossParams
+from chaos_eval.chaos.latency import LatencyFault, LatencyParams
+from chaos_eval.chaos.net.shape import LATENCY_SLOT, LOSS_SLOT
+from chaos_eval.chaos.packet_loss import PacketLossFault, PacketLossParams
 from tests.integration.etcd_local import LocalEtcd
 from tests.integration.shaping_support import (
     netns_state,

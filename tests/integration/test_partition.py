@@ -10,18 +10,18 @@ import time
 
 import pytest
 
-from chaos.net.partition_rules import (
+from chaos_eval.chaos.net.partition_rules import (
     CHAIN,
     RULES_PATH,
     inject_rules,
     list_rules_argv,
     restore_argv,
 )
-from chaos.net.reachability import ordered_pairs, reachability
-from chaos.partition import PartitionFault, PartitionParams
-from eval.cleanup.undo import run_undo
-from eval.spec.targeting import select_targets
-from eval.subject import Node
+from chaos_eval.chaos.net.reachability import ordered_pairs, reachability
+from chaos_eval.chaos.partition import PartitionFault, PartitionParams
+from chaos_eval.cleanup.undo import run_undo
+from chaos_eval.spec.targeting import select_targets
+from chaos_eval.subject import Node
 from tests.integration.etcd_local import LocalEtcd, Writer
 
 pytestmark = pytest.mark.docker

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.images.build import ensure_images
-from eval.outcomes import OpOutcome
-from eval.subject import LABEL_CAMPAIGN, LABEL_TRIAL, LeaderAware, Subject, TrialContext
-from subjects.redis.subject import RedisSubject
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.images.build import ensure_images
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import LABEL_CAMPAIGN, LABEL_TRIAL, LeaderAware, Subject, TrialContext
+from chaos_eval.subjects.redis.subject import RedisSubject
 from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker
@@ -77,7 +77,7 @@ async def test_lifecycle_roles_leader_clients_and_teardown(redis_image: str) -> 
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "eval", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "chaos_eval", *args], capture_output=True,
                           text=True, timeout=1200, cwd=ROOT)
 
 

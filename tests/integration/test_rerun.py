@@ -18,7 +18,7 @@ from typing import Any
 import docker
 import pytest
 
-from eval.images.build import BuildResult
+from chaos_eval.images.build import BuildResult
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "rerun.yaml"
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.docker
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "eval", *args],
+        [sys.executable, "-m", "chaos_eval", *args],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from eval.images.build import BuildResult
+from chaos_eval.images.build import BuildResult
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.docker
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.docker
 
 def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "eval", *args], capture_output=True, text=True,
+        [sys.executable, "-m", "chaos_eval", *args], capture_output=True, text=True,
         timeout=timeout, cwd=ROOT,
     )
 

@@ -21,13 +21,13 @@ import docker as docker_sdk
 import httpx
 import pytest
 
-from eval.engine.client import Docker
-from eval.images.build import ensure_images
-from eval.images.recipes import image_ref
-from eval.outcomes import OpOutcome
-from eval.subject import LABEL_TRIAL
-from subjects.tikv.client import TikvKVClient
-from subjects.tikv.gateway import PORT
+from chaos_eval.engine.client import Docker
+from chaos_eval.images.build import ensure_images
+from chaos_eval.images.recipes import image_ref
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import LABEL_TRIAL
+from chaos_eval.subjects.tikv.client import TikvKVClient
+from chaos_eval.subjects.tikv.gateway import PORT
 from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker

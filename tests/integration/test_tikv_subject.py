@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.images.build import ensure_images
-from eval.images.recipes import external_ref, image_ref, missing_images_message
-from eval.outcomes import OpOutcome
-from eval.subject import LABEL_TRIAL, LeaderAware, Subject, TrialContext
-from subjects.tikv.subject import TikvSubject
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.images.build import ensure_images
+from chaos_eval.images.recipes import external_ref, image_ref, missing_images_message
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import LABEL_TRIAL, LeaderAware, Subject, TrialContext
+from chaos_eval.subjects.tikv.subject import TikvSubject
 from tests.integration.leftovers import leftovers
 
 pytestmark = pytest.mark.docker

@@ -18,6 +18,9 @@ from functools import cache
 from pathlib import Path
 
 PACKAGES = ("eval", "chaos", "subjects")
+# repository folder -> its installed dotted name (setup.py)
+INSTALLED = {"eval": ["chaos_eval"], "chaos": ["chaos_eval", "chaos"],
+             "subjects": ["chaos_eval", "subjects"]}
 SKIPPED = "chaos/helper/"
 PROGRAMS = {"subjects/tikv/gateway.py"}  # copied into an image, run there: may asyncio.run
 MAX_LINES = 300
@@ -44,15 +47,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "subjects": frozenset({"cleanup", "engine", "images", "spec", BASE}),
 }
 # single modules a room may import from a room it may not: the values it is handed
-MAY_IMPORT_MODULES: dict[str, frozenset[str]] = {"render": frozenset({"eval.store.records"})}
-SPAWNERS = ("eval.engine", "eval.images", "eval.run.provenance")  # argv executed only here
+MAY_IMPORT_MODULES: dict[str, frozenset[str]] = {"render": frozenset({"chaos_eval.store.records"})}
+# argv executed only here
+SPAWNERS = ("chaos_eval.engine", "chaos_eval.images", "chaos_eval.run.provenance")
 PLUGINS = ("chaos", "subjects")
 SQL = re.compile(
     r"^\s*(SELECT\s.*\sFROM\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s"
     r"|CREATE\s+(TABLE|(UNIQUE\s+)?INDEX|TRIGGER|VIEW)\s|ALTER\s+TABLE\s|PRAGMA\s)",
     re.DOTALL,
 )
-DOTTED = re.compile(r"^(chaos|subjects)(\.\w+)+:\w+$")  # "chaos.pause:PauseFault"
+DOTTED = re.compile(r"^chaos_eval\.(chaos|subjects)(\.\w+)+:\w+$")  # "chaos_eval.chaos.pause:X"
 BAD_NAME = re.compile(
     r"^(misc|utils?|common|stuff)$"
     r"|_(misc|utils?|helpers?|parse|parsing|common|extra|more|other|stuff|part\d*|\d+)$"
@@ -86,6 +90,7 @@ def sources(root: Path) -> tuple[Source, ...]:
             parts = list(path.relative_to(root).with_suffix("").parts)
             is_pkg = parts[-1] == "__init__"
             text = path.read_text()
+            parts = [*INSTALLED[parts[0]], *parts[1:]]
             name = ".".join(parts[:-1] if is_pkg else parts)
             out.append(Source(name, rel, ast.parse(text, rel), len(text.splitlines()), is_pkg))
     return tuple(out)
@@ -127,17 +132,22 @@ def imports(src: Source, known: frozenset[str]) -> list[Import]:
 def room(name: str) -> str | None:
     """The room a dotted module name lives in; None outside eval/, chaos/ and subjects/."""
     parts = name.split(".")
-    if parts[0] in PLUGINS:
-        return parts[0]
-    if parts[0] != "eval":
+    if top(name) in PLUGINS:
+        return top(name)
+    if top(name) != "eval":
         return None
-    if name == "eval.__main__":
+    if name == "chaos_eval.__main__":
         return "cli"
     return parts[1] if len(parts) > 1 and parts[1] in ROOMS else BASE
 
 
 def top(name: str) -> str:
-    return name.split(".")[0]
+    """The repository folder of one of our modules (eval, chaos, subjects), else the first
+    component of the name (docker, sqlite3, ...)."""
+    parts = name.split(".")
+    if parts[0] == "chaos_eval":
+        return parts[1] if len(parts) > 1 and parts[1] in PLUGINS else "eval"
+    return parts[0]
 
 
 def _in(name: str, *rooms: str) -> bool:
@@ -164,12 +174,12 @@ IMPORT_RULES: dict[str, Callable[[str, str], bool]] = {
     "only eval/store holds SQL (sqlite3, aiosqlite)": lambda m, t: (
         top(t) in SQLITE and not _in(m, "store")
     ),
-    "analysis never touches Docker (docker, eval.engine)": lambda m, t: (
+    "analysis never touches Docker (docker, chaos_eval.engine)": lambda m, t: (
         _in(m, "analysis") and (top(t) == "docker" or _in(t, "engine"))
     ),
-    "render never opens the store (it may take eval.store.records values)": lambda m, t: (
+    "render never opens the store (it may take chaos_eval.store.records values)": lambda m, t: (
         _in(m, "render")
-        and ((_in(t, "store") and t != "eval.store.records") or top(t) in SQLITE)
+        and ((_in(t, "store") and t != "chaos_eval.store.records") or top(t) in SQLITE)
     ),
     "store knows nothing of run, analysis, render, cleanup or cli": lambda m, t: (
         _in(m, "store") and _in(t, "run", "analysis", "render", "cleanup", "cli")
@@ -228,7 +238,7 @@ CALL_RULES: dict[str, Callable[[str, Source, ast.Call, str], bool]] = {
         lambda m, s, c, f: _shell(c, f)
     ),
     NO_PLUGINS: lambda m, s, c, f: (
-        top(m) == "eval" and m != "eval.spec.registry"
+        top(m) == "eval" and m != "chaos_eval.spec.registry"
         and f.split(".")[-1] in ("import_module", "__import__")
     ),
 }
@@ -274,7 +284,7 @@ def literal_breaches(root: Path) -> dict[str, list[str]]:
                 where = f"{src.rel}:{node.lineno}: {src.name} holds {node.value[:40]!r}"
                 if SQL.match(node.value) and not _in(src.name, "store"):
                     out[sql].append(f"{where}: {sql}")
-                if DOTTED.match(node.value) and src.name != "eval.spec.registry":
+                if DOTTED.match(node.value) and src.name != "chaos_eval.spec.registry":
                     out[paths].append(f"{where}: {paths}")
     return out
 

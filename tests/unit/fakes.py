@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from eval.outcomes import OpOutcome
-from eval.spec.config import SubjectSpec
-from eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
-from eval.workload import ReadResult
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.spec.config import SubjectSpec
+from chaos_eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.workload import ReadResult
 
 
 class Tracker:
@@ -72,7 +72,7 @@ class FakeSubject:
         Tracker.started.append(self.ctx.trial_key)
         Tracker.log.append(("up", self.ctx.trial_key))
         if self.ctx.trial_key in Tracker.fail_up_for:
-            from eval.errors import ComposeError
+            from chaos_eval.errors import ComposeError
 
             raise ComposeError("compose up failed (simulated)")
         await asyncio.sleep(Tracker.up_delay_for.get(self.ctx.trial_key, Tracker.up_delay_s))

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from chaos.net.partition_rules import CHAIN, HOOKS, IPTABLES, jump_spec
-from chaos.net.reachability import REACH_PATH
-from eval.engine.containers import ContainerInfo, HelperResult
+from chaos_eval.chaos.net.partition_rules import CHAIN, HOOKS, IPTABLES, jump_spec
+from chaos_eval.chaos.net.reachability import REACH_PATH
+from chaos_eval.engine.containers import ContainerInfo, HelperResult
 
 
 @dataclass

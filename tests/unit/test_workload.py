@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from eval.outcomes import OpOutcome
-from eval.workload import FINAL_ABSENT, FINAL_PRESENT, KVWorkload, OpKind, ReadResult
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.workload import FINAL_ABSENT, FINAL_PRESENT, KVWorkload, OpKind, ReadResult
 
 
 class Client:

@@ -11,12 +11,12 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from eval.analysis.analyze import analyze
-from eval.analysis.compare import compare
-from eval.outcomes import TrialStatus
-from eval.run.campaign import resolve_campaign
-from eval.spec.config import parse_campaign
-from eval.store.store import Store
+from chaos_eval.analysis.analyze import analyze
+from chaos_eval.analysis.compare import compare
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.run.campaign import resolve_campaign
+from chaos_eval.spec.config import parse_campaign
+from chaos_eval.store.store import Store
 from tests.unit.run.test_harness import doc
 
 runner = CliRunner()
@@ -114,7 +114,7 @@ def test_small_samples_are_never_significant(tmp_path: Path) -> None:
 
 
 def test_cli_compare_check_and_unmatched(tmp_path: Path) -> None:
-    from eval.cli.app import app
+    from chaos_eval.cli.app import app
 
     db = tmp_path / "eval.db"
     make_db(db, [(spec(["a", "b"]), FAST, [0.9]), (spec(["a", "c"]), SLOW, [0.9])])
@@ -141,7 +141,7 @@ def test_cli_compare_check_and_unmatched(tmp_path: Path) -> None:
 
 
 def test_cli_compare_help_and_bad_input(tmp_path: Path) -> None:
-    from eval.cli.app import app
+    from chaos_eval.cli.app import app
 
     assert "Mann-Whitney" in runner.invoke(app, ["compare", "--help"]).output
     db = tmp_path / "eval.db"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from eval.analysis.analyze import analyze
-from eval.analysis.metrics import FaultWindow, compute, timeseries
-from eval.outcomes import OpOutcome
-from eval.spec import registry
-from eval.store.store import Store
-from eval.workload import Op, OpKind
+from chaos_eval.analysis.analyze import analyze
+from chaos_eval.analysis.metrics import FaultWindow, compute, timeseries
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.spec import registry
+from chaos_eval.store.store import Store
+from chaos_eval.workload import Op, OpKind
 from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import doc, run
 

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from eval.analysis.stats import mann_whitney_u, ranks
+from chaos_eval.analysis.stats import mann_whitney_u, ranks
 
 # scipy.stats.mannwhitneyu docs: ages of male and female employees.
 MALES = [19, 22, 16, 29, 24]

@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 import pytest
 from pydantic import ValidationError
 
-from chaos.disk_member import enospc_line, member_state
-from chaos.disk_pressure import DiskPressureFault, DiskPressureParams
-from chaos.diskfill import (
+from chaos_eval.chaos.disk_member import enospc_line, member_state
+from chaos_eval.chaos.disk_pressure import DiskPressureFault, DiskPressureParams
+from chaos_eval.chaos.diskfill import (
     MAX_FILES,
     confinement_problem,
     fallocate_argv,
@@ -20,13 +20,13 @@ from chaos.diskfill import (
     size_option,
     topup_argv,
 )
-from eval.cleanup.node_state import FILL_PREFIX, VolumeUsage
-from eval.engine.client import Docker
-from eval.engine.containers import VolumeInfo
-from eval.errors import FaultError, ParameterError
-from eval.fault import BaselineAware, Fault, UndoOp
-from eval.subject import Endpoint, Node, TrialContext
-from subjects.noop import NoopSubject
+from chaos_eval.cleanup.node_state import FILL_PREFIX, VolumeUsage
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import VolumeInfo
+from chaos_eval.errors import FaultError, ParameterError
+from chaos_eval.fault import BaselineAware, Fault, UndoOp
+from chaos_eval.subject import Endpoint, Node, TrialContext
+from chaos_eval.subjects.noop import NoopSubject
 
 MiB = 1 << 20
 KEY = "0123456789abcdef0123456789abcdef"

@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from chaos.node_kill import NodeKillFault, NodeKillParams
-from chaos.partition import PartitionParams
-from chaos.pause import PauseFault, PauseParams
-from eval.engine.client import Docker
-from eval.errors import FaultError
-from eval.fault import UndoOp
-from eval.subject import Endpoint, Node, TrialContext
+from chaos_eval.chaos.node_kill import NodeKillFault, NodeKillParams
+from chaos_eval.chaos.partition import PartitionParams
+from chaos_eval.chaos.pause import PauseFault, PauseParams
+from chaos_eval.engine.client import Docker
+from chaos_eval.errors import FaultError
+from chaos_eval.fault import UndoOp
+from chaos_eval.subject import Endpoint, Node, TrialContext
 
 CTX = TrialContext(campaign_id=1, trial_key="k" * 16, seed=7)
 EP = (Endpoint("client", "127.0.0.1", 32768),)

@@ -11,17 +11,17 @@ import struct
 import pytest
 from pydantic import ValidationError
 
-from chaos.latency import LatencyFault, LatencyParams
-from chaos.net import netem, ping, queue_rules
-from chaos.net import shape as ns
-from chaos.net import shaper_daemon as sd
-from chaos.net.shaped_fault import observer_for
-from chaos.net.shaping import Residue
-from chaos.packet_loss import PacketLossFault, PacketLossParams, loss_plan
-from eval.engine.client import Docker
-from eval.errors import ParameterError
-from eval.fault import Fault, UndoOp, undo_plan_from_json, undo_plan_to_json
-from eval.subject import Node, TrialContext
+from chaos_eval.chaos.latency import LatencyFault, LatencyParams
+from chaos_eval.chaos.net import netem, ping, queue_rules
+from chaos_eval.chaos.net import shape as ns
+from chaos_eval.chaos.net import shaper_daemon as sd
+from chaos_eval.chaos.net.shaped_fault import observer_for
+from chaos_eval.chaos.net.shaping import Residue
+from chaos_eval.chaos.packet_loss import PacketLossFault, PacketLossParams, loss_plan
+from chaos_eval.engine.client import Docker
+from chaos_eval.errors import ParameterError
+from chaos_eval.fault import Fault, UndoOp, undo_plan_from_json, undo_plan_to_json
+from chaos_eval.subject import Node, TrialContext
 from tests.unit.helper_programs import load_helper_program
 
 sh = load_helper_program("shaper")  # no side effects on import: no socket, no handler

@@ -7,9 +7,9 @@ import tarfile
 import pytest
 from pydantic import ValidationError
 
-from chaos.net.addresses import checked_ipv4
-from chaos.net.partition_plan import plan_partition
-from chaos.net.partition_rules import (
+from chaos_eval.chaos.net.addresses import checked_ipv4
+from chaos_eval.chaos.net.partition_plan import plan_partition
+from chaos_eval.chaos.net.partition_rules import (
     CHAIN,
     RULES_PATH,
     delete_chain_argv,
@@ -25,18 +25,18 @@ from chaos.net.partition_rules import (
     rules_file,
     undo_argvs,
 )
-from chaos.net.reachability import (
+from chaos_eval.chaos.net.reachability import (
     REACH_PATH,
     nc_argv,
     parse_reach,
     reach_argv,
 )
-from chaos.partition import PartitionFault, PartitionParams
-from eval.engine.client import Docker
-from eval.engine.containers import helper_archive
-from eval.errors import FaultError, ParameterError
-from eval.fault import UndoOp, undo_plan_from_json, undo_plan_to_json
-from eval.subject import Node, TrialContext
+from chaos_eval.chaos.partition import PartitionFault, PartitionParams
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.containers import helper_archive
+from chaos_eval.errors import FaultError, ParameterError
+from chaos_eval.fault import UndoOp, undo_plan_from_json, undo_plan_to_json
+from chaos_eval.subject import Node, TrialContext
 from tests.unit.helper_programs import load_helper_program
 
 

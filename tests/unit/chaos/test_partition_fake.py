@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.net.partition_rules import CHAIN
-from chaos.net.reachability import reachability
-from chaos.partition import PartitionFault, PartitionParams
-from eval.cleanup.undo import run_undo
-from eval.errors import CleanupError
-from eval.subject import Node
+from chaos_eval.chaos.net.partition_rules import CHAIN
+from chaos_eval.chaos.net.reachability import reachability
+from chaos_eval.chaos.partition import PartitionFault, PartitionParams
+from chaos_eval.cleanup.undo import run_undo
+from chaos_eval.errors import CleanupError
+from chaos_eval.subject import Node
 from tests.unit.chaos.test_partition_argv import CTX, N3, _node
 from tests.unit.iptables_fake import IptablesDocker
 

@@ -1,4 +1,4 @@
-"""chaos.probes.probe_endpoint on a local socket (no Docker): a RESP endpoint is observed with
+"""chaos/probes.py: probe_endpoint on a local socket (no Docker): a RESP endpoint is observed with
 PING (any reply line is ANSWERED), since Redis closes connections that speak HTTP to it."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from chaos.probes import HttpOutcome, probe_endpoint
-from eval.subject import Endpoint
+from chaos_eval.chaos.probes import HttpOutcome, probe_endpoint
+from chaos_eval.subject import Endpoint
 
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -73,8 +73,8 @@ class _Docker:
 
 
 async def test_a_tracked_endpoint_keeps_its_protocol_across_a_restart() -> None:
-    from chaos.probes import EndpointTracker
-    from eval.subject import Node
+    from chaos_eval.chaos.probes import EndpointTracker
+    from chaos_eval.subject import Node
 
     ep = Endpoint("client", "127.0.0.1", 40001, "resp")
     docker = _Docker()

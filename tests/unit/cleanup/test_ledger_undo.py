@@ -8,13 +8,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from eval.cleanup.gc import plan_gc, run_gc
-from eval.cleanup.repair import repair, undo_open_ledger
-from eval.engine.containers import Labelled
-from eval.errors import DockerError
-from eval.fault import UndoAction, UndoOp, undo_plan_to_json
-from eval.outcomes import CampaignStatus, LedgerState
-from eval.store.store import Store
+from chaos_eval.cleanup.gc import plan_gc, run_gc
+from chaos_eval.cleanup.repair import repair, undo_open_ledger
+from chaos_eval.engine.containers import Labelled
+from chaos_eval.errors import DockerError
+from chaos_eval.fault import UndoAction, UndoOp, undo_plan_to_json
+from chaos_eval.outcomes import CampaignStatus, LedgerState
+from chaos_eval.store.store import Store
 from tests.unit.store.test_store import new_campaign
 
 

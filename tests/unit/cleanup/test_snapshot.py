@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from eval.cleanup.node_state import (
+from chaos_eval.cleanup.node_state import (
     FILL_PREFIX,
     VolumeUsage,
     harness_rules,
@@ -21,15 +21,15 @@ from eval.cleanup.node_state import (
     split_netns_output,
     volume_usage_argv,
 )
-from eval.cleanup.removal_proof import (
+from chaos_eval.cleanup.removal_proof import (
     DockerSnapshotter,
     NoSnapshot,
     RemovalCheck,
     snapshotter_for,
 )
-from eval.cleanup.snapshot import ClusterSnapshot, NodeSnapshot, compare, free_tolerance
-from eval.fault import Evidence
-from eval.subject import Node, TrialContext
+from chaos_eval.cleanup.snapshot import ClusterSnapshot, NodeSnapshot, compare, free_tolerance
+from chaos_eval.fault import Evidence
+from chaos_eval.subject import Node, TrialContext
 
 MiB = 1 << 20
 
@@ -230,15 +230,15 @@ async def test_a_trial_whose_snapshots_differ_ends_cleanup_failed(
 ) -> None:
     """Through the real lifecycle (in-memory subject, no-op fault): the fault's own proof
     of removal holds, the snapshot comparison does not, so the trial is cleanup_failed."""
-    import eval.cleanup.removal_proof
-    from eval.outcomes import TrialStatus
-    from eval.run.campaign import CampaignRunner, resolve_campaign
-    from eval.spec import registry
-    from eval.spec.config import parse_campaign
-    from eval.store.store import Store
+    import chaos_eval.cleanup.removal_proof
+    from chaos_eval.outcomes import TrialStatus
+    from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+    from chaos_eval.spec import registry
+    from chaos_eval.spec.config import parse_campaign
+    from chaos_eval.store.store import Store
     from tests.unit.run.test_harness import NoDocker
 
-    monkeypatch.setattr(eval.cleanup.removal_proof, "snapshotter_for", lambda *a: Drifting())
+    monkeypatch.setattr(chaos_eval.cleanup.removal_proof, "snapshotter_for", lambda *a: Drifting())
     monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
     cfg = parse_campaign({
         "name": "snap", "subjects": ["fake"], "chaos_types": [{"type": "noop"}],

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from eval.cli.app import app
-from eval.spec import registry
+from chaos_eval.cli.app import app
+from chaos_eval.spec import registry
 from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import NoDocker, doc, run
 
@@ -32,7 +32,7 @@ def fake_subject(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     """A real eval.db holding one finished campaign (id 1) run through the real harness."""
-    from eval.store.store import Store
+    from chaos_eval.store.store import Store
 
     path = tmp_path / "eval.db"
 
@@ -189,7 +189,7 @@ def test_python_dash_m_entry_point() -> None:
     import sys
 
     res = subprocess.run(
-        [sys.executable, "-m", "eval", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "chaos_eval", "--help"], capture_output=True, text=True, timeout=60
     )
     assert res.returncode == 0 and "analyze" in res.stdout
     _ = NoDocker
@@ -216,10 +216,10 @@ def test_run_prints_rerun_commands_that_rerun_exactly_that_trial(
     one-trial campaign with the same key and seed; the original campaign is unchanged."""
     import shlex
 
-    from eval.spec.config import parse_campaign
-    from eval.spec.matrix import expand
+    from chaos_eval.spec.config import parse_campaign
+    from chaos_eval.spec.matrix import expand
 
-    monkeypatch.setattr("eval.engine.client.Docker", CliDocker)
+    monkeypatch.setattr("chaos_eval.engine.client.Docker", CliDocker)
     d = doc(parallel=1, max_retries=0)
     keys = [p.key for p, _ in expand(parse_campaign(d, "mem"))]
     Tracker.lose_writes_for = {keys[2]}
@@ -278,16 +278,16 @@ def test_run_prints_rerun_commands_that_rerun_exactly_that_trial(
 def test_rerun_checks_images_before_it_creates_anything(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("eval.engine.client.Docker", NoDocker)
+    monkeypatch.setattr("chaos_eval.engine.client.Docker", NoDocker)
     monkeypatch.setattr(
-        "eval.spec.registry.required_images", lambda specs: ([], ["example/missing:1"])
+        "chaos_eval.spec.registry.required_images", lambda specs: ([], ["example/missing:1"])
     )
 
     class Absent(NoDocker):
         async def images_present(self, refs: Any) -> dict[str, bool]:
             return {r: False for r in refs}
 
-    monkeypatch.setattr("eval.engine.client.Docker", Absent)
+    monkeypatch.setattr("chaos_eval.engine.client.Docker", Absent)
     key = json.loads(invoke("analyze", "1", "--db", str(db), "-f", "json").output)["cells"][0][
         "per_trial"
     ][0]["key"]
@@ -300,9 +300,9 @@ def test_rerun_checks_images_before_it_creates_anything(
 
 
 def test_analyze_lists_rerun_commands_for_trials_that_did_not_pass(tmp_path: Path) -> None:
-    from eval.spec.config import parse_campaign
-    from eval.spec.matrix import expand
-    from eval.store.store import Store
+    from chaos_eval.spec.config import parse_campaign
+    from chaos_eval.spec.matrix import expand
+    from chaos_eval.store.store import Store
 
     d = doc(parallel=1, max_retries=0)
     keys = [p.key for p, _ in expand(parse_campaign(d, "mem"))]

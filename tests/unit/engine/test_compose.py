@@ -1,4 +1,4 @@
-"""eval.engine.compose without Docker: argv builders, project names, file lookup, error tails, and
+"""engine/compose.py without Docker: argv builders, project names, file lookup, error tails, and
 a compose child that must not outlive a SIGKILLed harness."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.engine import compose
-from eval.engine.compose import (
+from chaos_eval.engine import compose
+from chaos_eval.engine.compose import (
     V1,
     V2,
     Compose,
@@ -23,7 +23,7 @@ from eval.engine.compose import (
     project_name,
     up_argv,
 )
-from eval.errors import ComposeError, HarnessError
+from chaos_eval.errors import ComposeError, HarnessError
 
 
 def test_up_argv_v1_and_v2() -> None:
@@ -110,7 +110,7 @@ def test_a_compose_child_dies_with_a_sigkilled_harness(tmp_path: Path) -> None:
     child = f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     harness = (
         "import asyncio, sys\n"
-        "from eval.engine.compose import Compose\n"
+        "from chaos_eval.engine.compose import Compose\n"
         f"asyncio.run(Compose(base=()).run([sys.executable, '-c', {child!r}], {{}}))\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", harness], cwd=Path(__file__).parents[3])

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from eval.engine.helper_fanout import HELPER_CONCURRENCY, bounded_gather
+from chaos_eval.engine.helper_fanout import HELPER_CONCURRENCY, bounded_gather
 
 
 async def test_keeps_order_and_the_limit_and_returns_failures() -> None:

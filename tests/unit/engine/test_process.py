@@ -1,4 +1,4 @@
-"""eval.engine.process: the one subprocess runner (output, merged streams, env, and a
+"""chaos_eval.engine.process: the one subprocess runner (output, merged streams, env, and a
 process group killed on timeout and on cancellation, grandchildren included)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.engine.process import dies_with_parent, run_process
+from chaos_eval.engine.process import dies_with_parent, run_process
 
 # A child that starts a grandchild (in the child's process group), writes the grandchild's
 # pid, then sleeps: killing only the child would leave the grandchild running.

@@ -1,4 +1,4 @@
-"""eval.images.recipes and eval.images.build without Docker: apt source parsing, argv builders,
+"""images/recipes.py and images/build.py without Docker: apt source parsing, argv builders,
 recipe hashing, refs."""
 
 from __future__ import annotations
@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from eval.errors import ImageError
-from eval.images import apt
-from eval.images import build as image_build
-from eval.images import recipes as images
-from eval.images.apt import (
+from chaos_eval.errors import ImageError
+from chaos_eval.images import apt
+from chaos_eval.images import build as image_build
+from chaos_eval.images import recipes as images
+from chaos_eval.images.apt import (
     parse_deb822_sources,
     parse_one_line_sources,
     pick_mirror,
     read_apt_sources,
 )
-from eval.images.build import debootstrap_argv, tar_argv
-from eval.images.recipes import ImageRecipe, image_ref, recipe_hash
+from chaos_eval.images.build import debootstrap_argv, tar_argv
+from chaos_eval.images.recipes import ImageRecipe, image_ref, recipe_hash
 
 DEB822 = """\
 Types: deb
@@ -187,6 +187,6 @@ def test_image_ref_default_and_env_override(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_preflight_refuses_non_root(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("eval.images.build.os.geteuid", lambda: 1000)
+    monkeypatch.setattr("chaos_eval.images.build.os.geteuid", lambda: 1000)
     with pytest.raises(ImageError, match="root"):
         image_build._preflight()

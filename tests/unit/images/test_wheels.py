@@ -1,4 +1,4 @@
-"""eval.images.wheels without a network: pins, the pip argv, and unpacking a wheel safely."""
+"""chaos_eval.images.wheels without a network: pins, the pip argv, and unpacking a wheel safely."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.errors import ImageError
-from eval.images import recipes as images
-from eval.images.wheels import (
+from chaos_eval.errors import ImageError
+from chaos_eval.images import recipes as images
+from chaos_eval.images.wheels import (
     SITE_PACKAGES,
     Wheel,
     download_argv,

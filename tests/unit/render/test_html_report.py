@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from eval.cli.app import app
-from eval.render.plot import Series, Span, heatmap, line_chart, strip_plot
-from eval.render.svg_frame import nice_ticks
-from eval.spec import registry
-from eval.store.store import Store
+from chaos_eval.cli.app import app
+from chaos_eval.render.plot import Series, Span, heatmap, line_chart, strip_plot
+from chaos_eval.render.svg_frame import nice_ticks
+from chaos_eval.spec import registry
+from chaos_eval.store.store import Store
 from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import doc, run
 
@@ -114,10 +114,10 @@ def test_plot_primitives_emit_plain_svg() -> None:
 
 
 async def test_report_lists_each_trial_that_did_not_pass_with_its_rerun(tmp_path: Path) -> None:
-    from eval.analysis.analyze import analyze
-    from eval.render.html import render_html
-    from eval.spec.config import parse_campaign
-    from eval.spec.matrix import expand
+    from chaos_eval.analysis.analyze import analyze
+    from chaos_eval.render.html import render_html
+    from chaos_eval.spec.config import parse_campaign
+    from chaos_eval.spec.matrix import expand
 
     d = doc(parallel=1, max_retries=0)
     keys = [p.key for p, _ in expand(parse_campaign(d, "mem"))]

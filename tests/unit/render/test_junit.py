@@ -8,12 +8,12 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from eval.analysis.analyze import analyze
-from eval.render.junit import junit_xml
-from eval.spec import registry
-from eval.spec.config import parse_campaign
-from eval.spec.matrix import expand
-from eval.store.store import Store
+from chaos_eval.analysis.analyze import analyze
+from chaos_eval.render.junit import junit_xml
+from chaos_eval.spec import registry
+from chaos_eval.spec.config import parse_campaign
+from chaos_eval.spec.matrix import expand
+from chaos_eval.store.store import Store
 from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import doc, run
 

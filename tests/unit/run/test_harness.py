@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from eval.errors import StoreError
-from eval.outcomes import CampaignStatus, TrialStatus
-from eval.run.campaign import CampaignRunner, resolve_campaign
-from eval.spec import registry
-from eval.spec.config import parse_campaign
-from eval.spec.matrix import expand
-from eval.store.store import Store
+from chaos_eval.errors import StoreError
+from chaos_eval.outcomes import CampaignStatus, TrialStatus
+from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+from chaos_eval.spec import registry
+from chaos_eval.spec.config import parse_campaign
+from chaos_eval.spec.matrix import expand
+from chaos_eval.store.store import Store
 from tests.unit.fakes import Tracker
 
 
@@ -30,7 +30,7 @@ class NoDocker:
     """Fails loudly if the harness touches Docker in these tests."""
 
     async def labelled(self, *a: Any, **k: Any) -> Any:
-        from eval.engine.containers import Labelled
+        from chaos_eval.engine.containers import Labelled
 
         return Labelled((), (), ())
 
@@ -167,7 +167,7 @@ async def test_changed_spec_is_refused_unless_new(tmp_path: Path) -> None:
 async def test_same_spec_campaigns_never_share_labels_or_projects(tmp_path: Path) -> None:
     """Trial keys repeat for identical specs (and ids repeat across databases), so labels and
     compose projects carry a per-campaign uid instead."""
-    from eval.subject import TrialContext
+    from chaos_eval.subject import TrialContext
 
     ctxs = []
     for db in ("a.db", "b.db"):
@@ -242,7 +242,7 @@ async def test_pilot_gate_lets_a_baseline_only_campaign_finish(tmp_path: Path) -
 async def test_a_failing_repair_is_reported_not_masked(tmp_path: Path) -> None:
     class BrokenDocker(NoDocker):
         async def labelled(self, *a: Any, **k: Any) -> Any:
-            from eval.errors import DockerError
+            from chaos_eval.errors import DockerError
 
             raise DockerError("engine went away")
 
@@ -250,7 +250,7 @@ async def test_a_failing_repair_is_reported_not_masked(tmp_path: Path) -> None:
         cfg = parse_campaign(doc(), "mem")
         res = await resolve_campaign(store, cfg, "mem.yaml", ["eval"], new=False)
         runner = CampaignRunner(cfg, res.campaign, store, BrokenDocker())  # type: ignore[arg-type]
-        from eval.errors import DockerError
+        from chaos_eval.errors import DockerError
 
         with pytest.raises(DockerError, match="engine went away"):
             await runner.run()

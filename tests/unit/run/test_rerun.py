@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from eval.commands import cli_command, rerun_command
-from eval.errors import CampaignNotFound, ConfigError, StoreError, TrialNotFound
-from eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
-from eval.render.reruns import not_passed, rerun_lines
-from eval.run.campaign import CampaignRunner, resolve_campaign
-from eval.run.rerun import create_rerun, find_trial, plan_rerun, provenance_note
-from eval.spec import registry
-from eval.spec.config import parse_campaign
-from eval.spec.matrix import expand
-from eval.store.records import TrialRow, trial_label
-from eval.store.store import Store
+from chaos_eval.commands import cli_command, rerun_command
+from chaos_eval.errors import CampaignNotFound, ConfigError, StoreError, TrialNotFound
+from chaos_eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
+from chaos_eval.render.reruns import not_passed, rerun_lines
+from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+from chaos_eval.run.rerun import create_rerun, find_trial, plan_rerun, provenance_note
+from chaos_eval.spec import registry
+from chaos_eval.spec.config import parse_campaign
+from chaos_eval.spec.matrix import expand
+from chaos_eval.store.records import TrialRow, trial_label
+from chaos_eval.store.store import Store
 from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import NoDocker, doc, run
 

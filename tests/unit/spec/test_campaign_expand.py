@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from eval.spec.config import parse_campaign
-from eval.spec.matrix import expand, spec_hash
+from chaos_eval.spec.config import parse_campaign
+from chaos_eval.spec.matrix import expand, spec_hash
 
 DOC = {
     "name": "m",

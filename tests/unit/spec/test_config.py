@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from eval.errors import ConfigError
-from eval.spec.config import load_campaign, parse_campaign
+from chaos_eval.errors import ConfigError
+from chaos_eval.spec.config import load_campaign, parse_campaign
 
 GOOD = {
     "name": "smoke",

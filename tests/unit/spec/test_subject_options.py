@@ -8,17 +8,17 @@ import asyncio
 
 import pytest
 
-from eval.errors import ConfigError, ImageError
-from eval.images.build import ensure_images
-from eval.images.recipes import (
+from chaos_eval.errors import ConfigError, ImageError
+from chaos_eval.images.build import ensure_images
+from chaos_eval.images.recipes import (
     EXTERNAL,
     external_ref,
     image_ref,
     missing_images_message,
     require_images,
 )
-from eval.spec import registry
-from eval.spec.config import parse_campaign
+from chaos_eval.spec import registry
+from chaos_eval.spec.config import parse_campaign
 
 
 def campaign(*subjects: object) -> dict[str, object]:
@@ -46,8 +46,8 @@ def test_a_subject_without_a_params_model_takes_none() -> None:
 
 
 def test_etcd_pre_vote_param_validates_and_reaches_the_compose_env() -> None:
-    from eval.subject import TrialContext
-    from subjects.etcd.subject import EtcdSubject
+    from chaos_eval.subject import TrialContext
+    from chaos_eval.subjects.etcd.subject import EtcdSubject
 
     cfg = parse_campaign(campaign({"type": "etcd", "params": {"pre_vote": True}}), "c.yaml")
     ctx = TrialContext(1, "k" * 20, seed=1, campaign_uid="u")
@@ -131,7 +131,7 @@ def test_require_and_ensure_name_every_missing_external_image(
 
 
 def test_empty_params_leave_the_spec_hash_as_it_was() -> None:
-    from eval.spec.matrix import spec_json
+    from chaos_eval.spec.matrix import spec_json
 
     plain = parse_campaign(campaign("etcd"), "c.yaml")
     subjects = __import__("json").loads(spec_json(plain))["subjects"]

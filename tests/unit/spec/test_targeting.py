@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from eval.errors import FaultError, ParameterError
-from eval.spec.targeting import (
+from chaos_eval.errors import FaultError, ParameterError
+from chaos_eval.spec.targeting import (
     TargetKind,
     TargetSpec,
     majority_size,
@@ -11,7 +11,7 @@ from eval.spec.targeting import (
     select_targets,
     validate_target,
 )
-from eval.subject import Node
+from chaos_eval.subject import Node
 
 
 def _node(name: str, role: str = "etcd") -> Node:

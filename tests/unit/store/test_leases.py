@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from eval.errors import LeaseHeldError
-from eval.outcomes import CampaignStatus
-from eval.run.lease import CampaignLease
-from eval.store.leases import (
+from chaos_eval.errors import LeaseHeldError
+from chaos_eval.outcomes import CampaignStatus
+from chaos_eval.run.lease import CampaignLease
+from chaos_eval.store.leases import (
     LEASE_STALE_S,
     heartbeat_fresh,
     holder_is_dead,
     lease_is_live,
     pid_alive,
 )
-from eval.store.records import CampaignRow
-from eval.store.store import Store
+from chaos_eval.store.records import CampaignRow
+from chaos_eval.store.store import Store
 from tests.unit.store.test_store import new_campaign
 
 HOST = socket.gethostname()

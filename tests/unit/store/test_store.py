@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from eval.errors import StoreError
-from eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialStatus
-from eval.spec.matrix import PlannedTrial
-from eval.store.store import Store
-from eval.workload import Op
+from chaos_eval.errors import StoreError
+from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialStatus
+from chaos_eval.spec.matrix import PlannedTrial
+from chaos_eval.store.store import Store
+from chaos_eval.workload import Op
 
 
 def planned(n: int) -> list[PlannedTrial]:
@@ -66,7 +66,7 @@ async def test_migrations_wal_and_reopen(tmp_path: Path) -> None:
 
 async def test_a_db_from_before_reruns_is_migrated_in_place(tmp_path: Path) -> None:
     """A db made with only 0001 gains `rerun_of` on open; its campaigns keep their records."""
-    from eval.store.migrations import INITIAL
+    from chaos_eval.store.migrations import INITIAL
 
     db = tmp_path / "eval.db"
     raw = sqlite3.connect(db)
@@ -179,7 +179,7 @@ async def test_campaign_status_and_unknown_id(tmp_path: Path) -> None:
         cid = await new_campaign(store)
         await store.set_campaign_status(cid, CampaignStatus.FINISHED)
         assert (await store.campaign(cid)).finished_at is not None
-        from eval.errors import CampaignNotFound
+        from chaos_eval.errors import CampaignNotFound
 
         with pytest.raises(CampaignNotFound):
             await store.campaign(99)

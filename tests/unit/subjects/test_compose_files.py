@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from eval.engine.compose import compose_base, compose_dir
+from chaos_eval.engine.compose import compose_base, compose_dir
 
 LABELS = ("chaos-eval.campaign", "chaos-eval.trial", "chaos-eval.role")
 ENV = {

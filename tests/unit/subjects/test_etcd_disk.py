@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from eval.errors import CleanupError, ParameterError
-from eval.subject import DiskFullAware, Endpoint, Node
-from subjects.etcd import disk
-from subjects.etcd.disk import (
+from chaos_eval.errors import CleanupError, ParameterError
+from chaos_eval.subject import DiskFullAware, Endpoint, Node
+from chaos_eval.subjects.etcd import disk
+from chaos_eval.subjects.etcd.disk import (
     ALARM_PATH,
     EtcdDiskFull,
     NospaceBaseline,
@@ -20,7 +20,7 @@ from subjects.etcd.disk import (
     new_nospace,
     parse_alarms,
 )
-from subjects.etcd.gateway import STATUS_PATH
+from chaos_eval.subjects.etcd.gateway import STATUS_PATH
 
 EP = {i: Endpoint("client", "127.0.0.1", 32000 + i) for i in (1, 2, 3)}
 N = tuple(Node(f"etcd{i}", "etcd", f"cid{i}", f"172.20.0.{i + 1}", (EP[i],)) for i in (1, 2, 3))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from eval.engine.client import Docker
-from eval.engine.compose import Compose
-from eval.errors import ParameterError
-from eval.outcomes import OpOutcome
-from eval.subject import TrialContext
-from subjects.etcd.client import EtcdKVClient, classify_exception
-from subjects.etcd.gateway import (
+from chaos_eval.engine.client import Docker
+from chaos_eval.engine.compose import Compose
+from chaos_eval.errors import ParameterError
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import TrialContext
+from chaos_eval.subjects.etcd.client import EtcdKVClient, classify_exception
+from chaos_eval.subjects.etcd.gateway import (
     GatewayParseError,
     b64,
     classify_error,
@@ -23,7 +23,7 @@ from subjects.etcd.gateway import (
     response_cluster_id,
     unb64,
 )
-from subjects.etcd.subject import MIN_DATA_MB, EtcdSubject
+from chaos_eval.subjects.etcd.subject import MIN_DATA_MB, EtcdSubject
 
 STATUS = (
     '{"header":{"cluster_id":"17824767563539669245","member_id":"7513440092974897589",'

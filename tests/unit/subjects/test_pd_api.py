@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from subjects.tikv import pd_api
-from subjects.tikv.pd_api import MemberHealth, PdParseError, Region, Store
+from chaos_eval.subjects.tikv import pd_api
+from chaos_eval.subjects.tikv.pd_api import MemberHealth, PdParseError, Region, Store
 
 HEALTH = json.dumps([
     {"name": "pd1", "member_id": 3474484975246189105,

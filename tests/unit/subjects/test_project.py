@@ -1,11 +1,11 @@
-"""subjects/project.py without Docker: polling health to a deadline (through eval.polling)."""
+"""subjects/project.py without Docker: polling health to a deadline (through chaos_eval.polling)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from eval.subject import Health
-from subjects.project import poll_healthy
+from chaos_eval.subject import Health
+from chaos_eval.subjects.project import poll_healthy
 
 
 async def test_poll_healthy_probes_at_once_and_stops_when_healthy() -> None:

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from eval.outcomes import OpOutcome
-from subjects.redis.client import RedisKVClient, Route, Target
-from subjects.redis.resp import parse_reply
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subjects.redis.client import RedisKVClient, Route, Target
+from chaos_eval.subjects.redis.resp import parse_reply
 
 PASSWORD = "ce-test"
 Handler = Callable[[list[str]], bytes | None]  # command -> raw reply, None: never answer

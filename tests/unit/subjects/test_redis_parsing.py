@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from eval.outcomes import OpOutcome
-from eval.subject import Node
-from subjects.redis.resp import (
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subject import Node
+from chaos_eval.subjects.redis.resp import (
     ErrorReply,
     ReplicaLink,
     Replication,
@@ -22,7 +22,7 @@ from subjects.redis.resp import (
     parse_reply,
     parse_role,
 )
-from subjects.redis.view import (
+from chaos_eval.subjects.redis.view import (
     SentinelView,
     agreed_primary,
     node_for_address,

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from eval.outcomes import OpOutcome
-from subjects.tikv import gateway as tikv_gateway
-from subjects.tikv.client import TikvKVClient
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.subjects.tikv import gateway as tikv_gateway
+from chaos_eval.subjects.tikv.client import TikvKVClient
 
 
 class ScriptedRaw:

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from eval.errors import ImageError, ParameterError
-from eval.images.recipes import missing_images_message
-from eval.outcomes import OpOutcome
-from eval.spec import registry
-from eval.spec.config import SubjectSpec
-from eval.subject import TrialContext
-from subjects.tikv.client import classify_error
-from subjects.tikv.subject import TikvSubject
+from chaos_eval.errors import ImageError, ParameterError
+from chaos_eval.images.recipes import missing_images_message
+from chaos_eval.outcomes import OpOutcome
+from chaos_eval.spec import registry
+from chaos_eval.spec.config import SubjectSpec
+from chaos_eval.subject import TrialContext
+from chaos_eval.subjects.tikv.client import classify_error
+from chaos_eval.subjects.tikv.subject import TikvSubject
 
 CTX = TrialContext(1, "0123456789abcdef0123", seed=1, campaign_uid="u1")
 
@@ -104,8 +104,8 @@ def test_eval_run_says_which_images_are_missing_and_how_to_get_them(
 ) -> None:
     from typer.testing import CliRunner
 
-    from eval.cli.app import app
-    from eval.engine.client import Docker
+    from chaos_eval.cli.app import app
+    from chaos_eval.engine.client import Docker
 
     async def absent(self: Docker, refs: list[str]) -> dict[str, bool]:
         return {r: False for r in refs}
@@ -125,7 +125,7 @@ class OneListing:
     """The project's containers as Docker lists them; counts the listings."""
 
     def __init__(self, gateway_port: int | None) -> None:
-        from eval.engine.containers import ContainerInfo
+        from chaos_eval.engine.containers import ContainerInfo
 
         self.calls = 0
         names = [("client", "client"), *[(n, "pd") for n in ("pd1", "pd2", "pd3")],

@@ -1,0 +1,1 @@
+"""Example campaigns, shipped as package data (chaos_eval.campaigns)."""

@@ -1,0 +1,1 @@
+"""Stdlib programs copied into helper containers (never imported by the harness)."""

@@ -1,4 +1,4 @@
-"""`python -m eval` runs the same typer app as the `eval` and `chaos-eval` scripts."""
+"""`python -m chaos_eval` runs the same typer app as the `chaos-eval` script."""
 
 from chaos_eval.cli.app import main
 

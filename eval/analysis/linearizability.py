@@ -64,6 +64,14 @@ class CheckResult:
     def violation(self) -> Violation | None:
         return next((k.violation for k in self.keys if k.violation is not None), None)
 
+    def to_json(self) -> dict[str, object]:
+        """What a trial records: the verdict, why, and the offending key and window."""
+        v = self.violation
+        return {"verdict": str(self.verdict), "reason": self.reason, "steps": self.steps,
+                "elapsed_s": round(self.elapsed_s, 4), "keys": len(self.keys),
+                "key": None if v is None else v.key, "op": None if v is None else v.op_id,
+                "window": [] if v is None else list(v.window)}
+
     @property
     def reason(self) -> str:
         v = self.violation
@@ -257,3 +265,15 @@ def _check_key(key: str, ops: list[Op], max_steps: int | None, deadline: float |
         return KeyResult(key, Verdict.UNKNOWN, len(allops), steps)
     viol = explain(key, allops, stuck, best, m)
     return KeyResult(key, Verdict.NOT_LINEARIZABLE, len(allops), steps, viol)
+
+
+def history_counts(records: Iterable[object]) -> dict[str, int] | None:
+    """How many of the trials' recorded checks (`CheckResult.to_json()`, None where a trial
+    has none) were linearizable / not_linearizable / unknown; None when no trial has one."""
+    counts = {str(v): 0 for v in Verdict}
+    seen = False
+    for rec in records:
+        if isinstance(rec, dict) and rec.get("verdict") in counts:
+            counts[rec["verdict"]] += 1
+            seen = True
+    return counts if seen else None

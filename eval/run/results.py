@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chaos_eval.analysis.linearizability import CheckResult
 from chaos_eval.analysis.metrics import FaultWindow, compute
 from chaos_eval.analysis.verdict import judge
 from chaos_eval.outcomes import TrialStatus
@@ -34,12 +35,16 @@ def record_verdict(
     recovered: bool,
     last: Health,
     slo: SLO,
+    lin: CheckResult | None = None,
 ) -> None:
     """Metrics over the part of the window where the fault was proven in force, and the
-    verdict on them (with the last health when the cluster never recovered), into `rec`."""
+    verdict on them (with the last health when the cluster never recovered, and the
+    linearizability check of a register history), into `rec`."""
     window = proven(window, rec.measurements)
-    metrics = compute(ops, window)
-    verdict = judge(metrics, rec.recovery_s, recovered, slo)
+    metrics = compute(ops, window, durability=lin is None)
+    verdict = judge(metrics, rec.recovery_s, recovered, slo, lin)
+    if lin is not None:
+        rec.measurements["linearizability"] = lin.to_json()
     rec.status, rec.reasons = verdict.status, list(verdict.reasons)
     if not recovered:
         rec.reasons.append("last health: " + "; ".join(last.reasons))

@@ -208,6 +208,14 @@ def _check_grids(cfg: CampaignConfig, file: str) -> None:
                 else err["msg"]
             )
             raise ConfigError(file, key, f"{reason} (got {err.get('input')!r})") from None
+    slos = [("slo", cfg.slo)] + [
+        (f"chaos_types[{i}].slo", c.slo) for i, c in enumerate(cfg.chaos_types) if c.slo
+    ]
+    for where, slo in slos:
+        if slo.linearizable and cfg.workload.kind != "register":
+            raise ConfigError(
+                file, f"{where}.linearizable", "needs `workload: {kind: register}` (a history)"
+            )
     labels = [s.label for s in cfg.subjects]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:

@@ -31,7 +31,7 @@ def explain(key: str, allops: list[Op], stuck: tuple[int, str | None, int, list[
         held = f"held {state!r} (written by op #{allops[writer].id})"
     else:
         held = "was still absent (None)"
-    span = f"at t={op.invoke:g}..{op.end:g} [op #{op.id}, process {op.process}]"
+    span = f"at t={op.invoke:g}..{op.end:g} (op #{op.id}, process {op.process})"
     where = (f"after the longest linearizable prefix ({best} of {m} ok ops ordered) "
              f"the register {held}")
     tail = (f", and no ordering of the pending concurrent ops {others} makes it valid"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chaos_eval.analysis.analyze import Analysis
@@ -112,7 +113,7 @@ def render_analysis(
         )
     for cell in a.cells:
         for reason in cell.reasons[:3]:
-            console.print(f"  [dim]{cell.label}:[/] {reason}")
+            console.print(f"  [dim]{escape(cell.label)}:[/] {escape(reason)}")
     for line in rerun_lines(a.campaign.id, a.trials, db):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 

@@ -4,6 +4,7 @@ proof (cluster state before and after, the fault's evidence, snapshots)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -11,11 +12,14 @@ from typing import Any
 from chaos_eval.analysis.linearizability import CheckResult
 from chaos_eval.analysis.metrics import FaultWindow, compute
 from chaos_eval.analysis.verdict import judge
+from chaos_eval.engine.client import Docker
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.spec.config import SLO
 from chaos_eval.store.store import Store
-from chaos_eval.subject import Health
+from chaos_eval.subject import Health, Subject
 from chaos_eval.workload import Op
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,3 +91,23 @@ def state_json(state: Any) -> dict[str, Any]:
         "index": state.index,
         "extra": dict(state.extra),
     }
+
+
+LOG_TAIL_BYTES = 1 << 20  # the last MiB of each node's log
+
+
+async def keep_container_logs(
+    subject: Subject, docker: Docker, store: Store, trial_id: int, attempt: int
+) -> None:
+    """Each node's container log (its last MiB), stored for the trial's failure bundle.
+    Best effort, never raises: the logs are evidence, and failing to read them (a cluster
+    half gone, an engine that refuses) must not change what the trial records."""
+    logs: dict[str, str] = {}
+    try:
+        for node in await subject.nodes():
+            text = await docker.logs(node.container_id)
+            logs[node.name] = text[-LOG_TAIL_BYTES:]
+    except Exception as e:
+        log.warning("container logs of trial %s: %s: %s", trial_id, type(e).__name__, e)
+    if logs:
+        await store.record_container_logs(trial_id, attempt, logs)

@@ -27,7 +27,13 @@ from chaos_eval.errors import ChaosEvalError, CleanupError
 from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.run.fault_phase import fault_phase
 from chaos_eval.run.plan import RunControl, TrialPlan
-from chaos_eval.run.results import TrialRecord, record_verdict, state_json, write_record
+from chaos_eval.run.results import (
+    TrialRecord,
+    keep_container_logs,
+    record_verdict,
+    state_json,
+    write_record,
+)
 from chaos_eval.run.shield import shielded
 from chaos_eval.run.traffic import Traffic, build_workload, check_history
 from chaos_eval.spec import registry
@@ -102,7 +108,7 @@ async def run_trial(
     finally:
         # One shielded unit: a second cancellation (Ctrl-C twice) must not skip any step.
         await shielded(
-            _finish(plan, store, control, subject, workload, rec, clock),
+            _finish(plan, store, docker, control, subject, workload, rec, clock, attempt),
             plan.timing.cleanup_timeout_s + 60,
         )
     return rec.status
@@ -111,16 +117,21 @@ async def run_trial(
 async def _finish(
     plan: TrialPlan,
     store: Store,
+    docker: Docker,
     control: RunControl,
     subject: Subject | None,
     workload: Traffic | None,
     rec: TrialRecord,
     clock: Callable[[], float],
+    attempt: int,
 ) -> None:
-    """Stop the workload, tear the cluster down (unless hurrying), write the final record."""
+    """Stop the workload, keep the nodes' logs of a trial that did not pass, tear the cluster
+    down (unless hurrying), write the final record."""
     if workload is not None:
         workload.stop()
         await workload.aclose()
+    if subject is not None and rec.status != TrialStatus.PASSED:
+        await keep_container_logs(subject, docker, store, plan.trial_id, attempt)
     if subject is not None and not control.hurry:
         try:
             await asyncio.wait_for(subject.teardown(), plan.timing.cleanup_timeout_s)

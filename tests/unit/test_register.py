@@ -4,6 +4,7 @@ their process, CAS only through the CasClient power, and its history judged by t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import defaultdict
 
@@ -96,7 +97,7 @@ async def test_one_op_in_flight_per_process_and_unknown_retires_it() -> None:
         by_process[o.process].append(o)
     for ops in by_process.values():
         ops.sort(key=lambda o: o.invoke)
-        for x, y in zip(ops, ops[1:], strict=False):
+        for x, y in itertools.pairwise(ops):
             assert x.complete is not None and x.complete <= y.invoke, (x, y)
     unknown = [o for o in w.history() if o.outcome is OpOutcome.UNKNOWN]
     assert unknown

@@ -82,6 +82,13 @@ def test_lost_writes_make_a_failed_trial_and_a_bundle_that_checks_the_same(
     assert "recorded when the trial ran: not_linearizable" in res.output
     res = invoke("check", str(out), "-f", "json")
     assert json.loads(res.output)["verdict"] == json.loads(res.output)["recorded"]
+    html = tmp_path / "r.html"
+    assert invoke("report", "1", "--db", str(db), "-o", str(html)).exit_code == 0
+    page = html.read_text()
+    lin = json.loads(res.output)
+    assert "Register histories that are not linearizable" in page
+    assert f'id="op-{lin["op"]}"' in page and "href='#first-error-" in page
+    assert page.count('stroke="#d00000"') >= len(lin["window"])  # each offending op, twice
 
 
 def test_a_linearizable_history_passes_and_checks_ok(tmp_path: Path) -> None:
@@ -105,6 +112,9 @@ def test_kv_campaign_analyze_json_has_no_histories_key(tmp_path: Path) -> None:
     res = invoke("analyze", "1", "--db", str(tmp_path / "eval.db"), "-f", "json")
     assert all("histories" not in c for c in json.loads(res.output)["cells"])
     assert "lin/not/unk" not in invoke("analyze", "1", "--db", str(tmp_path / "eval.db")).output
+    html = tmp_path / "r.html"
+    assert invoke("report", "1", "--db", str(tmp_path / "eval.db"), "-o", str(html)).exit_code == 0
+    assert "Register histories" not in html.read_text()
 
 
 def _tar(members: dict[str, bytes]) -> bytes:

@@ -10,6 +10,8 @@ Members (all regular files, at the top of the archive or under logs/):
     history.jsonl     the register history, one op per line (format: chaos_eval.history);
                       absent for the unique-key workload
     rerun.txt         the command that re-runs this trial
+    compose.yaml      the compose project's effective configuration (`compose config`),
+                      captured at teardown of a trial that did not pass, when it was
     logs/NODE.log     each node's container log, captured at teardown (trials that did not
                       pass), when it was captured
 
@@ -38,7 +40,7 @@ from chaos_eval.history import Op, parse_history
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
 MAX_MEMBERS = 1000
 LOG_NAME = re.compile(r"^logs/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\.log$")
-TOP = ("README.txt", "trial.json", "history.jsonl", "rerun.txt")
+TOP = ("README.txt", "trial.json", "history.jsonl", "rerun.txt", "compose.yaml")
 README = __doc__ or ""
 
 
@@ -48,6 +50,7 @@ class Bundle:
     history: str | None = None  # history.jsonl text
     rerun: str = ""
     logs: Mapping[str, str] = field(default_factory=dict)  # node -> log text
+    compose: str | None = None  # compose.yaml
 
     def ops(self, source: str) -> list[Op]:
         """The history's ops; BundleError (HistoryError) when a line is malformed."""
@@ -65,6 +68,8 @@ def write_bundle(b: Bundle) -> bytes:
     ]
     if b.history is not None:
         members.append(("history.jsonl", b.history))
+    if b.compose is not None:
+        members.append(("compose.yaml", b.compose))
     members += [(f"logs/{node}.log", text) for node, text in sorted(b.logs.items())]
     buf = io.BytesIO()
     now = int(time.time())
@@ -110,7 +115,8 @@ def read_bundle(data: bytes, source: str) -> Bundle:
     if not isinstance(trial, dict):
         raise BundleError(f"{source}: trial.json is not a JSON object")
     logs = {n[len("logs/") : -len(".log")]: t for n, t in files.items() if n.startswith("logs/")}
-    return Bundle(trial, files.get("history.jsonl"), files.get("rerun.txt", "").strip(), logs)
+    return Bundle(trial, files.get("history.jsonl"), files.get("rerun.txt", "").strip(), logs,
+                  files.get("compose.yaml"))
 
 
 def check_bundle(b: Bundle, source: str) -> CheckResult:

@@ -36,6 +36,8 @@ def bundle(
             t = find_trial(await store.trials(campaign_id), key, f"campaign {campaign_id}")
             spec = json.loads(campaign.spec_json)
             rerun = rerun_command(campaign_id, t.key, db)
+            proof = json.loads(t.proof or "{}")
+            compose = proof.pop("compose_config", None)
             trial: dict[str, Any] = {
                 "campaign": {"id": campaign.id, "uid": campaign.uid, "name": campaign.name,
                              "spec_hash": campaign.spec_hash, "git_sha": campaign.git_sha},
@@ -44,11 +46,12 @@ def bundle(
                 "targets": json.loads(t.targets or "[]"), "repetition": t.repetition,
                 "seed": t.seed, "attempt": t.attempts, "status": t.status.value,
                 "recovery_s": t.recovery_s, "reasons": t.reasons_list, "error": t.error,
-                "measurements": t.measurements_dict, "proof": json.loads(t.proof or "{}"),
+                "measurements": t.measurements_dict, "proof": proof,
                 "workload": spec.get("workload", {}), "rerun": rerun,
             }
             return Bundle(
-                trial, await store.history(t.id), rerun, await store.container_logs(t.id)
+                trial, await store.history(t.id), rerun, await store.container_logs(t.id),
+                compose if isinstance(compose, str) else None,
             )
 
     b = run_async(load)

@@ -16,7 +16,7 @@ from chaos_eval.engine.client import Docker
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.spec.config import SLO
 from chaos_eval.store.store import Store
-from chaos_eval.subject import Health, Subject
+from chaos_eval.subject import ComposeBacked, Health, Subject
 from chaos_eval.workload import Op
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,18 @@ def state_json(state: Any) -> dict[str, Any]:
 LOG_TAIL_BYTES = 1 << 20  # the last MiB of each node's log
 
 
-async def keep_container_logs(
-    subject: Subject, docker: Docker, store: Store, trial_id: int, attempt: int
+async def keep_evidence(
+    subject: Subject, docker: Docker, store: Store, trial_id: int, attempt: int, rec: TrialRecord
 ) -> None:
-    """Each node's container log (its last MiB), stored for the trial's failure bundle.
-    Best effort, never raises: the logs are evidence, and failing to read them (a cluster
-    half gone, an engine that refuses) must not change what the trial records."""
+    """For the failure bundle of a trial that did not pass: each node's container log (its
+    last MiB, stored apart) and the compose project's effective configuration (in the proof).
+    Best effort, never raises: this is evidence, and failing to read it (a cluster half
+    gone, an engine that refuses) must not change what the trial records."""
+    if isinstance(subject, ComposeBacked):
+        try:
+            rec.proof["compose_config"] = await subject.effective_config()
+        except Exception as e:
+            log.warning("compose config of trial %s: %s: %s", trial_id, type(e).__name__, e)
     logs: dict[str, str] = {}
     try:
         for node in await subject.nodes():

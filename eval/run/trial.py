@@ -29,7 +29,7 @@ from chaos_eval.run.fault_phase import fault_phase
 from chaos_eval.run.plan import RunControl, TrialPlan
 from chaos_eval.run.results import (
     TrialRecord,
-    keep_container_logs,
+    keep_evidence,
     record_verdict,
     state_json,
     write_record,
@@ -125,13 +125,13 @@ async def _finish(
     clock: Callable[[], float],
     attempt: int,
 ) -> None:
-    """Stop the workload, keep the nodes' logs of a trial that did not pass, tear the cluster
-    down (unless hurrying), write the final record."""
+    """Stop the workload, keep the evidence of a trial that did not pass (container logs,
+    compose config), tear the cluster down (unless hurrying), write the final record."""
     if workload is not None:
         workload.stop()
         await workload.aclose()
     if subject is not None and rec.status != TrialStatus.PASSED:
-        await keep_container_logs(subject, docker, store, plan.trial_id, attempt)
+        await keep_evidence(subject, docker, store, plan.trial_id, attempt, rec)
     if subject is not None and not control.hurry:
         try:
             await asyncio.wait_for(subject.teardown(), plan.timing.cleanup_timeout_s)

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,10 @@ def test_linearizable_reads_stay_linearizable_serializable_reads_go_stale(
     bundle = tmp_path / "failed.tar.gz"
     res = cli("bundle", "1", failed["key"], "-o", str(bundle), "--db", str(ser_db))
     assert res.returncode == 0, res.stderr
+    with tarfile.open(bundle) as tar:
+        names = set(tar.getnames())
+    assert {"trial.json", "history.jsonl", "rerun.txt", "compose.yaml"} <= names, names
+    assert {"logs/etcd1.log", "logs/etcd2.log", "logs/etcd3.log"} <= names, names
     offline = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
     res = cli("check", str(bundle), "--format", "json", env=offline)
     assert res.returncode == 1, res.stdout + res.stderr

@@ -104,6 +104,10 @@ class FakeSubject:
     def client(self, node: Node, timeout_s: float) -> MemClient:
         return MemClient(self.data, self.ctx.trial_key in Tracker.lose_writes_for)
 
+    async def effective_config(self) -> str:
+        """chaos_eval.subject.ComposeBacked."""
+        return f"name: {self.ctx.project}\nservices: {{}}\n"
+
     async def teardown(self) -> None:
         Tracker.running -= 1
         Tracker.torn_down.append(self.ctx.trial_key)

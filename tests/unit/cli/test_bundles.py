@@ -75,7 +75,11 @@ def test_lost_writes_make_a_failed_trial_and_a_bundle_that_checks_the_same(
     assert res.exit_code == 0, res.output
     with tarfile.open(out) as tar:
         names = set(tar.getnames())
-    assert {"README.txt", "trial.json", "history.jsonl", "rerun.txt"} <= names
+    assert {"README.txt", "trial.json", "history.jsonl", "rerun.txt", "compose.yaml"} <= names
+    with tarfile.open(out) as tar:
+        trial = json.load(tar.extractfile("trial.json"))  # type: ignore[arg-type]
+    assert trial["status"] == "failed" and trial["measurements"]["window"]
+    assert "compose_config" not in trial["proof"] and trial["rerun"].startswith("chaos-eval")
     res = invoke("check", str(out))
     assert res.exit_code == 1, res.output
     assert res.output.startswith("not_linearizable: ")

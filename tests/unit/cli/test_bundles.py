@@ -119,6 +119,12 @@ def test_kv_campaign_analyze_json_has_no_histories_key(tmp_path: Path) -> None:
     html = tmp_path / "r.html"
     assert invoke("report", "1", "--db", str(tmp_path / "eval.db"), "-o", str(html)).exit_code == 0
     assert "Register histories" not in html.read_text()
+    out = tmp_path / "kv.tar.gz"  # a unique-key trial bundles without a history
+    res = invoke("bundle", "1", trial_key(tmp_path / "eval.db"), "-o", str(out), "--db",
+                 str(tmp_path / "eval.db"))
+    assert res.exit_code == 0 and "no history" in res.output, res.output
+    res = invoke("check", str(out))
+    assert res.exit_code == 2 and "no history.jsonl" in res.output
 
 
 def _tar(members: dict[str, bytes]) -> bytes:

@@ -223,18 +223,17 @@ def compute(
     }
     errors = Counter(o.error or o.outcome.value for o in live if o.outcome != OpOutcome.OK)
     acked = {o.key for o in live if o.kind == OpKind.WRITE and o.outcome == OpOutcome.OK}
+    checked = acked if durability else set()  # keys whose durability the final reads judge
     final_by_key = {o.key: o for o in finals}
-    if not durability:
-        final_by_key, finals = {}, []
     lost = sorted(
         k
-        for k in acked
+        for k in checked
         if (f := final_by_key.get(k)) is not None and f.outcome == "ok" and f.error == FINAL_ABSENT
     )
     unexpected = sum(1 for o in finals if o.outcome == "ok" and o.error == FINAL_MISMATCH)
     unverified = sum(
-        1 for k in acked if (f := final_by_key.get(k)) is None or f.outcome != OpOutcome.OK
-    ) if durability else 0
+        1 for k in checked if (f := final_by_key.get(k)) is None or f.outcome != OpOutcome.OK
+    )
     rec = workload_recovery(ops, w, window_s)
     return TrialMetrics(
         counts={p: _count(lst) for p, lst in measured.items()},

@@ -37,3 +37,13 @@ def test_without_the_slo_the_history_is_recorded_not_judged() -> None:
     v = judge(METRICS, 1.0, True, SLO(), check(STALE))
     assert "linearizable" not in v.checks and v.status == TrialStatus.PASSED
     assert "max_lost_writes" not in v.checks  # the register history is the durability check
+
+
+def test_register_ops_have_no_unverified_writes() -> None:
+    from chaos_eval.workload import Op as KVOp
+
+    ops = [KVOp("write", "n1", "k", 0.1, 0.2, OK), KVOp("read", "n1", "k", 0.3, 0.4, OK)]
+    kv = compute(ops, FaultWindow(1, 2))
+    reg = compute(ops, FaultWindow(1, 2), durability=False)
+    assert kv.unverified_writes == 1  # the unique-key workload expects a final read
+    assert (reg.unverified_writes, reg.lost_writes, reg.acked_writes) == (0, 0, 1)

@@ -6,6 +6,8 @@
     │   └── LeaseHeldError         another live runner holds the campaign         -> exit 4
     ├── CampaignNotFound           no campaign with that id                       -> exit 2
     ├── TrialNotFound              no (or more than one) trial with that key      -> exit 2
+    ├── BundleError                a failure bundle is corrupt, truncated or unsafe -> exit 2
+    │   └── HistoryError           a history line (JSON lines) is malformed        -> exit 2
     ├── ImageError                 an image is missing or cannot be built         -> exit 3
     ├── HarnessError               Docker / Compose / helper failure              -> trial `error`
     │   ├── DockerError            the engine API refused or failed
@@ -46,6 +48,14 @@ class CampaignNotFound(ChaosEvalError):
 
 class TrialNotFound(ChaosEvalError):
     pass
+
+
+class BundleError(ChaosEvalError):
+    pass
+
+
+class HistoryError(BundleError):
+    """A line of a register history (chaos_eval.history's JSON-lines format) is malformed."""
 
 
 class ImageError(ChaosEvalError):

@@ -178,3 +178,13 @@ class DiskFullAware(Protocol):
         """What the subject raised because of the fill that is still in force, one sentence
         each (the proof of removal fails while any is listed); empty when none, or when no
         member answers. Read-only."""
+
+
+@runtime_checkable
+class ComposeBacked(Protocol):
+    """Optional power: the compose project's effective configuration, for failure bundles."""
+
+    async def effective_config(self) -> str:
+        """`docker compose config` of this trial's project (its file with the trial's
+        variables filled in, secrets included: they die with the cluster), as YAML text.
+        Read-only; raises HarnessError when Compose fails."""

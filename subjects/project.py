@@ -75,6 +75,10 @@ class ComposeProject:
         await require_images(images, self.docker)
         await self._compose.up(self.project, self.file, self.env)
 
+    async def effective_config(self) -> str:
+        """chaos_eval.subject.ComposeBacked: `compose config` with this trial's variables."""
+        return await self._compose.config(self.project, self.file, self.env)
+
     async def teardown(self) -> None:
         """compose down -v, then force-remove whatever still carries this trial's labels.
         Idempotent. DockerError only when something labelled with the trial is left."""

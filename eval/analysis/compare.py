@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_eval.analysis.analyze import Analysis, Cell, _metric, _r
+from chaos_eval.analysis.analyze import Analysis, Cell, _metric
+from chaos_eval.analysis.intervals import rounded as _r
 from chaos_eval.analysis.stats import mann_whitney_u
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.store.records import TrialRow

@@ -203,7 +203,11 @@ def timeseries(
     ]
 
 
-def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> TrialMetrics:
+def compute(
+    ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0, durability: bool = True
+) -> TrialMetrics:
+    """`durability=False` (a register workload: its final reads are part of the history the
+    checker judges) leaves lost, unexpected and unverified writes at zero."""
     live = [o for o in ops if o.kind != OpKind.FINAL_READ]
     finals = [o for o in ops if o.kind == OpKind.FINAL_READ]
     by_phase: dict[str, list[Op]] = {"before": [], "during": [], "after": []}
@@ -219,15 +223,16 @@ def compute(ops: Sequence[Op], w: FaultWindow, *, window_s: float = 3.0) -> Tria
     }
     errors = Counter(o.error or o.outcome.value for o in live if o.outcome != OpOutcome.OK)
     acked = {o.key for o in live if o.kind == OpKind.WRITE and o.outcome == OpOutcome.OK}
+    checked = acked if durability else set()  # keys whose durability the final reads judge
     final_by_key = {o.key: o for o in finals}
     lost = sorted(
         k
-        for k in acked
+        for k in checked
         if (f := final_by_key.get(k)) is not None and f.outcome == "ok" and f.error == FINAL_ABSENT
     )
     unexpected = sum(1 for o in finals if o.outcome == "ok" and o.error == FINAL_MISMATCH)
     unverified = sum(
-        1 for k in acked if (f := final_by_key.get(k)) is None or f.outcome != OpOutcome.OK
+        1 for k in checked if (f := final_by_key.get(k)) is None or f.outcome != OpOutcome.OK
     )
     rec = workload_recovery(ops, w, window_s)
     return TrialMetrics(

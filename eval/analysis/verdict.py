@@ -2,7 +2,8 @@
 
 Each SLO check is `pass`, `fail` or `unknown` (the evidence cannot decide: e.g. no op ran in
 the fault window, or the cluster never recovered within observation). A trial fails if any
-check fails; `unknown` checks are listed as reasons but do not fail the trial.
+check fails; `unknown` checks are listed as reasons but do not fail the trial. A register
+history whose check ran out of budget is such an `unknown`: never a pass.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chaos_eval.analysis.linearizability import CheckResult
+from chaos_eval.analysis.linearizability import Verdict as Linearizability
 from chaos_eval.analysis.metrics import TrialMetrics
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.spec.config import SLO
@@ -28,7 +31,15 @@ class Verdict:
     reasons: tuple[str, ...]
 
 
-def judge(m: TrialMetrics, recovery_s: float | None, recovered: bool, slo: SLO) -> Verdict:
+def judge(
+    m: TrialMetrics,
+    recovery_s: float | None,
+    recovered: bool,
+    slo: SLO,
+    lin: CheckResult | None = None,
+) -> Verdict:
+    """`lin`: the linearizability check of a register workload's history (None for the KV
+    workload, whose lost writes are judged from its final reads instead)."""
     checks: dict[str, Check] = {}
     reasons: list[str] = []
 
@@ -59,7 +70,18 @@ def judge(m: TrialMetrics, recovery_s: float | None, recovered: bool, slo: SLO) 
             if av is not None
             else f"no operation ran {phase} the fault",
         )
-    if slo.max_lost_writes is not None:
+    if lin is not None and slo.linearizable:
+        decided = None if lin.verdict is Linearizability.UNKNOWN else (
+            lin.verdict is Linearizability.LINEARIZABLE
+        )
+        check(
+            "linearizable",
+            decided,
+            f"history not linearizable: {lin.reason}"
+            if decided is False
+            else f"linearizability undecided: {lin.reason}",
+        )
+    if slo.max_lost_writes is not None and lin is None:
         check(
             "max_lost_writes",
             m.lost_writes <= slo.max_lost_writes,

@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from chaos_eval import __version__
 from chaos_eval.cli import admin as cli_admin
+from chaos_eval.cli import bundles as cli_bundles
 from chaos_eval.cli import results as cli_results
 from chaos_eval.cli.boundary import (
     DbOpt,
@@ -236,6 +237,8 @@ def rerun(
 app.command()(cli_results.analyze)
 app.command()(cli_results.compare)
 app.command("report")(cli_results.html_report)
+app.command()(cli_bundles.bundle)
+app.command()(cli_bundles.check)
 app.command()(cli_admin.status)
 app.command()(cli_admin.gc)
 images_app.command("build")(cli_admin.images_build)

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from chaos_eval.errors import (
+    BundleError,
     CampaignNotFound,
     ChaosEvalError,
     ConfigError,
@@ -46,7 +47,9 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr
 def exit_for(e: ChaosEvalError) -> ExitCode:
     if isinstance(e, LeaseHeldError):
         return ExitCode.LEASE_HELD
-    if isinstance(e, ConfigError | StoreError | CampaignNotFound | TrialNotFound):
+    if isinstance(
+        e, ConfigError | StoreError | CampaignNotFound | TrialNotFound | BundleError
+    ):
         return ExitCode.BAD_INPUT
     return ExitCode.HARNESS_ERROR
 

@@ -44,6 +44,15 @@ def analyze(
         raise typer.Exit(ExitCode.FAILED)
 
 
+MAX_TIMELINES = 10  # history timelines drawn per report
+
+
+def history_failed(t: Any) -> bool:
+    """Whether a trial recorded a register history that is not linearizable."""
+    lin = t.measurements_dict.get("linearizability")
+    return isinstance(lin, dict) and lin.get("verdict") == "not_linearizable"
+
+
 # -- compare and report ---------------------------------------------------------------------
 
 
@@ -90,23 +99,30 @@ def html_report(
 ) -> None:
     """Write one self-contained HTML report (inline SVG charts, no network): pass-rate
     heatmap, recovery distribution per cell, throughput and latency over time around each
-    fault window, and the per-cell table."""
+    fault window, the history timeline of register trials that are not linearizable, and
+    the per-cell table."""
     import datetime
 
     from chaos_eval.analysis.analyze import analyze as do_analyze
+    from chaos_eval.history import parse_history
     from chaos_eval.render.html import TrialChart, chart_trials, render_html
+    from chaos_eval.render.timeline import HistoryChart
 
-    async def load() -> tuple[Any, list[TrialChart]]:
+    async def load() -> tuple[Any, list[TrialChart], list[HistoryChart]]:
         async with await open_store(db) as store:
             row = await store.campaign(campaign_id)
             analysis = do_analyze(row, await store.trials(campaign_id))
             charted = chart_trials(analysis, trials)
-            return analysis, [TrialChart(t, await store.ops(t.id)) for t in charted]
+            failing = [t for t in analysis.trials if history_failed(t)][:MAX_TIMELINES]
+            return analysis, [TrialChart(t, await store.ops(t.id)) for t in charted], [
+                HistoryChart(t, parse_history(text, f"trial {t.id} history"))
+                for t in failing if (text := await store.history(t.id)) is not None
+            ]
 
-    analysis, charts = run_async(load)
+    analysis, charts, histories = run_async(load)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     try:
-        output.write_text(render_html(analysis, charts, now, db), encoding="utf-8")
+        output.write_text(render_html(analysis, charts, now, db, histories), encoding="utf-8")
     except OSError as e:
         err.print(f"[bold red]error:[/] {output}: {e.strerror or e}")
         raise typer.Exit(ExitCode.BAD_INPUT) from None

@@ -81,6 +81,11 @@ def down_argv(base: Sequence[str], project: str, file: Path, timeout_s: int = 5)
     ]
 
 
+def config_argv(base: Sequence[str], project: str, file: Path) -> list[str]:
+    """The project's effective configuration: the file with its variables filled in."""
+    return [*base, "-p", project, "-f", str(file), "config"]
+
+
 def version_argv(base: Sequence[str]) -> list[str]:
     return [*base, "version"]
 
@@ -166,6 +171,10 @@ class Compose:
         """`stop_timeout_s` is how long each container gets after SIGTERM (0: kill now)."""
         argv = down_argv(await self.base(), project, file, stop_timeout_s)
         return await self.run(argv, env)
+
+    async def config(self, project: str, file: Path, env: Mapping[str, str]) -> str:
+        """`compose config` of the project: its effective configuration, as YAML text."""
+        return (await self.run(config_argv(await self.base(), project, file), env)).stdout
 
     async def run(
         self, argv: Sequence[str], env: Mapping[str, str], timeout_s: float | None = None

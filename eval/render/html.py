@@ -23,6 +23,7 @@ from chaos_eval.outcomes import TrialStatus
 from chaos_eval.render.numbers import num, pct
 from chaos_eval.render.plot import PALETTE, Series, Span, heatmap, line_chart, strip_plot
 from chaos_eval.render.reruns import not_passed
+from chaos_eval.render.timeline import HistoryChart, history_section
 from chaos_eval.store.records import OpRecord, TrialRow, trial_label
 from chaos_eval.workload import Op, OpKind
 
@@ -216,7 +217,7 @@ def rerun_list(a: Analysis, db: str | Path | None) -> str:
 
 
 def render_html(a: Analysis, charts: Sequence[TrialChart], generated: str,
-                db: str | Path | None = None) -> str:
+                db: str | Path | None = None, histories: Sequence[HistoryChart] = ()) -> str:
     c = a.campaign
     totals = " ".join(f"{k}={n}" for k, n in a.totals().items() if n)
     meta = [
@@ -249,5 +250,8 @@ def render_html(a: Analysis, charts: Sequence[TrialChart], generated: str,
         "was proven active (dark); green bar: recovered. Lines per node, and all nodes.</p>",
     ]
     parts += [trial_charts(tc) for tc in charts] or ["<p class='dim'>no finished trials</p>"]
+    if histories:
+        parts.append("<h2>Register histories that are not linearizable</h2>")
+        parts += [history_section(h) for h in histories]
     parts += ["<h2>Cells</h2>", cell_table(a), rerun_list(a, db), "</body></html>"]
     return "\n".join(parts) + "\n"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chaos_eval.analysis.analyze import Analysis
@@ -27,15 +28,18 @@ def cells_table(a: Analysis) -> Table:
     """Eight narrow columns, so the table stays legible in an 80-column terminal."""
     c = a.campaign
     rerun = f" · re-run of campaign {c.rerun_of}" if c.rerun_of is not None else ""
+    lin = any(x.histories is not None for x in a.cells)  # register workload histories
     t = Table(
         title=f"campaign {c.id} · {c.name} · {c.status.value}{rerun}",
-        caption=TABLE_KEY,
+        caption=TABLE_KEY + (LIN_KEY if lin else ""),
         show_lines=True,
         caption_justify="left",
     )
     t.add_column("cell", overflow="fold", min_width=14)
     for col in ("n", "p/f/e/c", "pass rate", "recovery s", "avail", "p99 ms", "lost"):
         t.add_column(col, justify="right", no_wrap=False)
+    if lin:
+        t.add_column("lin/not/unk", justify="right", no_wrap=False)
     for cell in a.cells:
         pr = cell.pass_rate
         outcome = "/".join(
@@ -48,7 +52,7 @@ def cells_table(a: Analysis) -> Table:
         )
         params = ", ".join(f"{k}={v}" for k, v in sorted(cell.params.items()))
         r = cell.recovery_s
-        t.add_row(
+        row = [
             f"{cell.subject} / {cell.fault}" + (f"\n[dim]{params}[/]" if params else ""),
             str(cell.trials),
             outcome,
@@ -57,14 +61,32 @@ def cells_table(a: Analysis) -> Table:
             f"{pct(cell.availability_during)}\n[dim]{pct(cell.availability_after)}[/]",
             num(cell.latency_p99_ms, "{:.0f}"),
             f"[red]{cell.lost_writes}[/]" if cell.lost_writes else "0",
-        )
+        ]
+        if lin:
+            row.append(history_counts(cell.histories))
+        t.add_row(*row)
     return t
+
+
+def history_counts(h: dict[str, int] | None) -> str:
+    """linearizable/not/unknown histories of a cell ("-": it has none)."""
+    if h is None:
+        return "-"
+    bad = h.get("not_linearizable", 0)
+    return "/".join(
+        [str(h.get("linearizable", 0)), f"[red]{bad}[/]" if bad else "0",
+         f"[yellow]{h.get('unknown', 0)}[/]" if h.get("unknown") else "0"]
+    )
 
 
 TABLE_KEY = (
     "p/f/e/c: passed/failed/error/cleanup_failed · pass rate: Wilson 95% interval below · "
     "recovery s: median, min-max below · avail: during the fault, after it below · "
     "p99 ms: latency during the fault"
+)
+LIN_KEY = (
+    " · lin/not/unk: register histories linearizable / not linearizable / undecided "
+    "(the checker's budget ran out)"
 )
 
 
@@ -91,7 +113,7 @@ def render_analysis(
         )
     for cell in a.cells:
         for reason in cell.reasons[:3]:
-            console.print(f"  [dim]{cell.label}:[/] {reason}")
+            console.print(f"  [dim]{escape(cell.label)}:[/] {escape(reason)}")
     for line in rerun_lines(a.campaign.id, a.trials, db):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 

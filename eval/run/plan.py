@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chaos_eval.spec.config import SLO, ChaosSpec, Scalar, SubjectSpec, Timing, WorkloadSpec
+from chaos_eval.spec.config import SLO, ChaosSpec, Scalar, SubjectSpec, Timing
+from chaos_eval.spec.workloads import WorkloadSpec
 
 
 @dataclass(frozen=True)

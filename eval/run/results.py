@@ -4,17 +4,22 @@ proof (cluster state before and after, the fault's evidence, snapshots)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chaos_eval.analysis.linearizability import CheckResult
 from chaos_eval.analysis.metrics import FaultWindow, compute
 from chaos_eval.analysis.verdict import judge
+from chaos_eval.engine.client import Docker
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.spec.config import SLO
 from chaos_eval.store.store import Store
-from chaos_eval.subject import Health
+from chaos_eval.subject import ComposeBacked, Health, Subject
 from chaos_eval.workload import Op
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,12 +39,16 @@ def record_verdict(
     recovered: bool,
     last: Health,
     slo: SLO,
+    lin: CheckResult | None = None,
 ) -> None:
     """Metrics over the part of the window where the fault was proven in force, and the
-    verdict on them (with the last health when the cluster never recovered), into `rec`."""
+    verdict on them (with the last health when the cluster never recovered, and the
+    linearizability check of a register history), into `rec`."""
     window = proven(window, rec.measurements)
-    metrics = compute(ops, window)
-    verdict = judge(metrics, rec.recovery_s, recovered, slo)
+    metrics = compute(ops, window, durability=lin is None)
+    verdict = judge(metrics, rec.recovery_s, recovered, slo, lin)
+    if lin is not None:
+        rec.measurements["linearizability"] = lin.to_json()
     rec.status, rec.reasons = verdict.status, list(verdict.reasons)
     if not recovered:
         rec.reasons.append("last health: " + "; ".join(last.reasons))
@@ -82,3 +91,29 @@ def state_json(state: Any) -> dict[str, Any]:
         "index": state.index,
         "extra": dict(state.extra),
     }
+
+
+LOG_TAIL_BYTES = 1 << 20  # the last MiB of each node's log
+
+
+async def keep_evidence(
+    subject: Subject, docker: Docker, store: Store, trial_id: int, attempt: int, rec: TrialRecord
+) -> None:
+    """For the failure bundle of a trial that did not pass: each node's container log (its
+    last MiB, stored apart) and the compose project's effective configuration (in the proof).
+    Best effort, never raises: this is evidence, and failing to read it (a cluster half
+    gone, an engine that refuses) must not change what the trial records."""
+    if isinstance(subject, ComposeBacked):
+        try:
+            rec.proof["compose_config"] = await subject.effective_config()
+        except Exception as e:
+            log.warning("compose config of trial %s: %s: %s", trial_id, type(e).__name__, e)
+    logs: dict[str, str] = {}
+    try:
+        for node in await subject.nodes():
+            text = await docker.logs(node.container_id)
+            logs[node.name] = text[-LOG_TAIL_BYTES:]
+    except Exception as e:
+        log.warning("container logs of trial %s: %s: %s", trial_id, type(e).__name__, e)
+    if logs:
+        await store.record_container_logs(trial_id, attempt, logs)

@@ -27,13 +27,19 @@ from chaos_eval.errors import ChaosEvalError, CleanupError
 from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.run.fault_phase import fault_phase
 from chaos_eval.run.plan import RunControl, TrialPlan
-from chaos_eval.run.results import TrialRecord, record_verdict, state_json, write_record
+from chaos_eval.run.results import (
+    TrialRecord,
+    keep_evidence,
+    record_verdict,
+    state_json,
+    write_record,
+)
 from chaos_eval.run.shield import shielded
+from chaos_eval.run.traffic import Traffic, build_workload, check_history
 from chaos_eval.spec import registry
 from chaos_eval.spec.config import SubjectSpec
 from chaos_eval.store.store import Store
 from chaos_eval.subject import Subject, TrialContext
-from chaos_eval.workload import KVWorkload
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,7 @@ async def run_trial(
         return time.monotonic() - t0
 
     subject: Subject | None = None
-    workload: KVWorkload | None = None
+    workload: Traffic | None = None
     try:
         subject = build_subject(plan.subject, ctx, docker)
         await subject.up()
@@ -72,15 +78,7 @@ async def run_trial(
         rec.proof["state_before"] = state_json(await subject.state())
         await store.record_phase(plan.trial_id, TrialPhase.HEALTHY)
 
-        workload = KVWorkload(
-            {n.name: subject.client(n, plan.workload.op_timeout_s) for n in nodes},
-            prefix=f"chaos-eval/{plan.key[:8]}/{attempt}",
-            rate_per_s=plan.workload.rate_per_s,
-            concurrency=plan.workload.concurrency,
-            read_fraction=plan.workload.read_fraction,
-            clock=clock,
-            seed=plan.seed,
-        )
+        workload = build_workload(plan, subject, nodes, attempt, clock)
         wl_task = asyncio.create_task(workload.run(), name=f"workload-{plan.key[:8]}")
         await store.record_phase(plan.trial_id, TrialPhase.WARMUP)
         await asyncio.sleep(plan.timing.warmup_s)  # configured phase: steady state before fault
@@ -94,7 +92,8 @@ async def run_trial(
         await workload.final_read()
         ops = workload.ops()
         await store.record_ops(plan.trial_id, attempt, ops)
-        record_verdict(rec, ops, window, recovered, last, plan.slo)
+        lin = await check_history(plan, workload, store, attempt)
+        record_verdict(rec, ops, window, recovered, last, plan.slo, lin)
         await store.record_phase(plan.trial_id, TrialPhase.MEASURED)
     except asyncio.CancelledError:
         rec.status, rec.error = TrialStatus.INTERRUPTED, "interrupted"
@@ -109,7 +108,7 @@ async def run_trial(
     finally:
         # One shielded unit: a second cancellation (Ctrl-C twice) must not skip any step.
         await shielded(
-            _finish(plan, store, control, subject, workload, rec, clock),
+            _finish(plan, store, docker, control, subject, workload, rec, clock, attempt),
             plan.timing.cleanup_timeout_s + 60,
         )
     return rec.status
@@ -118,16 +117,21 @@ async def run_trial(
 async def _finish(
     plan: TrialPlan,
     store: Store,
+    docker: Docker,
     control: RunControl,
     subject: Subject | None,
-    workload: KVWorkload | None,
+    workload: Traffic | None,
     rec: TrialRecord,
     clock: Callable[[], float],
+    attempt: int,
 ) -> None:
-    """Stop the workload, tear the cluster down (unless hurrying), write the final record."""
+    """Stop the workload, keep the evidence of a trial that did not pass (container logs,
+    compose config), tear the cluster down (unless hurrying), write the final record."""
     if workload is not None:
         workload.stop()
         await workload.aclose()
+    if subject is not None and rec.status != TrialStatus.PASSED:
+        await keep_evidence(subject, docker, store, plan.trial_id, attempt, rec)
     if subject is not None and not control.hurry:
         try:
             await asyncio.wait_for(subject.teardown(), plan.timing.cleanup_timeout_s)

@@ -27,6 +27,7 @@ from pydantic import (
 from chaos_eval.errors import ConfigError
 from chaos_eval.spec import registry
 from chaos_eval.spec.targeting import validate_target
+from chaos_eval.spec.workloads import KVWorkloadSpec, WorkloadSpec
 
 Scalar = str | int | float | bool
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -122,18 +123,20 @@ class Timing(_Frozen):
     trial_timeout_s: float = Field(default=900, gt=0, le=86400)
 
 
-class WorkloadSpec(_Frozen):
-    rate_per_s: float = Field(default=20, gt=0, le=5000)
-    concurrency: int = Field(default=4, ge=1, le=256)  # in-flight ops per node
-    op_timeout_s: float = Field(default=2.0, gt=0, le=60)
-    read_fraction: float = Field(default=0.3, ge=0, le=1)
-
-
 class SLO(_Frozen):
     max_recovery_s: float | None = Field(default=30, gt=0)
     min_availability_during_fault: float | None = Field(default=None, ge=0, le=1)
     min_availability_after_fault: float | None = Field(default=None, ge=0, le=1)
     max_lost_writes: int | None = Field(default=0, ge=0)
+    linearizable: bool | None = None  # true: a non-linearizable register history fails
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_linearizable(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No `linearizable` key unless set: older specs keep their spec hash."""
+        data: dict[str, Any] = handler(self)
+        if data.get("linearizable") is None:
+            data.pop("linearizable", None)
+        return data
 
 
 class CampaignConfig(_Frozen):
@@ -146,7 +149,7 @@ class CampaignConfig(_Frozen):
     cooldown_seconds: float = Field(default=0, ge=0, le=3600)
     include_baseline: bool = True
     timing: Timing = Field(default_factory=Timing)
-    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    workload: WorkloadSpec = Field(default_factory=KVWorkloadSpec)
     slo: SLO = Field(default_factory=SLO)
     max_retries: int = Field(default=1, ge=0, le=10)
     max_consecutive_errors: int = Field(default=5, ge=1, le=1000)
@@ -205,6 +208,14 @@ def _check_grids(cfg: CampaignConfig, file: str) -> None:
                 else err["msg"]
             )
             raise ConfigError(file, key, f"{reason} (got {err.get('input')!r})") from None
+    slos = [("slo", cfg.slo)] + [
+        (f"chaos_types[{i}].slo", c.slo) for i, c in enumerate(cfg.chaos_types) if c.slo
+    ]
+    for where, slo in slos:
+        if slo.linearizable and cfg.workload.kind != "register":
+            raise ConfigError(
+                file, f"{where}.linearizable", "needs `workload: {kind: register}` (a history)"
+            )
     labels = [s.label for s in cfg.subjects]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:

@@ -111,10 +111,33 @@ CREATE INDEX ops_trial ON ops(trial_id, attempt);
 # records, never continued by `run campaign FILE` (which looks for a campaign of that name).
 RERUN_OF = "ALTER TABLE campaigns ADD COLUMN rerun_of INTEGER REFERENCES campaigns(id)"
 
+# A register workload's history (chaos_eval.history JSON lines), per trial attempt.
+HISTORIES = """
+CREATE TABLE histories (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    attempt  INTEGER NOT NULL,
+    text     TEXT NOT NULL,
+    PRIMARY KEY (trial_id, attempt)
+);
+"""
+
+# Each node's container log, captured at teardown of a trial that did not pass.
+CONTAINER_LOGS = """
+CREATE TABLE container_logs (
+    trial_id INTEGER NOT NULL REFERENCES trials(id),
+    attempt  INTEGER NOT NULL,
+    node     TEXT NOT NULL,
+    text     TEXT NOT NULL,
+    PRIMARY KEY (trial_id, attempt, node)
+);
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
     ("0002_rerun_of", RERUN_OF),
+    ("0003_histories", HISTORIES),
+    ("0004_container_logs", CONTAINER_LOGS),
 )
 
 

@@ -9,7 +9,7 @@ modules with SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -17,7 +17,9 @@ from chaos_eval.outcomes import CampaignStatus, LedgerState, TrialPhase, TrialSt
 from chaos_eval.spec.matrix import PlannedTrial
 from chaos_eval.store.campaigns import Campaigns
 from chaos_eval.store.connection import Connection
+from chaos_eval.store.container_logs import ContainerLogs
 from chaos_eval.store.events import Events
+from chaos_eval.store.histories import Histories
 from chaos_eval.store.leases import Leases
 from chaos_eval.store.ledger import Ledger
 from chaos_eval.store.ops import Ops
@@ -43,6 +45,8 @@ class Store:
         self._ledger = Ledger(conn)
         self._leases = Leases(conn)
         self._events = Events(conn)
+        self._histories = Histories(conn)
+        self._logs = ContainerLogs(conn)
 
     # -- the connection -------------------------------------------------------------------
 
@@ -186,6 +190,23 @@ class Store:
     async def ops(self, trial_id: int) -> list[OpRow]:
         """The ops of the trial's latest attempt."""
         return await self._ops.latest_attempt(trial_id)
+
+    async def record_history(self, trial_id: int, attempt: int, text: str) -> None:
+        """A register workload's history, as chaos_eval.history JSON lines."""
+        await self._histories.record(trial_id, attempt, text)
+
+    async def history(self, trial_id: int) -> str | None:
+        """The history of the trial's latest attempt (None: it recorded none)."""
+        return await self._histories.latest_attempt(trial_id)
+
+    async def record_container_logs(
+        self, trial_id: int, attempt: int, logs: Mapping[str, str]
+    ) -> None:
+        await self._logs.record(trial_id, attempt, logs)
+
+    async def container_logs(self, trial_id: int) -> dict[str, str]:
+        """node -> container log captured at teardown of the latest attempt (may be empty)."""
+        return await self._logs.latest_attempt(trial_id)
 
     # -- fault ledger ---------------------------------------------------------------------
 

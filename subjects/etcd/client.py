@@ -1,4 +1,5 @@
-"""EtcdKVClient: chaos_eval.workload.KVClient over one member's v3 JSON gateway (httpx).
+"""EtcdKVClient: chaos_eval.workload.KVClient (and register.CasClient) over one member's v3 JSON
+gateway (httpx).
 
 Two things make a member's address move under a client, and both are handled here:
 - the published host port is ephemeral and changes when the member is restarted, so after
@@ -17,12 +18,16 @@ from typing import Any
 import httpx
 
 from chaos_eval.outcomes import OpOutcome
+from chaos_eval.register import MISMATCH
 from chaos_eval.subjects.etcd.gateway import (
     PUT_PATH,
     RANGE_PATH,
+    TXN_PATH,
     GatewayParseError,
+    cas_body,
     classify_error,
     parse_range_value,
+    parse_txn_succeeded,
     put_body,
     range_body,
     response_cluster_id,
@@ -133,6 +138,17 @@ class EtcdKVClient:
             return ReadResult(OpOutcome.OK, parse_range_value(raw, key))
         except GatewayParseError:
             return ReadResult(OpOutcome.FAIL, None, "bad_response")
+
+    async def cas(self, key: str, expected: str | None, value: str) -> tuple[OpOutcome, str]:
+        """chaos_eval.register.CasClient: one transaction (compare value, then put)."""
+        outcome, cls, raw = await self._post(TXN_PATH, cas_body(key, expected, value), write=True)
+        if outcome != OpOutcome.OK:
+            return outcome, cls
+        try:
+            swapped = parse_txn_succeeded(raw)
+        except GatewayParseError:
+            return OpOutcome.UNKNOWN, "bad_response"
+        return (OpOutcome.OK, "") if swapped else (OpOutcome.FAIL, MISMATCH)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -21,6 +21,7 @@ STATUS_PATH = "/v3/maintenance/status"
 MEMBERS_PATH = "/v3/cluster/member/list"
 PUT_PATH = "/v3/kv/put"
 RANGE_PATH = "/v3/kv/range"
+TXN_PATH = "/v3/kv/txn"
 
 
 class GatewayParseError(ValueError):
@@ -41,6 +42,26 @@ def put_body(key: str, value: str) -> dict[str, str]:
 
 def range_body(key: str, *, linearizable: bool) -> dict[str, object]:
     return {"key": b64(key), "serializable": not linearizable}
+
+
+def cas_body(key: str, expected: str | None, value: str) -> dict[str, object]:
+    """A transaction: if `key` holds `expected` (None: the key was never created) then put
+    `value`; else nothing."""
+    compare: dict[str, str] = {"key": b64(key), "result": "EQUAL"}
+    if expected is None:
+        compare |= {"target": "CREATE", "create_revision": "0"}
+    else:
+        compare |= {"target": "VALUE", "value": b64(expected)}
+    return {"compare": [compare], "success": [{"request_put": put_body(key, value)}]}
+
+
+def parse_txn_succeeded(raw: str | bytes) -> bool:
+    """Whether a /v3/kv/txn response took its success branch (`succeeded` is omitted when
+    false, as proto3 JSON omits defaults)."""
+    doc = _load(raw)
+    if not isinstance(doc.get("header"), dict):
+        raise GatewayParseError("txn response without header")
+    return doc.get("succeeded") is True
 
 
 def _load(raw: str | bytes) -> dict[str, Any]:

@@ -112,6 +112,9 @@ class EtcdSubject(EtcdDiskFull):
             raise ImageError(f"image {self._image} is not present; build it (eval images)")
         await self._compose.up(self.project, self._project.file, self.env)
 
+    async def effective_config(self) -> str:
+        return await self._project.effective_config()
+
     async def teardown(self) -> None:
         """compose down -v, then force-remove whatever still carries this trial's labels
         (helpers, a half-created project). Idempotent. Raises DockerError only when

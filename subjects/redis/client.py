@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from chaos_eval.outcomes import OpOutcome
+from chaos_eval.register import MISMATCH
 from chaos_eval.subjects.redis.resp import (
     ErrorReply,
     Reply,
@@ -28,6 +29,13 @@ from chaos_eval.subjects.redis.resp import (
     parse_reply,
 )
 from chaos_eval.workload import ReadResult
+
+# Compare-and-set: ARGV = (mode: "absent" | "value", expected, new value); 1 if it swapped.
+CAS_SCRIPT = (
+    "local cur = redis.call('GET', KEYS[1]) "
+    "if (ARGV[1] == 'absent' and cur == false) or (ARGV[1] == 'value' and cur == ARGV[2]) "
+    "then redis.call('SET', KEYS[1], ARGV[3]) return 1 end return 0"
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +235,20 @@ class RedisKVClient:
         if reply is not None and not isinstance(reply, str):
             return ReadResult(OpOutcome.FAIL, None, "bad_response")
         return ReadResult(OpOutcome.OK, reply)
+
+    async def cas(self, key: str, expected: str | None, value: str) -> tuple[OpOutcome, str]:
+        """chaos_eval.register.CasClient: one Lua script (atomic on the node that runs it),
+        sent where writes go."""
+        mode = "absent" if expected is None else "value"
+        args = ("EVAL", CAS_SCRIPT, 1, key, mode, expected or "", value)
+        outcome, cls, reply = await self._run(self._write, args, write=True)
+        if outcome != OpOutcome.OK:
+            return outcome, cls
+        if reply == 1:
+            return OpOutcome.OK, ""
+        if reply == 0:
+            return OpOutcome.FAIL, MISMATCH
+        return OpOutcome.UNKNOWN, "bad_response"
 
     async def aclose(self) -> None:
         self._pool.close()

@@ -109,6 +109,9 @@ class RedisSubject:
         """Start the project; ImageError (saying how to get it) when the image is absent."""
         await self._project.up([self._image])
 
+    async def effective_config(self) -> str:
+        return await self._project.effective_config()
+
     async def teardown(self) -> None:
         self._pool.close()
         await self._project.teardown()

@@ -121,6 +121,9 @@ class TikvSubject:
         """Start the project; ImageError naming every absent image and how to get it."""
         await self._project.up(self._images)
 
+    async def effective_config(self) -> str:
+        return await self._project.effective_config()
+
     async def teardown(self) -> None:
         if self._probe_client is not None:
             await self._probe_client.aclose()

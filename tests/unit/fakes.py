@@ -47,6 +47,15 @@ class MemClient:
         await asyncio.sleep(0)
         return ReadResult(OpOutcome.OK, self.data.get(key))
 
+    async def cas(self, key: str, expected: str | None, value: str) -> tuple[OpOutcome, str]:
+        """chaos_eval.register.CasClient: atomic (no await between compare and set)."""
+        await asyncio.sleep(0)
+        if self.data.get(key) != expected:
+            return OpOutcome.FAIL, "mismatch"
+        if not (Tracker.lose_writes or self.lose):
+            self.data[key] = value
+        return OpOutcome.OK, ""
+
     async def aclose(self) -> None:
         return None
 
@@ -94,6 +103,10 @@ class FakeSubject:
 
     def client(self, node: Node, timeout_s: float) -> MemClient:
         return MemClient(self.data, self.ctx.trial_key in Tracker.lose_writes_for)
+
+    async def effective_config(self) -> str:
+        """chaos_eval.subject.ComposeBacked."""
+        return f"name: {self.ctx.project}\nservices: {{}}\n"
 
     async def teardown(self) -> None:
         Tracker.running -= 1

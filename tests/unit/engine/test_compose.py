@@ -19,6 +19,7 @@ from chaos_eval.engine.compose import (
     V2,
     Compose,
     ComposeCommandError,
+    config_argv,
     down_argv,
     project_name,
     up_argv,
@@ -34,6 +35,11 @@ def test_up_argv_v1_and_v2() -> None:
     ]
     assert up_argv(V2, "ce1-abc", f)[:3] == ["docker", "compose", "-p"]
     assert up_argv(V2, "ce1-abc", f)[3:] == up_argv(V1, "ce1-abc", f)[2:]
+
+
+def test_config_argv_renders_the_project() -> None:
+    assert config_argv(V2, "ce1-abc", Path("/c/etcd.yml")) == [
+        "docker", "compose", "-p", "ce1-abc", "-f", "/c/etcd.yml", "config"]
 
 
 def test_down_argv_removes_volumes_and_orphans() -> None:

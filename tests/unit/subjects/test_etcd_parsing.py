@@ -229,3 +229,24 @@ def test_data_mb_below_wal_preallocation_is_rejected() -> None:
     assert subject.project == "ce1-0123456789ab"
     assert subject.env["CHAOS_EVAL_TOKEN"] != EtcdSubject(ctx, Docker(), Compose(base=()),
                                                           image="x").env["CHAOS_EVAL_TOKEN"]
+
+
+def test_cas_body_compares_value_or_absence_then_puts() -> None:
+    from chaos_eval.subjects.etcd.gateway import b64, cas_body
+
+    body = cas_body("k", "old", "new")
+    assert body["compare"] == [
+        {"key": b64("k"), "result": "EQUAL", "target": "VALUE", "value": b64("old")}]
+    assert body["success"] == [{"request_put": {"key": b64("k"), "value": b64("new")}}]
+    absent = cas_body("k", None, "new")
+    assert absent["compare"] == [
+        {"key": b64("k"), "result": "EQUAL", "target": "CREATE", "create_revision": "0"}]
+
+
+def test_txn_succeeded_is_false_when_omitted() -> None:
+    from chaos_eval.subjects.etcd.gateway import GatewayParseError, parse_txn_succeeded
+
+    assert parse_txn_succeeded('{"header": {"cluster_id": "1"}, "succeeded": true}') is True
+    assert parse_txn_succeeded('{"header": {"cluster_id": "1"}}') is False
+    with pytest.raises(GatewayParseError):
+        parse_txn_succeeded('{"succeeded": true}')

@@ -152,3 +152,22 @@ async def test_unexpected_write_reply_is_unknown() -> None:
         c = kv(target)
         assert await c.put("k", "v") == (OpOutcome.UNKNOWN, "bad_response")
         await c.aclose()
+
+
+async def test_cas_is_one_lua_script_ok_mismatch_unknown() -> None:
+    replies = iter([b":1\r\n", b":0\r\n", b"+weird\r\n"])
+
+    def handler(cmd: list[str]) -> bytes | None:
+        return b"+OK\r\n" if cmd[0] == "AUTH" else next(replies)
+
+    async with resp_server(handler) as (target, seen):
+        c = kv(target)
+        assert await c.cas("k", "old", "new") == (OpOutcome.OK, "")
+        assert await c.cas("k", None, "new2") == (OpOutcome.FAIL, "mismatch")
+        assert await c.cas("k", "x", "y") == (OpOutcome.UNKNOWN, "bad_response")
+        await c.aclose()
+    evals = [s for s in seen if s[0] == "EVAL"]
+    assert [s[2:] for s in evals] == [
+        ["1", "k", "value", "old", "new"], ["1", "k", "absent", "", "new2"],
+        ["1", "k", "value", "x", "y"]]
+    assert "redis.call('SET', KEYS[1], ARGV[3])" in evals[0][1]

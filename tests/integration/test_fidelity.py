@@ -33,6 +33,7 @@ import pytest
 
 from chaos_eval.images.build import BuildResult
 from chaos_eval.outcomes import OpOutcome, TrialStatus
+from chaos_eval.store.access import Access
 from chaos_eval.store.records import TrialRow
 from chaos_eval.store.store import Store
 from chaos_eval.workload import Op, OpKind
@@ -76,7 +77,7 @@ class Trial:
 
 
 async def _load(db: Path) -> dict[str, Trial]:
-    async with await Store.open(db, create=False) as store:
+    async with await Store.open(db, Access.READ) as store:
         (campaign,) = await store.campaigns()
         return {t.fault: Trial(t, tuple(await store.ops(t.id)))
                 for t in await store.trials(campaign.id)}

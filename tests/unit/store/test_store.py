@@ -10,6 +10,7 @@ import pytest
 from chaos_eval.errors import StoreError
 from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialStatus
 from chaos_eval.spec.matrix import PlannedTrial
+from chaos_eval.store.access import Access
 from chaos_eval.store.store import Store
 from chaos_eval.workload import Op
 
@@ -198,7 +199,7 @@ async def test_corrupt_and_foreign_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not made by chaos-eval"):
         await Store.open(foreign)
     with pytest.raises(StoreError, match="no such database"):
-        await Store.open(tmp_path / "absent.db", create=False)
+        await Store.open(tmp_path / "absent.db", Access.WRITE)
 
 
 async def test_schema_that_does_not_match_the_records_is_refused(tmp_path: Path) -> None:

@@ -42,9 +42,8 @@ class FileState:
 
 def siblings(path: Path) -> frozenset[str]:
     names = frozenset(p.name for p in path.parent.iterdir())
-    if path.exists() and journal_is_wal(path):
-        names -= {f"{path.name}-wal", f"{path.name}-shm"}
-    return names
+    wal_dbs = [n for n in names if (path.parent / n).is_file() and journal_is_wal(path.parent / n)]
+    return names - {f"{n}-{side}" for n in wal_dbs for side in ("wal", "shm")}
 
 
 def error_lines(output: str) -> list[str]:
@@ -95,8 +94,9 @@ def make_foreign_sqlite(path: Path) -> Path:
 
 def journal_is_wal(path: Path) -> bool:
     """Bytes 18-19 of an SQLite header are 2 in WAL mode, 1 in rollback mode."""
-    header = path.read_bytes()[:20]
-    return header[18:20] == b"\x02\x02"
+    with path.open("rb") as f:
+        header = f.read(20)
+    return header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
 
 
 def make_file(path: Path, data: bytes) -> Path:

@@ -63,7 +63,9 @@ def test_deeply_nested_yaml_is_one_line(tmp_path: Path, shape: str, cmd: str) ->
     p = tmp_path / "deep.yaml"
     p.write_text(f"name: deep\nsubjects: [fake]\nchaos_types: {deep}\n")
     db = tmp_path / "eval.db"
-    args = ["validate", str(p)] if cmd == "validate" else ["run", "campaign", str(p), "--db", str(db)]
+    args = ["validate", str(p)]
+    if cmd == "run":
+        args = ["run", "campaign", str(p), "--db", str(db)]
     assert_one_error(invoke(*args), 2, str(p), "nested too deeply")
     assert not db.exists()
 
@@ -134,12 +136,11 @@ DAMAGE: dict[str, Damage] = {
         tuple(READS),
     ),
     "unknown-op-outcome": (
-        ["UPDATE ops SET outcome = 'maybe' WHERE rowid = (SELECT MIN(rowid) FROM ops"
-         " WHERE trial_id = 1)"],
+        ["UPDATE ops SET outcome = 'maybe' WHERE rowid = (SELECT MIN(rowid) FROM ops)"],
         ("table ops, row", "outcome", "unknown value 'maybe'"),
         ("report",),
-    ),  # fmt: skip
-    "null-where-not-null": (
+    ),
+    "malformed-campaign-json": (
         ["UPDATE campaigns SET argv = '[1' WHERE id = 1"],
         ("table campaigns, row 1", "argv", "malformed JSON"),
         tuple(READS),

@@ -43,7 +43,8 @@ CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "fidelity.yaml"
 DELAY_MS = 200  # the latency entry's delay_ms in fidelity.yaml
 OP_TIMEOUT_S = 2.0  # fidelity.yaml workload.op_timeout_s
 
-pytestmark = pytest.mark.docker
+# a whole campaign runs in its fixture (bounded at 1200 s)
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 log = logging.getLogger("figures")
 
 

@@ -25,7 +25,7 @@ async def test_a_symlink_at_the_lock_path_is_refused(build_dir: Path) -> None:
     victim.write_text("do not truncate or lock me\n")
     os.utime(victim, ns=(1_000_000_000, 1_000_000_000))
     (build_dir / "chaos-eval-image-etcd.lock").symlink_to(victim)
-    with pytest.raises(ImageError, match="chaos-eval-image-etcd.lock.*symbolic link"):
+    with pytest.raises(ImageError, match=r"chaos-eval-image-etcd\.lock.*symbolic link"):
         async with build._BuildLock("etcd"):
             pytest.fail("the lock was taken through a symlink")
     assert victim.read_text() == "do not truncate or lock me\n"

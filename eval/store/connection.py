@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -32,7 +33,21 @@ T = TypeVar("T")
 
 
 def _uri(path: Path, access: Access) -> str:
-    return f"{path.absolute().as_uri()}?mode={access.value}"
+    uri = f"{path.absolute().as_uri()}?mode={access.value}"
+    return uri + "&immutable=1" if _immutable(path, access) else uri
+
+
+def _immutable(path: Path, access: Access) -> bool:
+    """Read without SQLite's shared-memory file: a reader of a WAL db needs `-shm` next to it,
+    which cannot be created in a directory we may not write (a results db handed to another
+    user). Then no `-wal` existing means no writer is running (a writer keeps one), so the
+    file is read as it is, unlocked."""
+    return (
+        access is Access.READ
+        and not Path(f"{path}-wal").exists()
+        and not Path(f"{path}-shm").exists()
+        and not os.access(path.parent, os.W_OK)
+    )
 
 
 def _prepare(path: Path, access: Access) -> None:

@@ -7,8 +7,13 @@ empty or foreign file into one."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -243,3 +248,41 @@ def test_run_with_a_bad_file_creates_no_db(tmp_path: Path, bad: str) -> None:
     res = invoke("run", "campaign", str(p), "--db", str(db), "--skip-image-build")
     assert_one_error(res, 2, str(p))
     assert not db.exists() and sorted(x.name for x in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+NOBODY = 65534
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root+setpriv")
+@pytest.mark.parametrize("cmd", ["status", "analyze", "report"])
+def test_another_user_reads_a_db_in_a_directory_it_may_not_write(
+    results_db: Path, cmd: str
+) -> None:
+    """A read-only WAL db in a read-only directory (results handed to another user): SQLite
+    cannot create its -shm there, so the reader opens it immutable; it used to be refused
+    ('attempt to write a readonly database')."""
+    d = Path(tempfile.mkdtemp(prefix="chaos-eval-ro-"))
+    try:
+        d.chmod(0o755)
+        db = make_file(d / "eval.db", results_db.read_bytes())
+        db.chmod(0o444)
+        before = FileState.of(db)
+        out = Path(tempfile.mkdtemp(prefix="chaos-eval-out-"))
+        out.chmod(0o777)
+        args = {
+            "status": ["status"],
+            "analyze": ["analyze", "1", "-f", "json"],
+            "report": ["report", "1", "-o", str(out / "r.html")],
+        }[cmd]
+        res = subprocess.run(
+            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             sys.executable, "-m", "chaos_eval", *args, "--db", str(db)],
+            capture_output=True, text=True, timeout=120, cwd="/",
+        )  # fmt: skip
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "Traceback" not in res.stderr
+        assert FileState.of(db) == before
+        assert sorted(p.name for p in d.iterdir()) == ["eval.db"]
+        shutil.rmtree(out)
+    finally:
+        shutil.rmtree(d)

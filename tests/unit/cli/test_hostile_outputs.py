@@ -32,9 +32,19 @@ def fake_subject(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mp = pytest.MonkeyPatch()
+    mp.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    try:
+        return make_results_db(tmp_path_factory.mktemp("outputs") / "eval.db", parallel=2)
+    finally:
+        mp.undo()
+
+
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return make_results_db(tmp_path / "eval.db", parallel=2)
+def db(tmp_path: Path, pristine: Path) -> Path:
+    return make_file(tmp_path / "eval.db", pristine.read_bytes())
 
 
 def report(db: Path, out: Path, *more: str) -> list[str]:

@@ -117,6 +117,8 @@ class Connection:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """One serialized write transaction: the only way anything is written."""
+        if not self.access.writes:  # a read command reached a write: a bug, said plainly
+            raise StoreError(f"{self.path}: opened read-only; this command may not write to it")
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:

@@ -212,3 +212,15 @@ async def test_schema_that_does_not_match_the_records_is_refused(tmp_path: Path)
     raw.close()
     with pytest.raises(StoreError, match=r"table events lacks columns \['detail'\]"):
         await Store.open(db)
+
+
+async def test_a_read_only_store_refuses_writes_and_leaves_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "eval.db"
+    async with await Store.open(db) as store:
+        await store.event(None, "made")
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    async with await Store.open(db, Access.READ) as store:
+        assert [e.kind for e in await store.events(0)] == []
+        with pytest.raises(StoreError, match="opened read-only"):
+            await store.event(None, "must not be written")
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before

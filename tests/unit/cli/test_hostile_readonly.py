@@ -120,7 +120,10 @@ def test_foreign_sqlite_is_not_switched_to_wal(tmp_path: Path) -> None:
     db = make_foreign_sqlite(tmp_path / "theirs.db")
     for args in read_commands(db, tmp_path / "r.html").values():
         invoke(*args)
-    invoke("run", "campaign", str(_campaign(tmp_path)), "--db", str(db), "--skip-image-build")
+    res = invoke(
+        "run", "campaign", str(_campaign(tmp_path)), "--db", str(db), "--skip-image-build"
+    )
+    assert_one_error(res, 2, str(db), "not made by chaos-eval")
     assert not journal_is_wal(db)
     con = sqlite3.connect(db)
     assert con.execute("SELECT amount FROM invoices").fetchall() == [(12.5,)]

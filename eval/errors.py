@@ -3,7 +3,9 @@
     ChaosEvalError                 base; carries a user-facing message
     ├── ConfigError                bad campaign file: file, key path, reason      -> exit 2
     ├── StoreError                 eval.db unreadable, corrupt, foreign, or misuse -> exit 2
+    │   ├── StoreCorrupt           a row that does not fit its record (table, row) -> exit 2
     │   └── LeaseHeldError         another live runner holds the campaign         -> exit 4
+    ├── OutputError                an output file cannot or must not be written  -> exit 2
     ├── CampaignNotFound           no campaign with that id                       -> exit 2
     ├── TrialNotFound              no (or more than one) trial with that key      -> exit 2
     ├── BundleError                a failure bundle is corrupt, truncated or unsafe -> exit 2
@@ -36,6 +38,14 @@ class ConfigError(ChaosEvalError):
 
 class StoreError(ChaosEvalError):
     pass
+
+
+class StoreCorrupt(StoreError):
+    """A row read from eval.db does not fit its record: which table, which row, what."""
+
+
+class OutputError(ChaosEvalError):
+    """An output file (a report, JUnit XML) cannot or must not be written there."""
 
 
 class LeaseHeldError(StoreError):

@@ -4,8 +4,10 @@
   died. Resume it with `eval resume ID`.
 - stuck: interrupted or aborted and untouched for longer than `stuck_after_s` (24 h by
   default): a forgotten campaign someone should resume or close.
-Each flag is recorded as an event once per episode (keyed by the timestamp that started it),
-not on every call.
+Flags are computed on every call and never recorded: `eval status` opens the db read-only
+(it must not take the write lock a live runner needs, nor change a db it only reads). What a
+flag means is in the rows it is computed from; the runner that acts on a campaign (resume,
+gc) records what it does as events.
 """
 
 from __future__ import annotations
@@ -78,7 +80,10 @@ async def campaign_status(
     *,
     stuck_after_s: float = STUCK_AFTER_S,
 ) -> list[CampaignStatusView]:
-    rows = [await store.campaign(campaign_id)] if campaign_id else await store.campaigns()
+    if campaign_id is not None:
+        rows = [await store.campaign(campaign_id)]
+    else:
+        rows = await store.campaigns()
     now = time.time()
     views = []
     for c in rows:
@@ -87,10 +92,6 @@ async def campaign_status(
         for t in trials:
             by[t.status.value] += 1
         flags = flags_for(c, now, stuck_after_s=stuck_after_s)
-        seen = {(e.kind, e.detail) for e in await store.events(c.id)}
-        for flag, episode in flags.items():
-            if (f"flag_{flag}", episode) not in seen:
-                await store.event(c.id, f"flag_{flag}", episode)
         hint = ""
         if "stale" in flags or c.status in (CampaignStatus.INTERRUPTED, CampaignStatus.ABORTED):
             hint = f"resume with: {cli_command('resume', c.id, '--db', store.path)}"

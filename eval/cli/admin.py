@@ -1,4 +1,5 @@
-"""The `eval` commands that look after a machine and a database: status, gc, images build."""
+"""The `eval` commands that look after a machine and a database: status (read-only), gc (it
+writes, except with --dry-run), images build."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 
 from chaos_eval.cli.boundary import DbOpt, check_format, err, open_store, out, run_async
 from chaos_eval.outcomes import ExitCode
+from chaos_eval.store.access import Access
 
 
 def status(
@@ -16,7 +18,8 @@ def status(
     db: DbOpt = Path("eval.db"),
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
 ) -> None:
-    """Every campaign with progress, lease holder, heartbeat age and stale/stuck flags."""
+    """Every campaign with progress, lease holder, heartbeat age and stale/stuck flags (read
+    only: it never waits for a running campaign's write lock)."""
     from chaos_eval.analysis.status import campaign_status
     from chaos_eval.render.report import render_status
 
@@ -48,7 +51,7 @@ def gc(
     from chaos_eval.engine.client import Docker
 
     async def go() -> Any:
-        async with await open_store(db) as store:
+        async with await open_store(db, Access.READ if dry_run else Access.WRITE) as store:
             docker = Docker()
             items = await plan_gc(store, docker, include_foreign=include_foreign)
             removed = 0 if dry_run else await run_gc(store, docker, items)

@@ -27,6 +27,7 @@ from chaos_eval.cli.boundary import (
     VerboseOpt,
     boundary,
     err,
+    guarded,
     open_store,
     out,
     run_async,
@@ -34,6 +35,7 @@ from chaos_eval.cli.boundary import (
 )
 from chaos_eval.commands import cli_command
 from chaos_eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
+from chaos_eval.store.access import Access
 from chaos_eval.store.records import trial_label
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ app.add_typer(images_app, name="images")
 
 
 @app.command()
+@guarded
 def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]) -> None:
     """Check a campaign file with the same loader `eval run` uses, and show its matrix."""
     from chaos_eval.spec.config import load_campaign
@@ -111,7 +114,7 @@ Opener = Callable[["Store", ImagesFn], Awaitable[Opened]]
 
 
 async def _run_campaign(
-    db: Path, opener: Opener, create: bool, skip_images: bool
+    db: Path, opener: Opener, access: Access, skip_images: bool
 ) -> tuple[int, CampaignStatus, list[TrialStatus]]:
     from chaos_eval.engine.client import Docker
     from chaos_eval.images.build import ensure_images
@@ -130,7 +133,7 @@ async def _run_campaign(
             if built.built:
                 out.print(f"built image {built.ref} in {built.seconds:.0f}s")
 
-    async with await open_store(db, create=create) as store:
+    async with await open_store(db, access) as store:
         row, cfg, verb = await opener(store, images)
         trials = await store.trials(row.id)
         done = sum(t.status.is_final for t in trials)
@@ -145,10 +148,10 @@ async def _run_campaign(
         return row.id, status, [t.status for t in await store.trials(row.id)]
 
 
-def _run_to_end(db: Path, opener: Opener, *, create: bool, skip_images: bool) -> None:
+def _run_to_end(db: Path, opener: Opener, *, access: Access, skip_images: bool) -> None:
     """Run what is left of the campaign, then show its analysis (with the command that
     re-runs each trial that did not pass) and exit with the campaign's exit code."""
-    cid, status, final = run_async(lambda: _run_campaign(db, opener, create, skip_images))
+    cid, status, final = run_async(lambda: _run_campaign(db, opener, access, skip_images))
     cli_results.analyze(cid, db=db, fmt="table", check=False, junit=None)
     out.print(f"\nresults: {cli_command('analyze', cid, '--db', db)}", markup=False)
     code = campaign_exit_code(status, final)
@@ -160,6 +163,7 @@ def _run_to_end(db: Path, opener: Opener, *, create: bool, skip_images: bool) ->
 
 
 @run_app.command("campaign")
+@guarded
 def run_campaign(
     config: Annotated[Path, typer.Argument(help="Campaign YAML file.")],
     db: DbOpt = Path("eval.db"),
@@ -176,17 +180,19 @@ def run_campaign(
     from chaos_eval.run.campaign import resolve_campaign
     from chaos_eval.spec.config import load_campaign
 
+    cfg = load_campaign(config)  # the whole file is valid before any db is opened or created
+
     async def from_file(store: Store, images: ImagesFn) -> Opened:
-        cfg = load_campaign(config)
         res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new)
         await images(cfg.subjects)
         return res.campaign, cfg, "created" if res.created else "continuing"
 
     setup_logging(verbose)
-    _run_to_end(db, from_file, create=True, skip_images=skip_images)
+    _run_to_end(db, from_file, access=Access.CREATE, skip_images=skip_images)
 
 
 @app.command()
+@guarded
 def resume(
     campaign_id: Annotated[int, typer.Argument(help="Campaign id (see `chaos-eval status`).")],
     db: DbOpt = Path("eval.db"),
@@ -203,10 +209,11 @@ def resume(
         return row, cfg, "resuming"
 
     setup_logging(verbose)
-    _run_to_end(db, recorded, create=False, skip_images=skip_images)
+    _run_to_end(db, recorded, access=Access.WRITE, skip_images=skip_images)
 
 
 @app.command()
+@guarded
 def rerun(
     campaign_id: Annotated[int, typer.Argument(help="The campaign the trial belongs to.")],
     trial: Annotated[str, typer.Argument(help="The trial's key, or a unique prefix of it.")],
@@ -229,20 +236,16 @@ def rerun(
         return row, plan.cfg, "created"
 
     setup_logging(verbose)
-    _run_to_end(db, one_trial, create=False, skip_images=skip_images)
+    _run_to_end(db, one_trial, access=Access.WRITE, skip_images=skip_images)
 
 
 # -- the commands of the other cli modules, in the order `eval --help` lists them --------------
 
-app.command()(cli_results.analyze)
-app.command()(cli_results.compare)
-app.command("report")(cli_results.html_report)
-app.command()(cli_bundles.bundle)
-app.command()(cli_bundles.check)
-app.command()(cli_admin.status)
-app.command()(cli_admin.gc)
-images_app.command("build")(cli_admin.images_build)
-
-
-def main() -> None:
-    app()
+app.command()(guarded(cli_results.analyze))
+app.command()(guarded(cli_results.compare))
+app.command("report")(guarded(cli_results.html_report))
+app.command()(guarded(cli_bundles.bundle))
+app.command()(guarded(cli_bundles.check))
+app.command()(guarded(cli_admin.status))
+app.command()(guarded(cli_admin.gc))
+images_app.command("build")(guarded(cli_admin.images_build))

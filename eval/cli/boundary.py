@@ -1,17 +1,21 @@
-"""What every `eval` command shares: the two consoles, the common options, and the error
-boundary that turns a ChaosEvalError into one clear line and a documented exit code
-(chaos_eval.outcomes.ExitCode). `run_async` is the only place that calls asyncio.run.
+"""What every `eval` command shares: the two consoles, the common options, opening the store
+(read-only for commands that only read), and the error boundary that turns a ChaosEvalError
+into one clear line and a documented exit code (chaos_eval.outcomes.ExitCode). Every command
+runs inside the boundary (`guarded`); anything else that escapes is, as a last resort, one
+"internal error" line and exit 3, never a traceback. `run_async` is the only place that
+calls asyncio.run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -23,15 +27,19 @@ from chaos_eval.errors import (
     ChaosEvalError,
     ConfigError,
     LeaseHeldError,
+    OutputError,
     StoreError,
     TrialNotFound,
 )
 from chaos_eval.outcomes import ExitCode
+from chaos_eval.store.access import Access
 
 if TYPE_CHECKING:
     from chaos_eval.store.store import Store
 
 T = TypeVar("T")
+P = ParamSpec("P")
+log = logging.getLogger(__name__)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -48,7 +56,8 @@ def exit_for(e: ChaosEvalError) -> ExitCode:
     if isinstance(e, LeaseHeldError):
         return ExitCode.LEASE_HELD
     if isinstance(
-        e, ConfigError | StoreError | CampaignNotFound | TrialNotFound | BundleError
+        e,
+        ConfigError | StoreError | CampaignNotFound | TrialNotFound | BundleError | OutputError,
     ):
         return ExitCode.BAD_INPUT
     return ExitCode.HARNESS_ERROR
@@ -65,6 +74,28 @@ def boundary() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as e:  # the last resort: a bug of ours, said in one line
+        log.info("internal error", exc_info=True)  # the traceback, with --verbose
+        what = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        err.print(
+            f"[bold red]error:[/] internal error: {escape(what)}; please report it "
+            "(with the command and its --verbose output)"
+        )
+        raise typer.Exit(ExitCode.HARNESS_ERROR) from None
+
+
+def guarded(command: Callable[P, T]) -> Callable[P, T]:
+    """A command run whole inside the boundary, its lazy imports and option checks included,
+    so nothing it raises reaches the user as a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        with boundary():
+            return command(*args, **kwargs)
+
+    return run
 
 
 def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -81,10 +112,11 @@ def setup_logging(verbose: bool) -> None:
     )
 
 
-async def open_store(db: Path, *, create: bool = False) -> Store:
+async def open_store(db: Path, access: Access = Access.READ) -> Store:
+    """eval.db as `access` says: read-only unless the command writes (eval/store/access.py)."""
     from chaos_eval.store.store import Store
 
-    return await Store.open(db, create=create)
+    return await Store.open(db, access)
 
 
 def check_format(fmt: str, allowed: Sequence[str]) -> None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from chaos_eval.cli.boundary import DbOpt, boundary, err, open_store, out, run_async
+from chaos_eval.cli.output import write_output
 from chaos_eval.errors import BundleError
 from chaos_eval.outcomes import ExitCode
 
@@ -22,6 +23,9 @@ def bundle(
         Path, typer.Option("--output", "-o", help="The .tar.gz file to write.")
     ] = Path("bundle.tar.gz"),
     db: DbOpt = Path("eval.db"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing file at --output.")
+    ] = False,
 ) -> None:
     """Write a failure bundle of one trial: its register history (JSON lines), fault
     windows and proofs, cluster state before and after, container logs if captured, and
@@ -55,11 +59,8 @@ def bundle(
             )
 
     b = run_async(load)
-    try:
-        output.write_bytes(write_bundle(b))
-    except OSError as e:
-        err.print(f"[bold red]error:[/] {output}: {e.strerror or e}")
-        raise typer.Exit(ExitCode.BAD_INPUT) from None
+    with boundary():
+        write_output(output, write_bundle(b), marker=None, kind="bundle", force=force, db=db)
     what = "history" if b.history is not None else "no history (unique-key workload)"
     out.print(f"wrote {output}: trial {b.trial['key']} ({b.trial['status']}), {what}, "
               f"{len(b.logs)} container log(s)", markup=False)

@@ -1,4 +1,6 @@
-"""The `eval` commands that read results: analyze, compare and report (HTML)."""
+"""The `eval` commands that read results: analyze, compare and report (HTML). They open the db
+read-only; the files they write go through eval/cli/output.py (never over the db, never over
+a file that is not a previous output of ours without --force)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,17 @@ from typing import Annotated, Any
 import typer
 
 from chaos_eval.cli.boundary import DbOpt, FormatOpt, check_format, err, open_store, out, run_async
+from chaos_eval.cli.output import write_output
 from chaos_eval.outcomes import ExitCode
+
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace the output file even if it is not a previous output of chaos-eval "
+        "(never the results db itself).",
+    ),
+]
 
 
 def analyze(
@@ -21,10 +33,11 @@ def analyze(
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write JUnit XML here.")
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Per-cell verdicts and statistics for a campaign."""
     from chaos_eval.analysis.analyze import analyze as do_analyze
-    from chaos_eval.render.junit import junit_xml
+    from chaos_eval.render.junit import MARKER, junit_xml
     from chaos_eval.render.report import render_analysis
 
     check_format(fmt, ("table", "json", "csv", "markdown"))
@@ -35,11 +48,12 @@ def analyze(
             return do_analyze(row, await store.trials(campaign_id))
 
     result = run_async(load)
+    if junit is not None:  # before anything is printed: a refusal is the only output
+        write_output(junit, junit_xml(result, db), marker=MARKER, kind="JUnit file",
+                     force=force, db=db)  # fmt: skip
     render_analysis(result, fmt, out, db=db)
-    if junit is not None:
-        junit.write_text(junit_xml(result, db), encoding="utf-8")
-        if fmt == "table":
-            out.print(f"wrote {junit}")
+    if junit is not None and fmt == "table":
+        out.print(f"wrote {junit}", markup=False)
     if check and any(c.missed_slo for c in result.cells):
         raise typer.Exit(ExitCode.FAILED)
 
@@ -83,6 +97,12 @@ def compare(
     a, b = run_async(lambda: _load_analysis(db, [campaign_a, campaign_b]))
     result = do_compare(a, b)
     render_comparison(result, fmt, out)
+    if check and not result.cells:
+        err.print(
+            f"[bold red]error:[/] --check: no cell of campaign {campaign_b} matches a cell of "
+            f"campaign {campaign_a} (subject, fault, params): nothing was compared"
+        )
+        raise typer.Exit(ExitCode.FAILED)
     if check and result.regressions:
         raise typer.Exit(ExitCode.FAILED)
 
@@ -96,6 +116,7 @@ def html_report(
     trials: Annotated[
         int, typer.Option("--trials", min=1, help="Trials charted over time per cell.")
     ] = 1,
+    force: ForceOpt = False,
 ) -> None:
     """Write one self-contained HTML report (inline SVG charts, no network): pass-rate
     heatmap, recovery distribution per cell, throughput and latency over time around each
@@ -105,7 +126,7 @@ def html_report(
 
     from chaos_eval.analysis.analyze import analyze as do_analyze
     from chaos_eval.history import parse_history
-    from chaos_eval.render.html import TrialChart, chart_trials, render_html
+    from chaos_eval.render.html import MARKER, TrialChart, chart_trials, render_html
     from chaos_eval.render.timeline import HistoryChart
 
     async def load() -> tuple[Any, list[TrialChart], list[HistoryChart]]:
@@ -121,9 +142,6 @@ def html_report(
 
     analysis, charts, histories = run_async(load)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    try:
-        output.write_text(render_html(analysis, charts, now, db, histories), encoding="utf-8")
-    except OSError as e:
-        err.print(f"[bold red]error:[/] {output}: {e.strerror or e}")
-        raise typer.Exit(ExitCode.BAD_INPUT) from None
-    out.print(f"wrote {output} ({len(charts)} trial(s) charted)")
+    html = render_html(analysis, charts, now, db, histories)
+    write_output(output, html, marker=MARKER, kind="report", force=force, db=db)
+    out.print(f"wrote {output} ({len(charts)} trial(s) charted)", markup=False)

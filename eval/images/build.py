@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -181,7 +182,17 @@ class _BuildLock:
         self._fd = -1
 
     async def __aenter__(self) -> None:
-        self._fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o644)
+        # a predictable path in a shared directory: never follow a link planted there, and
+        # lock only a regular file
+        flags = os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        try:
+            self._fd = os.open(self._path, flags, 0o644)
+        except OSError as e:
+            why = "is a symbolic link" if self._path.is_symlink() else (e.strerror or str(e))
+            raise ImageError(f"build lock {self._path}: {why}; refusing to use it") from None
+        if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+            os.close(self._fd)
+            raise ImageError(f"build lock {self._path}: not a regular file; refusing to use it")
         try:
             while True:
                 try:

@@ -28,6 +28,8 @@ from chaos_eval.store.records import OpRecord, TrialRow, trial_label
 from chaos_eval.workload import Op, OpKind
 
 BUCKET_S = 1.0
+# in the first lines of every report: how `report -o` knows a file it may replace
+MARKER = "<meta name='generator' content='chaos-eval report'>"
 JUDGED = (TrialStatus.PASSED, TrialStatus.FAILED)
 
 CSS = """
@@ -230,7 +232,7 @@ def render_html(a: Analysis, charts: Sequence[TrialChart], generated: str,
     ]
     parts = [
         "<!DOCTYPE html>",
-        "<html lang='en'><head><meta charset='utf-8'>",
+        f"<html lang='en'><head><meta charset='utf-8'>{MARKER}",
         f"<title>chaos-eval campaign {c.id}: {escape(c.name)}</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>chaos-eval campaign {c.id}: {escape(c.name)}</h1>",

@@ -11,6 +11,9 @@ from chaos_eval.analysis.analyze import Analysis
 from chaos_eval.commands import rerun_command
 from chaos_eval.outcomes import TrialStatus
 
+# in the first line of every JUnit file we write: how `analyze --junit` knows one it may replace
+MARKER = '<testsuites name="chaos-eval campaign '
+
 
 def junit_xml(a: Analysis, db: str | Path | None = None) -> str:
     """One <testcase> per trial, one <testsuite> per cell; failures and errors carry the

@@ -253,6 +253,7 @@ def load_campaign(path: Path) -> CampaignConfig:
         raise ConfigError(file, "", "no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(file, "", f"cannot read: {e}") from None
+    too_deep = ConfigError(file, "", f"nested too deeply (at most {MAX_DEPTH} levels)")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -260,7 +261,29 @@ def load_campaign(path: Path) -> CampaignConfig:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError(file, where, f"invalid YAML: {problem}") from None
+    except RecursionError:  # the YAML composer recurses once per level
+        raise too_deep from None
+    if _depth(raw) > MAX_DEPTH:
+        raise too_deep
     return parse_campaign(raw, file)
+
+
+MAX_DEPTH = 32  # the campaign format nests 5 levels; nothing valid comes near this
+
+
+def _depth(doc: object) -> int:
+    """How deeply lists and mappings nest (iterative: never recurses itself)."""
+    deepest, todo = 0, [(doc, 0)]
+    while todo:
+        node, level = todo.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        if isinstance(node, Mapping):
+            todo += [(v, level + 1) for v in node.values()]
+        elif isinstance(node, list):
+            todo += [(v, level + 1) for v in node]
+    return deepest
 
 
 def canonical_params(params: Mapping[str, Scalar]) -> str:

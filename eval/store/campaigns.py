@@ -14,6 +14,8 @@ from chaos_eval.spec.matrix import PlannedTrial
 from chaos_eval.store.connection import Connection
 from chaos_eval.store.records import CampaignRow, campaign_row
 
+SQLITE_MAX_INT = 2**63 - 1  # the largest INTEGER SQLite stores
+
 
 class Campaigns:
     """The `campaigns` table (and the planned `trials` a new campaign starts with)."""
@@ -87,24 +89,29 @@ class Campaigns:
         return cid
 
     async def get(self, campaign_id: int) -> CampaignRow:
-        rows = await self._conn.rows("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
+        missing = CampaignNotFound(f"no campaign with id {campaign_id} in {self._conn.path}")
+        if not 0 < campaign_id <= SQLITE_MAX_INT:  # no row can have it; SQLite cannot hold it
+            raise missing
+        rows = await self._conn.read(
+            "SELECT * FROM campaigns WHERE id = ?", (campaign_id,), campaign_row
+        )
         if not rows:
-            raise CampaignNotFound(f"no campaign with id {campaign_id} in {self._conn.path}")
-        return campaign_row(rows[0])
+            raise missing
+        return rows[0]
 
     async def all(self) -> list[CampaignRow]:
-        rows = await self._conn.rows("SELECT * FROM campaigns ORDER BY id")
-        return [campaign_row(r) for r in rows]
+        return await self._conn.read("SELECT * FROM campaigns ORDER BY id", (), campaign_row)
 
     async def latest(self, name: str) -> CampaignRow | None:
         """The newest campaign of that name that a run of its file may continue (a rerun of
         one trial is not one)."""
-        rows = await self._conn.rows(
+        rows = await self._conn.read(
             "SELECT * FROM campaigns WHERE name = ? AND rerun_of IS NULL"
             " ORDER BY id DESC LIMIT 1",
             (name,),
+            campaign_row,
         )
-        return campaign_row(rows[0]) if rows else None
+        return rows[0] if rows else None
 
     async def set_status(
         self, campaign_id: int, status: CampaignStatus, reason: str = ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from chaos_eval.store.connection import Connection
-from chaos_eval.store.records import EventRow
+from chaos_eval.store.records import EventRow, event_row
 
 
 class Events:
@@ -30,4 +30,4 @@ class Events:
         if kind:
             sql += " AND kind = ?"
             args.append(kind)
-        return [EventRow(**dict(r)) for r in await self._conn.rows(sql + " ORDER BY id", args)]
+        return await self._conn.read(sql + " ORDER BY id", args, event_row)

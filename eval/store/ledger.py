@@ -48,12 +48,11 @@ class Ledger:
 
     async def open_rows(self, campaign_id: int | None = None) -> list[LedgerRow]:
         if campaign_id is None:
-            rows = await self._conn.rows(
-                "SELECT * FROM fault_ledger WHERE state = 'open' ORDER BY id"
+            return await self._conn.read(
+                "SELECT * FROM fault_ledger WHERE state = 'open' ORDER BY id", (), ledger_row
             )
-        else:
-            rows = await self._conn.rows(
-                "SELECT * FROM fault_ledger WHERE state = 'open' AND campaign_id = ? ORDER BY id",
-                (campaign_id,),
-            )
-        return [ledger_row(r) for r in rows]
+        return await self._conn.read(
+            "SELECT * FROM fault_ledger WHERE state = 'open' AND campaign_id = ? ORDER BY id",
+            (campaign_id,),
+            ledger_row,
+        )

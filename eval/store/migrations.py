@@ -1,18 +1,19 @@
 """Named schema migrations for eval.db, applied in order, each in one transaction
-together with its row in `_migrations`; then the tables are checked against the records.
+together with its row in `_migrations`, by writers only (eval/store/access.py); then the
+tables are checked against the records. Runs on a plain sqlite3 connection, in a thread.
 Never edit a shipped migration; add a new one."""
 
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import time
 from pathlib import Path
 
-import aiosqlite
-
 from chaos_eval.errors import StoreError
 from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
-from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, TrialRow
+from chaos_eval.store.access import Access
+from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, OpRow, TrialRow
 
 
 def _check(column: str, values: type[object]) -> str:
@@ -141,60 +142,79 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-async def prepare(db: aiosqlite.Connection, path: Path) -> None:
-    """Set the connection's pragmas, refuse a foreign or newer database, apply pending
-    migrations, and check every table has the columns its record expects."""
-    await db.execute("PRAGMA busy_timeout = 30000")
-    tables = {
-        r[0]
-        for r in await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
-    }
+def prepare(db: sqlite3.Connection, path: Path, access: Access) -> None:
+    """Refuse what is not a chaos-eval db this access may use, before anything is set on it;
+    then (writers only) switch to WAL and apply pending migrations; then check every table
+    has the columns its record expects. A READ connection is never written to."""
+    db.execute("PRAGMA busy_timeout = 30000")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables and access is not Access.CREATE:
+        empty = "an empty file" if path.stat().st_size == 0 else "an SQLite file with no tables"
+        raise StoreError(
+            f"{path}: {empty}, not a chaos-eval database (no campaign was ever run into it); "
+            "left as it is"
+        )
     if tables and "_migrations" not in tables:
         raise StoreError(
             f"{path}: this SQLite file was not made by chaos-eval "
             f"(it has tables {sorted(tables)[:5]} but no _migrations); refusing to touch it"
         )
-    await db.execute("PRAGMA journal_mode = WAL")
-    await db.execute("PRAGMA foreign_keys = ON")
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+    done = (
+        {str(r[0]) for r in db.execute("SELECT name FROM _migrations")} if tables else set()
     )
-    done = {r[0] for r in await db.execute_fetchall("SELECT name FROM _migrations")}
-    known = {name for name, _ in MIGRATIONS}
-    if done - known:
-        raise StoreError(f"{path}: made by a newer chaos-eval (migrations {sorted(done - known)})")
-    for name, sql in MIGRATIONS:
-        if name in done:
-            continue
-        await db.execute("BEGIN IMMEDIATE")
+    known = [name for name, _ in MIGRATIONS]
+    if done - set(known):
+        newer = sorted(done - set(known))
+        raise StoreError(f"{path}: made by a newer chaos-eval (migrations {newer})")
+    pending = [(name, sql) for name, sql in MIGRATIONS if name not in done]
+    if pending and not access.writes:
+        raise StoreError(
+            f"{path}: written by an older chaos-eval (migrations {[n for n, _ in pending]} not "
+            "applied); read commands never change a db: `chaos-eval resume ID` or `run "
+            "campaign` migrates it"
+        )
+    if access.writes:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+        )
+    for name, sql in pending:
+        db.execute("BEGIN IMMEDIATE")
         try:
             for stmt in (s.strip() for s in sql.split(";")):
                 if stmt:
-                    await db.execute(stmt)
-            await db.execute(
+                    db.execute(stmt)
+            db.execute(
                 "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
             )
-            await db.execute("COMMIT")
+            db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-    await verify_schema(db, path)
+    verify_schema(db, path)
 
 
-async def verify_schema(db: aiosqlite.Connection, path: Path) -> None:
-    """The tables must have the columns the records expect: a db whose _migrations says it is
-    current but whose tables differ (hand-edited, or from a development build) gets a clear
-    error instead of a traceback later."""
-    for table, record in (
-        ("campaigns", CampaignRow),
-        ("trials", TrialRow),
-        ("fault_ledger", LedgerRow),
-        ("events", EventRow),
-    ):
-        rows = await db.execute_fetchall(f"PRAGMA table_info({table})")
-        have = {str(r[1]) for r in rows}
-        want = {f.name for f in dataclasses.fields(record)}
+# table -> the columns read from it (every field of its record, and what ops are keyed by)
+SCHEMA: dict[str, frozenset[str]] = {
+    "campaigns": frozenset(f.name for f in dataclasses.fields(CampaignRow)),
+    "trials": frozenset(f.name for f in dataclasses.fields(TrialRow)),
+    "fault_ledger": frozenset(f.name for f in dataclasses.fields(LedgerRow)),
+    "events": frozenset(f.name for f in dataclasses.fields(EventRow)),
+    "ops": frozenset({"trial_id", "attempt", *(f.name for f in dataclasses.fields(OpRow))}),
+}
+
+
+def verify_schema(db: sqlite3.Connection, path: Path) -> None:
+    """The tables must exist and have the columns the records expect: a db whose _migrations
+    says it is current but whose tables differ (hand-edited, or from a development build) gets
+    a clear error instead of a traceback later. Extra columns are ignored."""
+    for table, want in SCHEMA.items():
+        have = {str(r[1]) for r in db.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            raise StoreError(
+                f"{path}: table {table} is missing; this database is damaged or does not "
+                "match this chaos-eval version"
+            )
         if want - have:
             raise StoreError(
                 f"{path}: table {table} lacks columns {sorted(want - have)}; this database "

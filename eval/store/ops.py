@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from chaos_eval.outcomes import OpOutcome
 from chaos_eval.store.connection import Connection
-from chaos_eval.store.records import OpRecord, OpRow
+from chaos_eval.store.records import OpRecord, OpRow, op_row
 
 
 class Ops:
@@ -39,9 +38,10 @@ class Ops:
 
     async def latest_attempt(self, trial_id: int) -> list[OpRow]:
         """The ops of the trial's latest attempt."""
-        rows = await self._conn.rows(
-            "SELECT kind, node, key, start, end, outcome, error FROM ops WHERE trial_id = ?"
-            " AND attempt = (SELECT attempts FROM trials WHERE id = ?) ORDER BY end",
+        return await self._conn.read(
+            "SELECT rowid AS id, kind, node, key, start, end, outcome, error FROM ops"
+            " WHERE trial_id = ? AND attempt = (SELECT attempts FROM trials WHERE id = ?)"
+            " ORDER BY end",
             (trial_id, trial_id),
+            op_row,
         )
-        return [OpRow(r[0], r[1], r[2], r[3], r[4], OpOutcome(r[5]), r[6]) for r in rows]

@@ -7,12 +7,18 @@ with those fields (the workload's `Op`) is recorded as it is; ops are read back 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Protocol
+from enum import StrEnum
+from types import UnionType
+from typing import Any, Protocol, TypeVar, get_args, get_type_hints
 
+from chaos_eval.errors import StoreCorrupt
 from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -142,23 +148,93 @@ class OpRow:
     error: str = ""
 
 
-# -- rows to records --------------------------------------------------------------------------
+# -- rows to records: the store boundary ----------------------------------------------------
+# Every row read is checked against its record before anything uses it: a value of the wrong
+# type, an enum value this version does not know, or a JSON column that does not parse to
+# what it should is a StoreCorrupt naming the table, the row and the column (the connection
+# adds the file). Extra columns are ignored; missing ones are refused when the db is opened.
+
+# table -> JSON column -> the type its text must parse to
+JSON_COLUMNS: dict[str, dict[str, type]] = {
+    "campaigns": {"spec_json": dict, "argv": list},
+    "trials": {"params": dict, "targets": list, "measurements": dict, "proof": dict,
+               "reasons": list},
+    "fault_ledger": {"targets": list},
+}  # fmt: skip
+
+
+def _corrupt(table: str, rid: object, column: str, reason: str) -> StoreCorrupt:
+    return StoreCorrupt(f"table {table}, row {rid}: column {column}: {reason}")
+
+
+def _check(table: str, rid: object, column: str, value: object, kinds: tuple[type, ...]) -> object:
+    if value is None:
+        if type(None) in kinds:
+            return None
+        raise _corrupt(table, rid, column, "is NULL")
+    for kind in kinds:
+        if isinstance(kind, type) and issubclass(kind, StrEnum):
+            if isinstance(value, str) and value in kind._value2member_map_:
+                return kind(value)
+            known = ", ".join(m.value for m in kind)
+            raise _corrupt(table, rid, column, f"unknown value {value!r} (known: {known})")
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is str and isinstance(value, str):
+            return value
+    want = " or ".join(k.__name__ for k in kinds if k is not type(None))
+    raise _corrupt(table, rid, column, f"{value!r} is not {want}")
+
+
+Fields = tuple[tuple[str, tuple[type, ...]], ...]  # (column, the types its value may have)
+_FIELDS: dict[type, Fields] = {}
+
+
+def _fields(record: type) -> Fields:
+    if record not in _FIELDS:
+        hints = get_type_hints(record)
+        kinds = {n: get_args(h) if isinstance(h, UnionType) else (h,) for n, h in hints.items()}
+        _FIELDS[record] = tuple((f.name, kinds[f.name]) for f in dataclasses.fields(record))
+    return _FIELDS[record]
+
+
+def _record(record: type[R], table: str, r: sqlite3.Row) -> R:
+    d = dict(r)
+    rid = d.get("id", "?")
+    values: dict[str, object] = {}
+    for name, kinds in _fields(record):
+        if name not in d:
+            raise _corrupt(table, rid, name, "is missing")
+        values[name] = _check(table, rid, name, d[name], kinds)
+    for name, shape in JSON_COLUMNS.get(table, {}).items():
+        try:
+            parsed = json.loads(str(values[name]))
+        except ValueError as e:
+            raise _corrupt(table, rid, name, f"malformed JSON ({e})") from None
+        if not isinstance(parsed, shape):
+            got = type(parsed).__name__
+            raise _corrupt(table, rid, name, f"JSON {got}, expected a {shape.__name__}")
+    return record(**values)
 
 
 def campaign_row(r: sqlite3.Row) -> CampaignRow:
-    d = dict(r)
-    d["status"] = CampaignStatus(d["status"])
-    return CampaignRow(**d)
+    return _record(CampaignRow, "campaigns", r)
 
 
 def trial_row(r: sqlite3.Row) -> TrialRow:
-    d = dict(r)
-    d["status"] = TrialStatus(d["status"])
-    d["phase"] = TrialPhase(d["phase"]) if d["phase"] else None
-    return TrialRow(**d)
+    return _record(TrialRow, "trials", r)
 
 
 def ledger_row(r: sqlite3.Row) -> LedgerRow:
-    d = dict(r)
-    d["state"] = LedgerState(d["state"])
-    return LedgerRow(**d)
+    return _record(LedgerRow, "fault_ledger", r)
+
+
+def event_row(r: sqlite3.Row) -> EventRow:
+    return _record(EventRow, "events", r)
+
+
+def op_row(r: sqlite3.Row) -> OpRow:
+    """An op; its row is named by the rowid the query selects `AS id`."""
+    return _record(OpRow, "ops", r)

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 from chaos_eval.outcomes import CampaignStatus, LedgerState, TrialPhase, TrialStatus
 from chaos_eval.spec.matrix import PlannedTrial
+from chaos_eval.store.access import Access
 from chaos_eval.store.campaigns import Campaigns
 from chaos_eval.store.connection import Connection
 from chaos_eval.store.container_logs import ContainerLogs
@@ -51,9 +52,10 @@ class Store:
     # -- the connection -------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: Path, *, create: bool = True) -> Self:
-        """Open (and migrate) eval.db. A corrupt or foreign file raises StoreError."""
-        return cls(await Connection.open(path, create=create))
+    async def open(cls, path: Path, access: Access = Access.CREATE) -> Self:
+        """Open eval.db as `access` says (eval/store/access.py: READ never writes; WRITE and
+        CREATE migrate). A missing, empty, corrupt or foreign file raises StoreError."""
+        return cls(await Connection.open(path, access))
 
     @property
     def path(self) -> Path:

@@ -21,16 +21,15 @@ class Trials:
         self._conn = conn
 
     async def of_campaign(self, campaign_id: int) -> list[TrialRow]:
-        rows = await self._conn.rows(
-            "SELECT * FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,)
+        return await self._conn.read(
+            "SELECT * FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,), trial_row
         )
-        return [trial_row(r) for r in rows]
 
     async def get(self, trial_id: int) -> TrialRow:
-        rows = await self._conn.rows("SELECT * FROM trials WHERE id = ?", (trial_id,))
+        rows = await self._conn.read("SELECT * FROM trials WHERE id = ?", (trial_id,), trial_row)
         if not rows:
             raise StoreError(f"no trial with id {trial_id}")
-        return trial_row(rows[0])
+        return rows[0]
 
     async def started(self, trial_id: int) -> int:
         """Mark the trial running and count the attempt; returns the attempt number."""

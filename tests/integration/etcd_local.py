@@ -25,6 +25,7 @@ from chaos_eval.engine.client import Docker
 from chaos_eval.engine.compose import Compose
 from chaos_eval.images.build import ensure_images
 from chaos_eval.images.recipes import image_ref
+from chaos_eval.polling import poll_until
 from chaos_eval.subject import LABEL_TRIAL, Node, TrialContext
 from chaos_eval.subjects.etcd.subject import EtcdSubject
 
@@ -197,6 +198,15 @@ class Writer:
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def until_acknowledged(self, n: int, after: float = 0.0, timeout_s: float = 60) -> None:
+        """Poll to a deadline until `n` puts started after `after` were acknowledged."""
+
+        async def acked() -> int:
+            return sum(p.ok and p.start > after for p in self.puts)
+
+        got, waited = await poll_until(acked, lambda k: k >= n, timeout_s, interval_s=0.05)
+        assert got >= n, f"{got}/{n} writes to {self.node.name} acknowledged in {waited:.0f}s"
 
     def longest_gap(self, since: float) -> float:
         """Longest interval without an acknowledged write, from `since` on."""

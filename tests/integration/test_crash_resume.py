@@ -24,7 +24,8 @@ from tests.integration.crash_support import (
     wait_for,
 )
 
-pytestmark = pytest.mark.docker
+# a run bounded at 600 s plus a resume
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 PLANNED = 4  # baseline + latency + partition + node_kill
 
 

@@ -33,6 +33,7 @@ import pytest
 
 from chaos_eval.images.build import BuildResult
 from chaos_eval.outcomes import OpOutcome, TrialStatus
+from chaos_eval.store.access import Access
 from chaos_eval.store.records import TrialRow
 from chaos_eval.store.store import Store
 from chaos_eval.workload import Op, OpKind
@@ -42,7 +43,8 @@ CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "fidelity.yaml"
 DELAY_MS = 200  # the latency entry's delay_ms in fidelity.yaml
 OP_TIMEOUT_S = 2.0  # fidelity.yaml workload.op_timeout_s
 
-pytestmark = pytest.mark.docker
+# a whole campaign runs in its fixture (bounded at 1200 s)
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 log = logging.getLogger("figures")
 
 
@@ -76,7 +78,7 @@ class Trial:
 
 
 async def _load(db: Path) -> dict[str, Trial]:
-    async with await Store.open(db, create=False) as store:
+    async with await Store.open(db, Access.READ) as store:
         (campaign,) = await store.campaigns()
         return {t.fault: Trial(t, tuple(await store.ops(t.id)))
                 for t in await store.trials(campaign.id)}

@@ -40,8 +40,7 @@ async def run_kill(etcd: LocalEtcd, spec: str, signal: str) -> None:
 
     writer = Writer(etcd, others[0], timeout_s=0.5)
     task = asyncio.create_task(writer.run())
-    while sum(p.ok for p in writer.puts) < 5:
-        await asyncio.sleep(0.05)
+    await writer.until_acknowledged(5)
 
     t0 = time.monotonic()
     await fault.inject()
@@ -59,8 +58,7 @@ async def run_kill(etcd: LocalEtcd, spec: str, signal: str) -> None:
         await probe_pair(etcd.docker, labels, others[1], node, image=etcd.helper_image)
     ).open
     # the two survivors keep a quorum and accept writes
-    while sum(p.ok and p.start > t0 + inject_s for p in writer.puts) < 5:
-        await asyncio.sleep(0.05)
+    await writer.until_acknowledged(5, after=t0 + inject_s)
     writer.stop()
     await task
     stall = writer.longest_gap(t0)

@@ -89,8 +89,7 @@ async def test_isolate_leader(etcd: LocalEtcd) -> None:
 
     writer = Writer(etcd, majority[0], timeout_s=0.5)
     task = asyncio.create_task(writer.run())
-    while sum(p.ok for p in writer.puts) < 5:  # steady state before the fault
-        await asyncio.sleep(0.05)
+    await writer.until_acknowledged(5)  # steady state before the fault
 
     t0 = time.monotonic()
     await fault.inject()
@@ -103,8 +102,7 @@ async def test_isolate_leader(etcd: LocalEtcd) -> None:
     assert await matrix(etcd) == expect({frozenset((leader, m.name)) for m in majority})
     # the majority elects a new leader and keeps accepting writes through its gateway
     await wait_ok_put(etcd, majority[1])
-    while sum(p.ok and p.start > t0 + inject_s for p in writer.puts) < 5:
-        await asyncio.sleep(0.05)
+    await writer.until_acknowledged(5, after=t0 + inject_s)
     writer.stop()
     await task
     stall = writer.longest_gap(t0)

@@ -28,7 +28,8 @@ from chaos_eval.subject import LABEL_CAMPAIGN, LABEL_TRIAL, LeaderAware, Subject
 from chaos_eval.subjects.redis.subject import RedisSubject
 from tests.integration.leftovers import leftovers
 
-pytestmark = pytest.mark.docker
+# a whole campaign runs in a subprocess (bounded at 1200 s)
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 ROOT = Path(__file__).resolve().parents[2]
 HEALTHY_WITHIN_S = 90.0
 

@@ -22,7 +22,8 @@ from chaos_eval.images.build import BuildResult
 
 ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "rerun.yaml"
-pytestmark = pytest.mark.docker
+# a campaign and its rerun, each bounded at 600 s
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

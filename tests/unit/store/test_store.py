@@ -10,6 +10,7 @@ import pytest
 from chaos_eval.errors import StoreError
 from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialStatus
 from chaos_eval.spec.matrix import PlannedTrial
+from chaos_eval.store.access import Access
 from chaos_eval.store.store import Store
 from chaos_eval.workload import Op
 
@@ -200,7 +201,7 @@ async def test_corrupt_and_foreign_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not made by chaos-eval"):
         await Store.open(foreign)
     with pytest.raises(StoreError, match="no such database"):
-        await Store.open(tmp_path / "absent.db", create=False)
+        await Store.open(tmp_path / "absent.db", Access.WRITE)
 
 
 async def test_schema_that_does_not_match_the_records_is_refused(tmp_path: Path) -> None:
@@ -213,3 +214,15 @@ async def test_schema_that_does_not_match_the_records_is_refused(tmp_path: Path)
     raw.close()
     with pytest.raises(StoreError, match=r"table events lacks columns \['detail'\]"):
         await Store.open(db)
+
+
+async def test_a_read_only_store_refuses_writes_and_leaves_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "eval.db"
+    async with await Store.open(db) as store:
+        await store.event(None, "made")
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    async with await Store.open(db, Access.READ) as store:
+        assert [e.kind for e in await store.events(0)] == []
+        with pytest.raises(StoreError, match="opened read-only"):
+            await store.event(None, "must not be written")
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before

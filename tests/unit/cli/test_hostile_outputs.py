@@ -1,0 +1,155 @@
+"""Class 1 of issue #11: output files never destroy what they were not made to replace.
+`report -o` and `analyze --junit` refuse the results db (even with --force), any SQLite file
+and any file that is not a previous output of theirs (without --force), with one line and
+exit 2, leaving it as it was; a previous output is replaced; every write is atomic (a temp
+file in the same directory, renamed), so a failed write leaves the old file and no debris."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos_eval.spec import registry
+from tests.unit.cli.hostile import (
+    FileState,
+    assert_one_error,
+    invoke,
+    make_file,
+    make_foreign_sqlite,
+    make_results_db,
+)
+from tests.unit.fakes import Tracker
+
+
+@pytest.fixture(autouse=True)
+def fake_subject(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    Tracker.reset()
+    yield
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mp = pytest.MonkeyPatch()
+    mp.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    try:
+        return make_results_db(tmp_path_factory.mktemp("outputs") / "eval.db", parallel=2)
+    finally:
+        mp.undo()
+
+
+@pytest.fixture
+def db(tmp_path: Path, pristine: Path) -> Path:
+    return make_file(tmp_path / "eval.db", pristine.read_bytes())
+
+
+def report(db: Path, out: Path, *more: str) -> list[str]:
+    return ["report", "1", "--db", str(db), "-o", str(out), *more]
+
+
+def junit(db: Path, out: Path, *more: str) -> list[str]:
+    return ["analyze", "1", "--db", str(db), "--junit", str(out), *more]
+
+
+WRITERS = {"report": report, "junit": junit}
+
+
+def only_files(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir())
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+@pytest.mark.parametrize("force", [False, True])
+def test_the_results_db_is_never_overwritten(
+    db: Path, tmp_path: Path, writer: str, force: bool
+) -> None:
+    make_file(db, db.read_bytes())
+    before = FileState.of(db)
+    args = WRITERS[writer](db, db, *(["--force"] if force else []))
+    assert_one_error(invoke(*args), 2, str(db), "results database")
+    assert FileState.of(db) == before
+    link = tmp_path / "link.html"
+    link.symlink_to(db)  # the same file by another name
+    before = FileState.of(db)
+    assert_one_error(invoke(*WRITERS[writer](db, link, "--force")), 2, "results database")
+    assert FileState.of(db) == before and link.is_symlink()
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_another_sqlite_db_needs_force(db: Path, tmp_path: Path, writer: str) -> None:
+    other = make_foreign_sqlite(tmp_path / "other.db")
+    make_file(other, other.read_bytes())
+    before = FileState.of(other)
+    assert_one_error(invoke(*WRITERS[writer](db, other)), 2, str(other), "SQLite", "--force")
+    assert FileState.of(other) == before
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_file_that_is_not_ours_needs_force(db: Path, tmp_path: Path, writer: str) -> None:
+    notes = make_file(tmp_path / "notes.txt", b"my notes, not a report\n")
+    before = FileState.of(notes)
+    res = invoke(*WRITERS[writer](db, notes))
+    assert_one_error(res, 2, str(notes), "not a", "--force")
+    assert FileState.of(notes) == before
+    res = invoke(*WRITERS[writer](db, notes, "--force"))
+    assert res.exit_code == 0, res.output
+    assert notes.read_bytes() != before.data
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_previous_output_is_replaced_atomically(
+    db: Path, tmp_path: Path, writer: str
+) -> None:
+    out = tmp_path / "out" / "result.file"
+    out.parent.mkdir()
+    assert invoke(*WRITERS[writer](db, out)).exit_code == 0
+    first = out.read_bytes()
+    make_file(out, first)
+    os.chmod(out, 0o600)
+    res = invoke(*WRITERS[writer](db, out))
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_mtime_ns != 1_000_000_000  # written again
+    assert only_files(out.parent) == ["result.file"]  # no temporary file left behind
+    assert stat.S_IMODE(out.stat().st_mode) & 0o044  # a normal file's mode, not mkstemp's 0600
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+def test_a_failed_write_leaves_the_old_output_and_no_debris(
+    db: Path, tmp_path: Path, writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out" / "result.file"
+    out.parent.mkdir()
+    assert invoke(*WRITERS[writer](db, out)).exit_code == 0
+    before = FileState.of(out)
+
+    def no_space(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    res = invoke(*WRITERS[writer](db, out))
+    assert_one_error(res, 2, str(out), "No space left on device")
+    assert FileState.of(out) == before
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
+@pytest.mark.parametrize("where", ["missing-dir", "a-directory", "unwritable-dir"])
+def test_an_unusable_output_path_is_one_line(
+    db: Path, tmp_path: Path, writer: str, where: str
+) -> None:
+    target = {
+        "missing-dir": tmp_path / "no" / "such" / "dir" / "out.xml",
+        "a-directory": tmp_path,
+        "unwritable-dir": Path("/proc/out.xml"),  # unwritable even for root
+    }[where]
+    res = invoke(*WRITERS[writer](db, target, "--force"))
+    assert_one_error(res, 2, str(target))
+    assert not (tmp_path / "no").exists()
+
+
+def test_run_and_analyze_help_name_force() -> None:
+    assert "--force" in invoke("report", "--help").output
+    assert "--force" in invoke("analyze", "--help").output

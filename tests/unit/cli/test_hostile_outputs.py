@@ -153,3 +153,27 @@ def test_an_unusable_output_path_is_one_line(
 def test_run_and_analyze_help_name_force() -> None:
     assert "--force" in invoke("report", "--help").output
     assert "--force" in invoke("analyze", "--help").output
+
+
+def bundle(db: Path, out: Path, *more: str) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+        (key,) = c.execute("SELECT key FROM trials ORDER BY id LIMIT 1").fetchone()
+    return ["bundle", "1", key, "--db", str(db), "-o", str(out), *more]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_bundle_never_overwrites_the_results_db(db: Path, force: bool) -> None:
+    before = FileState.of(db)
+    assert_one_error(invoke(*bundle(db, db, *(["--force"] if force else []))), 2,
+                     str(db), "results database")
+    assert FileState.of(db) == before
+
+
+def test_a_bundle_replaces_an_existing_file_only_with_force(db: Path, tmp_path: Path) -> None:
+    out = make_file(tmp_path / "notes.txt", b"mine")
+    assert_one_error(invoke(*bundle(db, out)), 2, str(out), "--force")
+    assert out.read_bytes() == b"mine"
+    assert invoke(*bundle(db, out, "--force")).exit_code == 0
+    assert out.read_bytes()[:2] == b"\x1f\x8b"  # a gzip stream now

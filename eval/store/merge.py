@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from chaos_eval.errors import StoreError
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
 from chaos_eval.spec.matrix import expand, recorded_config
 from chaos_eval.store.campaigns import Campaigns
@@ -52,6 +53,21 @@ async def _merged_campaign(conn: Connection, spec_hash: str) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
+async def _refuse_other_merges(conn: Connection, spec_hash: str, where: str) -> None:
+    """One merged campaign per output db: shards of another spec go into another db."""
+    rows = await conn.rows(
+        "SELECT id, name, spec_hash FROM campaigns WHERE spec_hash != ?"
+        " AND id IN (SELECT campaign_id FROM merged_shards) LIMIT 1",
+        (spec_hash,),
+    )
+    if rows:
+        raise StoreError(
+            f"{conn.path}: already holds the merge of campaign {rows[0]['id']} "
+            f"({rows[0]['name']}, spec hash {str(rows[0]['spec_hash'])[:12]}); {where} is a "
+            f"shard of spec hash {spec_hash[:12]}: merge it into another db"
+        )
+
+
 async def _trials_by_key(conn: Connection, cid: int) -> dict[str, Row]:
     rows = await conn.rows("SELECT * FROM trials WHERE campaign_id = ?", (cid,))
     return {str(r["key"]): dict(r) for r in rows}
@@ -62,6 +78,7 @@ async def merge_shards(
 ) -> MergeResult:
     """Merge `sources` into the output db behind `conn`; see the module docstring."""
     first = sources[0].campaign
+    await _refuse_other_merges(conn, first.spec_hash, str(sources[0].path))
     cid = await _merged_campaign(conn, first.spec_hash)
     merged = await _trials_by_key(conn, cid) if cid is not None else {}
     plan = plan_merge(sources, merged)  # refuses before anything is written

@@ -75,16 +75,24 @@ def merge(
     )
 
 
+def night_labels(dbs: list[Path]) -> list[str]:
+    """Each night's name: its file's stem, or folder/stem where stems repeat (night.db)."""
+    stems = [db.stem for db in dbs]
+    if len(set(stems)) == len(stems):
+        return stems
+    return [f"{db.parent.name}/{db.stem}" for db in dbs]
+
+
 async def _nights(dbs: list[Path]) -> list[Night]:
     from chaos_eval.analysis.trend import Night
 
     nights = []
-    for db in dbs:
+    for db, label in zip(dbs, night_labels(dbs), strict=True):
         async with await open_store(db) as store:
             runs = [c for c in await store.campaigns() if c.rerun_of is None]
             if not runs:
                 raise StoreError(f"{db}: holds no campaign")
-            nights.append(Night(db.stem, runs[-1], await store.trials(runs[-1].id)))
+            nights.append(Night(label, runs[-1], await store.trials(runs[-1].id)))
     return nights
 
 

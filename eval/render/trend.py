@@ -29,7 +29,9 @@ def _flags(c: CellTrend) -> str:
 
 
 def _cell(c: CellTrend) -> str:
-    return f"{c.subject} / {c.fault} {c.params}"
+    """`subject / fault (k=v,...)`, as analyze names a cell."""
+    params = ",".join(f"{k}={v}" for k, v in sorted(json.loads(c.params).items()))
+    return f"{c.subject} / {c.fault}" + (f" ({params})" if params else "")
 
 
 def trend_table(t: Trend) -> Table:

@@ -87,7 +87,7 @@ def test_renderings() -> None:
     assert doc["new_failures"] == ["etcd / node_kill {}"]
     assert doc["nights"] == ["mon", "tue"]
     md = trend_markdown(t)
-    assert "| etcd / node_kill {} | 100% (1/1) · 2.00 s | 0% (0/1) · 9.00 s | NEW FAILURE |" in md
+    assert "| etcd / node_kill | 100% (1/1) · 2.00 s | 0% (0/1) · 9.00 s | NEW FAILURE |" in md
     console = Console(record=True, width=160)
     render_trend(t, "json", console)
     assert json.loads(console.export_text())["cells"][0]["failed"] == 1

@@ -109,6 +109,10 @@ def trend(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 if a cell is flaky or newly failing.")
     ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the trend with charts as one HTML file."),
+    ] = None,
 ) -> None:
     """Per cell over the nights given (each db's newest campaign): pass rate and recovery
     median per night, flaky cells, and new failures since the previous night."""
@@ -123,5 +127,16 @@ def trend(
     result: Any = do_trend(run_async(lambda: _nights(dbs)), min_runs=min_runs,
                            flaky_rate=flaky_rate)  # fmt: skip
     render_trend(result, fmt, out)
+    if html is not None:
+        import datetime
+
+        from chaos_eval.render.trend_html import trend_html
+
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        try:
+            html.write_text(trend_html(result, now), encoding="utf-8")
+        except OSError as e:
+            err.print(f"[bold red]error:[/] {html}: {e.strerror or e}")
+            raise typer.Exit(ExitCode.BAD_INPUT) from None
     if check and (result.flaky or result.new_failures):
         raise typer.Exit(ExitCode.FAILED)

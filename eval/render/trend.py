@@ -12,14 +12,14 @@ from chaos_eval.analysis.trend import CellTrend, NightCell, Trend
 from chaos_eval.render.numbers import num
 
 
-def _night(n: NightCell | None) -> str:
+def night_text(n: NightCell | None) -> str:
     if n is None:
         return "-"
     rate = "-" if n.pass_rate is None else f"{n.pass_rate:.0%}"
     return f"{rate} ({n.runs - n.failed}/{n.runs}) · {num(n.recovery_median_s)} s"
 
 
-def _flags(c: CellTrend) -> str:
+def trend_flags(c: CellTrend) -> str:
     flags = []
     if c.flaky:
         flags.append(f"FLAKY {c.failed}/{c.runs}")
@@ -28,7 +28,7 @@ def _flags(c: CellTrend) -> str:
     return ", ".join(flags)
 
 
-def _cell(c: CellTrend) -> str:
+def cell_name(c: CellTrend) -> str:
     """`subject / fault (k=v,...)`, as analyze names a cell."""
     params = ",".join(f"{k}={v}" for k, v in sorted(json.loads(c.params).items()))
     return f"{c.subject} / {c.fault}" + (f" ({params})" if params else "")
@@ -47,7 +47,7 @@ def trend_table(t: Trend) -> Table:
         table.add_column(label, justify="right", overflow="fold")
     table.add_column("flags")
     for c in t.cells:
-        table.add_row(_cell(c), *(_night(n) for n in c.nights), f"[red]{_flags(c)}[/]")
+        table.add_row(cell_name(c), *(night_text(n) for n in c.nights), f"[red]{trend_flags(c)}[/]")
     return table
 
 
@@ -61,8 +61,8 @@ def trend_markdown(t: Trend) -> str:
     lines += ["", "| cell | " + " | ".join(t.labels) + " | flags |"]
     lines.append("|---|" + "---|" * len(t.labels) + "---|")
     for c in t.cells:
-        nights = " | ".join(_night(n) for n in c.nights)
-        lines.append(f"| {_cell(c)} | {nights} | {_flags(c)} |")
+        nights = " | ".join(night_text(n) for n in c.nights)
+        lines.append(f"| {cell_name(c)} | {nights} | {trend_flags(c)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -73,7 +73,7 @@ def test_gate_names_the_regressed_cell(tmp_path: Path) -> None:
     assert "GATE: regressed: etcd / partition (shape=isolate)" in tue.stderr
     assert "etcd / partition (shape=isolate)" in (tmp_path / "tue" / "regression.md").read_text()
     assert "REGRESSION" in summary.read_text()  # the job summary
-    for name in ("junit.xml", "report.html", "trend.md", "compare.json"):
+    for name in ("junit.xml", "report.html", "trend.md", "trend.html", "compare.json"):
         assert (tmp_path / "tue" / name).stat().st_size > 0
     # a night like the one before passes the gate
     wed = nightly("gate", "--out", str(tmp_path / "wed"), "--previous",

@@ -93,3 +93,12 @@ def test_renderings() -> None:
     assert json.loads(console.export_text())["cells"][0]["failed"] == 1
     render_trend(t, "table", console)
     assert "NEW FAILURE" in console.export_text()
+
+
+def test_html_has_both_charts_and_no_scripts() -> None:
+    from chaos_eval.render.trend_html import trend_html
+
+    t = trend([night("mon", node_kill=[P, P]), night("tue", node_kill=[P, F], pause=[F])])
+    page = trend_html(t, "now")
+    assert page.count("<svg") == 2 and "<script" not in page and "http" not in page.lower()
+    assert "etcd / node_kill" in page and "NEW FAILURE" in page

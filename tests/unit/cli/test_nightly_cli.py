@@ -91,8 +91,10 @@ def test_shards_run_merge_and_analyze(tmp_path: Path) -> None:
     assert res.exit_code == 0 and len(json.loads(res.output)["cells"]) == 4
     res = invoke("compare", "1", "1", "--db", str(out), "--db-a", str(shards[0]), "--check")
     assert res.exit_code == 0, res.output
-    res = invoke("trend", str(out), str(out), "--format", "markdown")
+    page = tmp_path / "trend.html"
+    res = invoke("trend", str(out), str(out), "--format", "markdown", "--html", str(page))
     assert res.exit_code == 0 and "Trend over 2 night(s)" in res.output
+    assert page.read_text().count("<svg") == 2
 
 
 def test_merge_refusals_exit_2_one_line_and_modify_nothing(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from rich.markup import escape
 from chaos_eval import __version__
 from chaos_eval.cli import admin as cli_admin
 from chaos_eval.cli import bundles as cli_bundles
+from chaos_eval.cli import nightly as cli_nightly
 from chaos_eval.cli import results as cli_results
 from chaos_eval.cli.boundary import (
     DbOpt,
@@ -173,19 +174,35 @@ def run_campaign(
             "--new", help="Start a fresh campaign even if an unfinished one of this name exists."
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="Run only shard I of N (e.g. 2/4): a deterministic, balanced share of every "
+            "cell, plus the baselines of the subjects it uses; merge the shards' dbs with "
+            "`chaos-eval merge`.",
+        ),
+    ] = None,
     skip_images: SkipImagesOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run (or continue) a campaign: finished trials are skipped, the rest run."""
     from chaos_eval.run.campaign import resolve_campaign
     from chaos_eval.spec.config import load_campaign
+    from chaos_eval.spec.matrix import expand
+    from chaos_eval.spec.shard import check_shard_size, parse_shard
 
-    cfg = load_campaign(config)  # the whole file is valid before any db is opened or created
+    with boundary():  # everything about the input is checked before the db is opened
+        part = parse_shard(shard) if shard is not None else None
+        cfg = load_campaign(config)
+        if part is not None:
+            check_shard_size([p for p, _ in expand(cfg)], part, str(config))
 
     async def from_file(store: Store, images: ImagesFn) -> Opened:
-        res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new)
+        res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new, shard=part)
         await images(cfg.subjects)
-        return res.campaign, cfg, "created" if res.created else "continuing"
+        verb = "created" if res.created else "continuing"
+        return res.campaign, cfg, f"{verb} (shard {part})" if part else verb
 
     setup_logging(verbose)
     _run_to_end(db, from_file, access=Access.CREATE, skip_images=skip_images)
@@ -246,6 +263,8 @@ app.command()(guarded(cli_results.compare))
 app.command("report")(guarded(cli_results.html_report))
 app.command()(guarded(cli_bundles.bundle))
 app.command()(guarded(cli_bundles.check))
+app.command()(guarded(cli_nightly.merge))
+app.command()(guarded(cli_nightly.trend))
 app.command()(guarded(cli_admin.status))
 app.command()(guarded(cli_admin.gc))
 images_app.command("build")(guarded(cli_admin.images_build))

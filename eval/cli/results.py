@@ -70,13 +70,11 @@ def history_failed(t: Any) -> bool:
 # -- compare and report ---------------------------------------------------------------------
 
 
-async def _load_analysis(db: Path, campaign_ids: list[int]) -> list[Any]:
+async def _load_analysis(db: Path, campaign_id: int) -> Any:
     from chaos_eval.analysis.analyze import analyze as do_analyze
 
     async with await open_store(db) as store:
-        return [
-            do_analyze(await store.campaign(cid), await store.trials(cid)) for cid in campaign_ids
-        ]
+        return do_analyze(await store.campaign(campaign_id), await store.trials(campaign_id))
 
 
 def compare(
@@ -87,6 +85,10 @@ def compare(
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 if B regressed significantly in any cell.")
     ] = False,
+    db_a: Annotated[
+        Path | None,
+        typer.Option("--db-a", help="Read campaign A from this db (e.g. last night's merged db)."),
+    ] = None,
 ) -> None:
     """Per matching cell: recovery time and availability during the fault, A vs B, with a
     two-sided Mann-Whitney U test; B worse at p < 0.05 is a regression."""
@@ -94,7 +96,8 @@ def compare(
     from chaos_eval.render.report import render_comparison
 
     check_format(fmt, ("table", "json"))
-    a, b = run_async(lambda: _load_analysis(db, [campaign_a, campaign_b]))
+    a = run_async(lambda: _load_analysis(db_a or db, campaign_a))
+    b = run_async(lambda: _load_analysis(db, campaign_b))
     result = do_compare(a, b)
     render_comparison(result, fmt, out)
     if check and not result.cells:

@@ -35,6 +35,7 @@ from chaos_eval.spec.matrix import (
     spec_hash,
     spec_json,
 )
+from chaos_eval.spec.shard import ShardSpec, check_shard_size, shard_plan
 from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.store import Store
 
@@ -46,11 +47,20 @@ class Resolution:
 
 
 async def resolve_campaign(
-    store: Store, cfg: CampaignConfig, config_path: str, argv: Sequence[str], *, new: bool
+    store: Store,
+    cfg: CampaignConfig,
+    config_path: str,
+    argv: Sequence[str],
+    *,
+    new: bool,
+    shard: ShardSpec | None = None,
 ) -> Resolution:
-    """Find the campaign this run continues, or create it. A changed spec is refused."""
+    """Find the campaign this run continues, or create it. A changed spec is refused. With
+    `shard`, the campaign holds that shard's trials only (chaos_eval.spec.shard) and only a
+    campaign of the same shard is continued."""
     shash = spec_hash(cfg)
-    latest = await store.latest_campaign(cfg.name)
+    label = str(shard) if shard else None
+    latest = await store.latest_campaign(cfg.name, label)
     if latest is not None and not new:
         if latest.spec_hash == shash:
             return Resolution(latest, created=False)
@@ -61,6 +71,9 @@ async def resolve_campaign(
                 f"{latest.id}`, or pass --new to start a fresh campaign"
             )
     planned = [p for p, _ in expand(cfg)]
+    if shard is not None:
+        check_shard_size(planned, shard, config_path)
+        planned = shard_plan(planned, shard)
     cid = await store.create_campaign(
         name=cfg.name,
         spec_hash=shash,
@@ -71,6 +84,7 @@ async def resolve_campaign(
         git_sha=git_sha(),
         argv=argv,
         trials=planned,
+        shard=label,
     )
     return Resolution(await store.campaign(cid), created=True)
 

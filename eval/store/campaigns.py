@@ -36,15 +36,17 @@ class Campaigns:
         argv: Sequence[str],
         trials: Iterable[PlannedTrial],
         rerun_of: int | None = None,
+        shard: str | None = None,
     ) -> int:
         """A new campaign, `running`, with its planned trials `pending`. `rerun_of`: the
-        campaign one of whose trials this one re-runs (it is then never continued by name)."""
+        campaign one of whose trials this one re-runs (it is then never continued by name);
+        `shard`: `I/N` when the trials are one shard's (chaos_eval.spec.shard)."""
         now = time.time()
         async with self._conn.transaction() as db:
             cur = await db.execute(
                 "INSERT INTO campaigns(uid, name, spec_hash, spec_json, config_path, status, seed,"
-                " harness_version, git_sha, argv, created_at, updated_at, rerun_of)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " harness_version, git_sha, argv, created_at, updated_at, rerun_of, shard)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     uuid.uuid4().hex[:12],
                     name,
@@ -59,12 +61,14 @@ class Campaigns:
                     now,
                     now,
                     rerun_of,
+                    shard,
                 ),
             )
             cid = int(cur.lastrowid or 0)
             await db.executemany(
                 "INSERT INTO trials(campaign_id, key, ordinal, subject, subject_type, fault,"
-                " params, target, repetition, seed, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " params, target, repetition, seed, status, shard)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         cid,
@@ -78,6 +82,7 @@ class Campaigns:
                         t.repetition,
                         t.seed,
                         TrialStatus.PENDING.value,
+                        shard,
                     )
                     for t in trials
                 ],
@@ -102,13 +107,13 @@ class Campaigns:
     async def all(self) -> list[CampaignRow]:
         return await self._conn.read("SELECT * FROM campaigns ORDER BY id", (), campaign_row)
 
-    async def latest(self, name: str) -> CampaignRow | None:
-        """The newest campaign of that name that a run of its file may continue (a rerun of
-        one trial is not one)."""
+    async def latest(self, name: str, shard: str | None = None) -> CampaignRow | None:
+        """The newest campaign of that name (and shard: None for the whole campaign) that a
+        run of its file may continue (a rerun of one trial is not one)."""
         rows = await self._conn.read(
-            "SELECT * FROM campaigns WHERE name = ? AND rerun_of IS NULL"
+            "SELECT * FROM campaigns WHERE name = ? AND shard IS ? AND rerun_of IS NULL"
             " ORDER BY id DESC LIMIT 1",
-            (name,),
+            (name, shard),
             campaign_row,
         )
         return rows[0] if rows else None

@@ -133,12 +133,31 @@ CREATE TABLE container_logs (
 );
 """
 
+# Shards (`run campaign --shard I/N`) and their merge: which shard a campaign runs, which
+# shard and host ran each trial, and which shard dbs a merged campaign took in (and up to
+# which of their events), so merging the same shard again adds nothing.
+SHARDS = """
+ALTER TABLE campaigns ADD COLUMN shard TEXT;
+ALTER TABLE trials ADD COLUMN shard TEXT;
+ALTER TABLE trials ADD COLUMN host TEXT NOT NULL DEFAULT '';
+CREATE TABLE merged_shards (
+    campaign_id   INTEGER NOT NULL REFERENCES campaigns(id),
+    source_uid    TEXT NOT NULL,
+    shard         TEXT NOT NULL,
+    source_path   TEXT NOT NULL,
+    last_event_id INTEGER NOT NULL,
+    merged_at     REAL NOT NULL,
+    PRIMARY KEY (campaign_id, source_uid)
+)
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
     ("0002_rerun_of", RERUN_OF),
     ("0003_histories", HISTORIES),
     ("0004_container_logs", CONTAINER_LOGS),
+    ("0005_shards", SHARDS),
 )
 
 

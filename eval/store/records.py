@@ -43,6 +43,7 @@ class CampaignRow:
     lease_host: str | None
     lease_heartbeat: float | None
     rerun_of: int | None  # the campaign one of whose trials this one re-runs (`rerun`)
+    shard: str | None = None  # `I/N` when this db runs one shard of the campaign (`--shard`)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class TrialRow:
     proof: str
     reasons: str
     error: str
+    shard: str | None = None  # the shard (`I/N`) that ran it, in a shard's or a merged db
+    host: str = ""  # the host that last started it
 
     @property
     def params_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from chaos_eval.store.events import Events
 from chaos_eval.store.histories import Histories
 from chaos_eval.store.leases import Leases
 from chaos_eval.store.ledger import Ledger
+from chaos_eval.store.merge import MergeResult, merge_shards
 from chaos_eval.store.ops import Ops
 from chaos_eval.store.records import (
     CampaignRow,
@@ -32,6 +33,7 @@ from chaos_eval.store.records import (
     OpRow,
     TrialRow,
 )
+from chaos_eval.store.shard_source import ShardSource
 from chaos_eval.store.trials import Trials
 
 
@@ -88,9 +90,11 @@ class Store:
         argv: Sequence[str],
         trials: Iterable[PlannedTrial],
         rerun_of: int | None = None,
+        shard: str | None = None,
     ) -> int:
         """A new campaign, `running`, with its planned trials `pending`. `rerun_of`: the
-        campaign one of whose trials this one re-runs (it is then never continued by name)."""
+        campaign one of whose trials this one re-runs (it is then never continued by name);
+        `shard`: `I/N` when the trials are one shard's."""
         return await self._campaigns.create(
             name=name,
             spec_hash=spec_hash,
@@ -102,6 +106,7 @@ class Store:
             argv=argv,
             trials=trials,
             rerun_of=rerun_of,
+            shard=shard,
         )
 
     async def campaign(self, campaign_id: int) -> CampaignRow:
@@ -110,10 +115,10 @@ class Store:
     async def campaigns(self) -> list[CampaignRow]:
         return await self._campaigns.all()
 
-    async def latest_campaign(self, name: str) -> CampaignRow | None:
-        """The newest campaign of that name that a run of its file may continue (a rerun of
-        one trial is not one)."""
-        return await self._campaigns.latest(name)
+    async def latest_campaign(self, name: str, shard: str | None = None) -> CampaignRow | None:
+        """The newest campaign of that name (and shard) that a run of its file may continue
+        (a rerun of one trial is not one)."""
+        return await self._campaigns.latest(name, shard)
 
     async def set_campaign_status(
         self, campaign_id: int, status: CampaignStatus, reason: str = ""
@@ -225,6 +230,14 @@ class Store:
 
     async def open_ledger(self, campaign_id: int | None = None) -> list[LedgerRow]:
         return await self._ledger.open_rows(campaign_id)
+
+    # -- merging shards -------------------------------------------------------------------
+
+    async def merge_shards(
+        self, sources: Sequence[ShardSource], argv: Sequence[str]
+    ) -> MergeResult:
+        """Take shard dbs (read with `load_shard`) into this db's merged campaign."""
+        return await merge_shards(self._conn, sources, argv)
 
     # -- events ---------------------------------------------------------------------------
 

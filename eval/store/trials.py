@@ -4,6 +4,7 @@ phases, its targets, finished), and the marks the harness puts on trials it had 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,8 +38,14 @@ class Trials:
         async with self._conn.transaction() as db:
             await db.execute(
                 "UPDATE trials SET status = ?, phase = ?, attempts = attempts + 1,"
-                " started_at = ?, finished_at = NULL, error = '' WHERE id = ?",
-                (TrialStatus.RUNNING.value, TrialPhase.STARTED.value, now, trial_id),
+                " started_at = ?, finished_at = NULL, error = '', host = ? WHERE id = ?",
+                (
+                    TrialStatus.RUNNING.value,
+                    TrialPhase.STARTED.value,
+                    now,
+                    socket.gethostname(),
+                    trial_id,
+                ),
             )
             rows = list(
                 await db.execute_fetchall(

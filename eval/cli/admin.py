@@ -29,6 +29,29 @@ def status(
     render_status(run_async(load), fmt, out)
 
 
+# -- schema ---------------------------------------------------------------------------------
+
+
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write it to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the campaign format (for editors and check-jsonschema); the
+    bundled campaigns point at the copy shipped with the package, campaign.schema.json."""
+    from chaos_eval.spec.schema import schema_text
+
+    text = schema_text()
+    if output is None:
+        out.print(text, end="", markup=False, soft_wrap=True)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        err.print(f"[bold red]error:[/] --output {output}: cannot write: {e.strerror or e}")
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
+
+
 # -- gc -------------------------------------------------------------------------------------
 
 

@@ -238,6 +238,7 @@ app.command()(cli_results.compare)
 app.command("report")(cli_results.html_report)
 app.command()(cli_admin.status)
 app.command()(cli_admin.gc)
+app.command()(cli_admin.schema)
 images_app.command("build")(cli_admin.images_build)
 
 

@@ -30,7 +30,8 @@ def check(*files: Path) -> subprocess.CompletedProcess[str]:
 
 def test_shipped_schema_is_up_to_date() -> None:
     assert SCHEMA.read_text(encoding="utf-8") == schema_text(), (
-        "campaigns/campaign.schema.json is stale: chaos-eval schema -o campaigns/campaign.schema.json"
+        "campaigns/campaign.schema.json is stale: "
+        "chaos-eval schema -o campaigns/campaign.schema.json"
     )
 
 

@@ -29,7 +29,8 @@ def test_network_partition_is_partition() -> None:
 def test_latency_range_maps_to_a_uniform_delay_and_jitter() -> None:
     cfg = parse_campaign(doc({"type": "latency", "params": {"min_ms": 50, "max_ms": 150}}), "f")
     assert cfg.chaos_types[0].params == {"delay_ms": 100, "jitter_ms": 50}
-    same = parse_campaign(doc({"type": "latency", "params": {"delay_ms": 100, "jitter_ms": 50}}), "f")
+    ours = {"delay_ms": 100, "jitter_ms": 50}
+    same = parse_campaign(doc({"type": "latency", "params": ours}), "f")
     assert spec_hash(cfg) == spec_hash(same)
     assert latency_range({"min_ms": 80, "max_ms": 80, "backend": "netem"}) == {
         "backend": "netem", "delay_ms": 80, "jitter_ms": 0,

@@ -5,6 +5,7 @@
     ├── StoreError                 eval.db unreadable, corrupt, foreign, or misuse -> exit 2
     │   └── LeaseHeldError         another live runner holds the campaign         -> exit 4
     ├── CampaignNotFound           no campaign with that id                       -> exit 2
+    ├── CampaignStateError         hold/close/resume not possible in that status  -> exit 2
     ├── TrialNotFound              no (or more than one) trial with that key      -> exit 2
     ├── ImageError                 an image is missing or cannot be built         -> exit 3
     ├── HarnessError               Docker / Compose / helper failure              -> trial `error`
@@ -46,6 +47,11 @@ class CampaignNotFound(ChaosEvalError):
 
 class TrialNotFound(ChaosEvalError):
     pass
+
+
+class CampaignStateError(ChaosEvalError):
+    """The campaign's status does not allow what was asked (holding a finished campaign,
+    closing it twice, resuming a closed one)."""
 
 
 class ImageError(ChaosEvalError):

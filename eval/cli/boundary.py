@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from chaos_eval.errors import (
     CampaignNotFound,
+    CampaignStateError,
     ChaosEvalError,
     ConfigError,
     LeaseHeldError,
@@ -46,7 +47,9 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log to stderr
 def exit_for(e: ChaosEvalError) -> ExitCode:
     if isinstance(e, LeaseHeldError):
         return ExitCode.LEASE_HELD
-    if isinstance(e, ConfigError | StoreError | CampaignNotFound | TrialNotFound):
+    if isinstance(
+        e, ConfigError | StoreError | CampaignNotFound | TrialNotFound | CampaignStateError
+    ):
         return ExitCode.BAD_INPUT
     return ExitCode.HARNESS_ERROR
 

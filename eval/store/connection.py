@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Self
+from urllib.parse import quote
 
 import aiosqlite
 
 from chaos_eval.errors import StoreError
-from chaos_eval.store.migrations import prepare
+from chaos_eval.store.migrations import check_read_only, prepare
 
 
 class Connection:
@@ -33,8 +34,11 @@ class Connection:
         self._lock: asyncio.Lock | None = None  # created lazily inside the running loop
 
     @classmethod
-    async def open(cls, path: Path, *, create: bool = True) -> Self:
-        """Open (and migrate) eval.db. A corrupt or foreign file raises StoreError."""
+    async def open(cls, path: Path, *, create: bool = True, read_only: bool = False) -> Self:
+        """Open (and migrate) eval.db. A corrupt or foreign file raises StoreError.
+        `read_only`: never create, migrate or write it (SQLite's mode=ro); writes then fail."""
+        if read_only:
+            return await cls._open_read_only(path)
         if not create and not path.exists():
             raise StoreError(f"{path}: no such database (run a campaign first, or pass --db)")
         if path.exists() and path.is_dir():
@@ -46,6 +50,26 @@ class Connection:
         conn.row_factory = sqlite3.Row
         try:
             await prepare(conn, path)
+        except sqlite3.DatabaseError as e:
+            await conn.close()
+            raise StoreError(f"{path}: not a usable chaos-eval database ({e})") from None
+        except StoreError:
+            await conn.close()
+            raise
+        return cls(conn, path)
+
+    @classmethod
+    async def _open_read_only(cls, path: Path) -> Self:
+        if not path.is_file():
+            raise StoreError(f"{path}: no such database (run a campaign first, or pass --db)")
+        try:
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            conn = await aiosqlite.connect(uri, uri=True, isolation_level=None, timeout=30)
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"{path}: cannot open database: {e}") from None
+        conn.row_factory = sqlite3.Row
+        try:
+            await check_read_only(conn, path)
         except sqlite3.DatabaseError as e:
             await conn.close()
             raise StoreError(f"{path}: not a usable chaos-eval database ({e})") from None

@@ -11,13 +11,24 @@ from pathlib import Path
 import aiosqlite
 
 from chaos_eval.errors import StoreError
-from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
+from chaos_eval.outcomes import LedgerState, OpOutcome, TrialPhase, TrialStatus
 from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, TrialRow
 
 
 def _check(column: str, values: type[object]) -> str:
     allowed = ", ".join(f"'{v.value}'" for v in values)  # type: ignore[attr-defined]
     return f"CHECK ({column} IN ({allowed}))"
+
+
+def _check_literal(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK over values frozen in the migration's own text (a shipped migration must not
+    change when an enum grows)."""
+    return f"CHECK ({column} IN ({', '.join(repr(v) for v in values)}))"
+
+
+# The campaign statuses of 0001_initial, as shipped (before held and closed existed).
+CAMPAIGN_STATUSES_0001 = ("running", "interrupted", "aborted", "finished")
+CAMPAIGN_STATUSES_0003 = (*CAMPAIGN_STATUSES_0001, "held", "closed")
 
 
 INITIAL = f"""
@@ -28,7 +39,7 @@ CREATE TABLE campaigns (
     spec_hash       TEXT NOT NULL,
     spec_json       TEXT NOT NULL,
     config_path     TEXT NOT NULL,
-    status          TEXT NOT NULL {_check("status", CampaignStatus)},
+    status          TEXT NOT NULL {_check_literal("status", CAMPAIGN_STATUSES_0001)},
     reason          TEXT NOT NULL DEFAULT '',
     seed            INTEGER NOT NULL,
     harness_version TEXT NOT NULL,
@@ -111,11 +122,51 @@ CREATE INDEX ops_trial ON ops(trial_id, attempt);
 # records, never continued by `run campaign FILE` (which looks for a campaign of that name).
 RERUN_OF = "ALTER TABLE campaigns ADD COLUMN rerun_of INTEGER REFERENCES campaigns(id)"
 
+# `held` and `closed` (eval/run/control.py): SQLite cannot alter a CHECK, so the campaigns
+# table is rebuilt (the documented procedure: new table, copy, drop, rename), with foreign
+# keys off for the swap and checked before the commit (REBUILDS).
+_CAMPAIGN_COLUMNS = (
+    "id, uid, name, spec_hash, spec_json, config_path, status, reason, seed, harness_version,"
+    " git_sha, argv, created_at, updated_at, finished_at, lease_token, lease_pid, lease_host,"
+    " lease_heartbeat, rerun_of"
+)
+HELD_CLOSED = f"""
+CREATE TABLE campaigns_0003 (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid             TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    spec_hash       TEXT NOT NULL,
+    spec_json       TEXT NOT NULL,
+    config_path     TEXT NOT NULL,
+    status          TEXT NOT NULL {_check_literal("status", CAMPAIGN_STATUSES_0003)},
+    reason          TEXT NOT NULL DEFAULT '',
+    seed            INTEGER NOT NULL,
+    harness_version TEXT NOT NULL,
+    git_sha         TEXT NOT NULL,
+    argv            TEXT NOT NULL,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    finished_at     REAL,
+    lease_token     TEXT,
+    lease_pid       INTEGER,
+    lease_host      TEXT,
+    lease_heartbeat REAL,
+    rerun_of        INTEGER REFERENCES campaigns(id)
+);
+INSERT INTO campaigns_0003 ({_CAMPAIGN_COLUMNS}) SELECT {_CAMPAIGN_COLUMNS} FROM campaigns;
+DROP TABLE campaigns;
+ALTER TABLE campaigns_0003 RENAME TO campaigns;
+CREATE INDEX campaigns_name ON campaigns(name, spec_hash)
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
     ("0002_rerun_of", RERUN_OF),
+    ("0003_campaign_held_closed", HELD_CLOSED),
 )
+# migrations that rebuild a table others reference: run with foreign keys off, checked after
+REBUILDS = frozenset({"0003_campaign_held_closed"})
 
 
 async def prepare(db: aiosqlite.Connection, path: Path) -> None:
@@ -144,18 +195,49 @@ async def prepare(db: aiosqlite.Connection, path: Path) -> None:
     for name, sql in MIGRATIONS:
         if name in done:
             continue
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            for stmt in (s.strip() for s in sql.split(";")):
-                if stmt:
-                    await db.execute(stmt)
-            await db.execute(
-                "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
-            )
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
+        await _apply(db, path, name, sql)
+    await verify_schema(db, path)
+
+
+async def _apply(db: aiosqlite.Connection, path: Path, name: str, sql: str) -> None:
+    """One migration and its `_migrations` row in one transaction."""
+    rebuild = name in REBUILDS
+    if rebuild:
+        await db.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in (s.strip() for s in sql.split(";")):
+            if stmt:
+                await db.execute(stmt)
+        if rebuild and list(await db.execute_fetchall("PRAGMA foreign_key_check")):
+            raise StoreError(f"{path}: migration {name} would break foreign keys; not applied")
+        await db.execute(
+            "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
+        )
+        await db.execute("COMMIT")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    finally:
+        if rebuild:
+            await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def check_read_only(db: aiosqlite.Connection, path: Path) -> None:
+    """What a read-only open checks instead of migrating: made by chaos-eval, not by a newer
+    one, and holding the columns the records read. Pending migrations stay pending (an older
+    db reads fine; the next writer applies them)."""
+    await db.execute("PRAGMA busy_timeout = 30000")
+    tables = {
+        r[0]
+        for r in await db.execute_fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    if "_migrations" not in tables:
+        raise StoreError(f"{path}: this SQLite file was not made by chaos-eval (no _migrations)")
+    done = {r[0] for r in await db.execute_fetchall("SELECT name FROM _migrations")}
+    newer = done - {name for name, _ in MIGRATIONS}
+    if newer:
+        raise StoreError(f"{path}: made by a newer chaos-eval (migrations {sorted(newer)})")
     await verify_schema(db, path)
 
 

@@ -47,9 +47,10 @@ class Store:
     # -- the connection -------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: Path, *, create: bool = True) -> Self:
-        """Open (and migrate) eval.db. A corrupt or foreign file raises StoreError."""
-        return cls(await Connection.open(path, create=create))
+    async def open(cls, path: Path, *, create: bool = True, read_only: bool = False) -> Self:
+        """Open (and migrate) eval.db. A corrupt or foreign file raises StoreError.
+        `read_only`: never create, migrate or write it."""
+        return cls(await Connection.open(path, create=create, read_only=read_only))
 
     @property
     def path(self) -> Path:
@@ -113,6 +114,25 @@ class Store:
         self, campaign_id: int, status: CampaignStatus, reason: str = ""
     ) -> None:
         await self._campaigns.set_status(campaign_id, status, reason)
+
+    async def move_campaign(
+        self,
+        campaign_id: int,
+        to: CampaignStatus,
+        *,
+        allowed: frozenset[CampaignStatus],
+        reason: str = "",
+    ) -> CampaignRow:
+        """Move the campaign to `to` if its status is one of `allowed`, atomically; returns the
+        row as it was before (it moved iff that status is in `allowed`)."""
+        return await self._campaigns.move(campaign_id, to, allowed=allowed, reason=reason)
+
+    async def end_campaign_run(
+        self, campaign_id: int, status: CampaignStatus, reason: str = ""
+    ) -> CampaignStatus:
+        """A runner's last word: `status`, unless a hold landed meanwhile (then `held`, unless
+        everything finished). Returns what was written."""
+        return await self._campaigns.end_run(campaign_id, status, reason)
 
     # -- lease ----------------------------------------------------------------------------
 

@@ -7,24 +7,43 @@ from typing import Annotated, Any
 
 import typer
 
-from chaos_eval.cli.boundary import DbOpt, check_format, err, open_store, out, run_async
+from chaos_eval.cli.boundary import (
+    DbOpt,
+    check_format,
+    err,
+    open_store,
+    out,
+    parse_duration,
+    run_async,
+)
 from chaos_eval.outcomes import ExitCode
 
 
 def status(
     campaign_id: Annotated[int | None, typer.Argument(help="One campaign (default: all).")] = None,
     db: DbOpt = Path("eval.db"),
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table | json | prometheus (textfile collector)")
+    ] = "table",
+    held_window: Annotated[
+        str,
+        typer.Option(
+            "--held-window",
+            help="Flag a campaign held longer than this (e.g. 90m, 24h, 2d; plain = seconds).",
+        ),
+    ] = "24h",
 ) -> None:
-    """Every campaign with progress, lease holder, heartbeat age and stale/stuck flags."""
+    """Every campaign with progress, lease holder, heartbeat age and stale/stuck/held flags;
+    a running one with its rates, ETA, running trials and drift alarms."""
     from chaos_eval.analysis.status import campaign_status
     from chaos_eval.render.report import render_status
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, ("table", "json", "prometheus"))
+    window = parse_duration(held_window, "--held-window")
 
     async def load() -> Any:
         async with await open_store(db) as store:
-            return await campaign_status(store, campaign_id)
+            return await campaign_status(store, campaign_id, held_window_s=window)
 
     render_status(run_async(load), fmt, out)
 

@@ -139,12 +139,15 @@ class Campaigns:
         self, campaign_id: int, status: CampaignStatus, reason: str = ""
     ) -> CampaignStatus:
         """A runner's last word on its campaign: `status`, except that a hold that landed
-        while it ran stays `held` unless every trial finished. Returns what was written."""
+        while it ran stays `held` unless every trial finished, and `closed` stays closed.
+        Returns the status the campaign has after it."""
         async with self._conn.transaction() as db:
             sql = "SELECT status FROM campaigns WHERE id = ?"
             rows = list(await db.execute_fetchall(sql, (campaign_id,)))
-            held = bool(rows) and rows[0][0] == CampaignStatus.HELD.value
-            if held and status != CampaignStatus.FINISHED:
+            now = CampaignStatus(rows[0][0]) if rows else None
+            if now == CampaignStatus.CLOSED:  # closed stays closed
+                return now
+            if now == CampaignStatus.HELD and status != CampaignStatus.FINISHED:
                 status, reason = CampaignStatus.HELD, "held: running trials finished, none started"
             await _write_status(db, campaign_id, status, reason)
         return status

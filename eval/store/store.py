@@ -230,5 +230,9 @@ class Store:
     ) -> None:
         await self._events.record(campaign_id, kind, detail, trial_id)
 
+    async def last_progress(self, campaign_id: int) -> dict[int, float]:
+        """trial id -> when it last started or crossed a phase boundary."""
+        return await self._events.last_progress(campaign_id)
+
     async def events(self, campaign_id: int, kind: str | None = None) -> list[EventRow]:
         return await self._events.of_campaign(campaign_id, kind)

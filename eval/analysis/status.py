@@ -15,8 +15,8 @@ not on every call.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from chaos_eval.analysis.snapshot import Snapshot, snapshot_of
 from chaos_eval.commands import cli_command

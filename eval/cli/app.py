@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from chaos_eval import __version__
 from chaos_eval.cli import admin as cli_admin
+from chaos_eval.cli import control as cli_control
 from chaos_eval.cli import results as cli_results
 from chaos_eval.cli.boundary import (
     DbOpt,
@@ -95,7 +96,9 @@ def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]
 
 def _progress(event: str, row: Any, status: TrialStatus | None) -> None:
     label = escape(trial_label(row)) if row else ""
-    if event == "started":
+    if event == "held":
+        out.print("[yellow]held[/]: running trials finish, no new trial starts")
+    elif event == "started":
         out.print(f"[dim]→ trial {row.id} {label}[/]")
     elif status is not None:
         colour = {"passed": "green", "failed": "red", "error": "yellow"}.get(status.value, "red")
@@ -154,6 +157,9 @@ def _run_to_end(db: Path, opener: Opener, *, create: bool, skip_images: bool) ->
     if code == ExitCode.INTERRUPTED:
         resume_cmd = escape(cli_command("resume", cid, "--db", db))
         out.print(f"[yellow]interrupted[/]: continue with: {resume_cmd}")
+    if status == CampaignStatus.HELD:
+        resume_cmd = escape(cli_command("resume", cid, "--db", db))
+        out.print(f"[yellow]held[/]: continue with: {resume_cmd}, or end it with `close`")
     if code != ExitCode.OK:
         raise typer.Exit(code)
 
@@ -170,10 +176,22 @@ def run_campaign(
     ] = False,
     skip_images: SkipImagesOpt = False,
     verbose: VerboseOpt = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Run in the background: print the campaign id and return; the log goes "
+            "next to the db (see `chaos-eval logs ID -f`); `hold ID` or SIGTERM stop it.",
+        ),
+    ] = False,
 ) -> None:
     """Run (or continue) a campaign: finished trials are skipped, the rest run."""
     from chaos_eval.run.campaign import resolve_campaign
     from chaos_eval.spec.config import load_campaign
+
+    if detach:
+        cli_control.detach(db, _resolve_only(config, db, new), skip_images, verbose)
+        return
 
     async def from_file(store: Store, images: ImagesFn) -> Opened:
         cfg = load_campaign(config)
@@ -185,6 +203,20 @@ def run_campaign(
     _run_to_end(db, from_file, create=True, skip_images=skip_images)
 
 
+def _resolve_only(config: Path, db: Path, new: bool) -> int:
+    """The id of the campaign `run campaign FILE` would run (created if need be)."""
+    from chaos_eval.run.campaign import resolve_campaign
+    from chaos_eval.spec.config import load_campaign
+
+    async def go() -> int:
+        cfg = load_campaign(config)  # bad files fail before the db is created
+        async with await open_store(db, create=True) as store:
+            res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new)
+            return res.campaign.id
+
+    return run_async(go)
+
+
 @app.command()
 def resume(
     campaign_id: Annotated[int, typer.Argument(help="Campaign id (see `chaos-eval status`).")],
@@ -193,10 +225,12 @@ def resume(
     verbose: VerboseOpt = False,
 ) -> None:
     """Repair and continue an interrupted campaign by id, with its recorded spec."""
+    from chaos_eval.run.control import check_resumable
     from chaos_eval.spec.matrix import recorded_config
 
     async def recorded(store: Store, images: ImagesFn) -> Opened:
         row = await store.campaign(campaign_id)
+        check_resumable(row)
         cfg = recorded_config(row.spec_json, f"{db} (campaign {campaign_id})")
         await images(cfg.subjects)
         return row, cfg, "resuming"
@@ -239,6 +273,9 @@ app.command("report")(cli_results.html_report)
 app.command()(cli_admin.status)
 app.command()(cli_admin.gc)
 app.command()(cli_admin.schema)
+app.command()(cli_control.hold)
+app.command()(cli_control.close)
+app.command()(cli_control.logs)
 images_app.command("build")(cli_admin.images_build)
 
 

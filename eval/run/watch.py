@@ -34,15 +34,18 @@ def episode_of(detail: str) -> str:
 class CampaignWatch:
     """Polls one campaign's record for a hold and for drift."""
 
-    def __init__(self, store: Store, campaign_id: int, cfg: CampaignConfig) -> None:
+    def __init__(
+        self, store: Store, campaign_id: int, cfg: CampaignConfig, period_s: float = HEARTBEAT_S
+    ) -> None:
         self.store, self.campaign_id, self.cfg = store, campaign_id, cfg
+        self.period_s = period_s
 
-    async def run(self, on_hold: Callable[[], None], period_s: float = HEARTBEAT_S) -> None:
+    async def run(self, on_hold: Callable[[], None]) -> None:
         """Until cancelled: every period, record new alarms; call `on_hold` (once) when the
         campaign was held or closed from outside."""
         told = False
         while True:
-            await asyncio.sleep(period_s)
+            await asyncio.sleep(self.period_s)  # the heartbeat period
             try:
                 status = await self.poll()
             except ChaosEvalError as e:  # a busy or vanished db must not stop the run

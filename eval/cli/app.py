@@ -20,6 +20,7 @@ from rich.markup import escape
 from chaos_eval import __version__
 from chaos_eval.cli import admin as cli_admin
 from chaos_eval.cli import control as cli_control
+from chaos_eval.cli import plan as cli_plan
 from chaos_eval.cli import results as cli_results
 from chaos_eval.cli.boundary import (
     DbOpt,
@@ -273,6 +274,7 @@ app.command("report")(cli_results.html_report)
 app.command()(cli_admin.status)
 app.command()(cli_admin.gc)
 app.command()(cli_admin.schema)
+app.command()(cli_plan.plan)
 app.command()(cli_control.hold)
 app.command()(cli_control.close)
 app.command()(cli_control.logs)

@@ -133,3 +133,41 @@ def test_schema_prints_the_json_schema(tmp_path: Path) -> None:
     assert invoke("schema", "-o", str(target)).exit_code == 0
     assert json.loads(target.read_text()) == json.loads(res.output)
     one_line_error(invoke("schema", "-o", str(tmp_path / "no" / "s.json")), 2, "cannot write")
+
+
+def test_plan_reads_the_db_without_creating_or_changing_it(db: Path, tmp_path: Path) -> None:
+    import yaml
+
+    from tests.unit.run.test_harness import doc as harness_doc
+
+    missing = tmp_path / "none.db"
+    f = tmp_path / "h.yaml"
+    f.write_text(yaml.safe_dump(harness_doc()))
+    res = invoke("plan", str(f), "--db", str(missing))
+    assert res.exit_code == 0 and "creates a new campaign (no db yet)" in res.output
+    assert "assumed overhead" in res.output and not missing.exists()
+    before = db.read_bytes()
+    data = json.loads(invoke("plan", str(f), "--db", str(db), "-f", "json").output)
+    assert db.read_bytes() == before  # read-only
+    assert data["what_runs"].startswith("continues campaign 1") and data["todo"] == 0
+    assert data["eta_todo_s"] == 0 and data["eta_fresh_s"] > 0
+    assert all(c["source"].startswith("history: median of") for c in data["cells"])
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(harness_doc(name="two")))
+    data = json.loads(invoke("plan", str(tmp_path / "two.yaml"), "--db", str(db),
+                             "-f", "json").output)
+    assert data["what_runs"] == "continues campaign 2 (7 trials done)" and data["todo"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["plan", "nosuch.yaml"], "no such file"),
+        (["plan", "campaigns/smoke.yaml", "--format", "xml"], "--format"),
+    ],
+)
+def test_plan_bad_input(tmp_path: Path, args: list[str], needle: str) -> None:
+    from tests.unit.spec.test_schema import CAMPAIGNS
+
+    args = [a.replace("campaigns/", f"{CAMPAIGNS}/") for a in args]
+    one_line_error(invoke(*args, "--db", str(tmp_path / "x.db")), 2, needle)
+    assert not (tmp_path / "x.db").exists()

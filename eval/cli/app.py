@@ -10,6 +10,7 @@ eval/cli/boundary.py.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -96,14 +97,16 @@ def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]
 
 
 def _progress(event: str, row: Any, status: TrialStatus | None) -> None:
+    """One timestamped line per event (above the live dashboard on a terminal)."""
     label = escape(trial_label(row)) if row else ""
+    at = f"[dim]{time.strftime('%H:%M:%S')}[/] "
     if event == "held":
-        out.print("[yellow]held[/]: running trials finish, no new trial starts")
+        out.print(at + "[yellow]held[/]: running trials finish, no new trial starts")
     elif event == "started":
-        out.print(f"[dim]→ trial {row.id} {label}[/]")
+        out.print(at + f"[dim]→ trial {row.id} {label}[/]")
     elif status is not None:
         colour = {"passed": "green", "failed": "red", "error": "yellow"}.get(status.value, "red")
-        out.print(f"[{colour}]{status.value:>14}[/] trial {row.id} {label}")
+        out.print(at + f"[{colour}]{status.value:>14}[/] trial {row.id} {label}")
 
 
 ImagesFn = Callable[["Sequence[SubjectSpec]"], Awaitable[None]]
@@ -116,6 +119,7 @@ Opener = Callable[["Store", ImagesFn], Awaitable[Opened]]
 async def _run_campaign(
     db: Path, opener: Opener, create: bool, skip_images: bool
 ) -> tuple[int, CampaignStatus, list[TrialStatus]]:
+    from chaos_eval.cli.live import live_dashboard
     from chaos_eval.engine.client import Docker
     from chaos_eval.images.build import ensure_images
     from chaos_eval.images.recipes import require_images
@@ -142,7 +146,8 @@ async def _run_campaign(
             markup=False,
         )
         runner = CampaignRunner(cfg, row, store, docker, progress=_progress)
-        status = await runner.run()
+        async with live_dashboard(store, cfg, row, out):
+            status = await runner.run()
         if runner.abort_reason:
             err.print(f"[bold red]campaign aborted:[/] {runner.abort_reason}")
         return row.id, status, [t.status for t in await store.trials(row.id)]

@@ -16,7 +16,7 @@ from rich.text import Text
 from chaos_eval.analysis.progress import CellProgress
 from chaos_eval.analysis.snapshot import Snapshot
 from chaos_eval.render.numbers import num
-from chaos_eval.render.progress import duration, snapshot_line
+from chaos_eval.render.progress import duration, pace_line, totals_line
 
 COLOURS = {"passed": "green", "failed": "red", "error": "yellow", "cleanup_failed": "bold red"}
 
@@ -25,7 +25,7 @@ def cells_panel(cells: Sequence[CellProgress]) -> Table:
     t = Table(box=None, pad_edge=False, show_edge=False)
     for col, just in (("cell", "left"), ("progress", "left"), ("done", "right"),
                       ("last", "left"), ("recovery s", "right")):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+        t.add_column(col, justify=just, no_wrap=col == "cell")  # type: ignore[arg-type]
     for c in cells:
         last = c.last_status or "-"
         t.add_row(
@@ -52,7 +52,7 @@ def running_panel(s: Snapshot) -> RenderableType:
 def dashboard(title: str, snap: Snapshot, cells: Sequence[CellProgress]) -> RenderableType:
     parts: list[RenderableType] = [
         Text(title, style="bold"), cells_panel(cells), running_panel(snap),
-        Text(snapshot_line(snap)),
+        Text(totals_line(snap)), Text(pace_line(snap)),  # two short lines: never wrapped
     ]
     parts += [Text(f"drift alarm: {a.detail}", style="bold red") for a in snap.alarms]
     return Group(*parts)

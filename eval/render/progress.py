@@ -22,13 +22,20 @@ def rate(v: float | None) -> str:
     return "-" if v is None else f"{v:.0%}"
 
 
-def snapshot_line(s: Snapshot) -> str:
-    per_hour = "-" if s.trials_per_hour is None else f"{s.trials_per_hour:.0f}"
+def totals_line(s: Snapshot) -> str:
     return (
         f"{s.done}/{s.total} done ({rate(s.completion_rate)}) · failure rate "
-        f"{rate(s.failure_rate)} · error rate {rate(s.error_rate)} · retries {s.retries} · "
-        f"mean trial {duration(s.mean_trial_s)} · {per_hour} trials/h · ETA {duration(s.eta_s)}"
+        f"{rate(s.failure_rate)} · error rate {rate(s.error_rate)} · retries {s.retries}"
     )
+
+
+def pace_line(s: Snapshot) -> str:
+    per_hour = "-" if s.trials_per_hour is None else f"{s.trials_per_hour:.0f}"
+    return f"mean trial {duration(s.mean_trial_s)} · {per_hour} trials/h · ETA {duration(s.eta_s)}"
+
+
+def snapshot_line(s: Snapshot) -> str:
+    return f"{totals_line(s)} · {pace_line(s)}"
 
 
 def snapshot_lines(campaign_id: int, s: Snapshot) -> list[str]:

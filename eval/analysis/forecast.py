@@ -1,25 +1,26 @@
 """`plan`: what a campaign file would run and how long it would take, before it runs.
 
-Per cell, the duration of one trial is the median of earlier trials of the same cell (same
-subject, fault and parameters, run under the same `timing:`) found in the db, when there are
-any; else the configured phases (warm-up + the fault's hold) plus an overhead for cluster
-start, health, recovery and teardown: measured (the median, over earlier trials of the same
-subject type in the db, of their duration minus their configured phases) or, with no
-history at all, assumed (ASSUMED_OVERHEAD_S). Each cell says which. The whole is the
-schedule the runner keeps: baselines first (the pilot gate), then the matrix in order,
-`parallel` at a time, each slot also waiting `cooldown_seconds` after its trial. Error
-trials are not timings of the cell and are left out.
+A trial is its configured phases (warm-up + the fault's hold: waits, whatever else runs)
+plus work that shares the machine with the trials beside it (cluster start, health,
+recovery, teardown: eval/analysis/sharing.py). Per cell, the work is the median over earlier
+trials of the same cell (same subject, fault and parameters, run under the same `timing:`)
+in the db, when there are any; else the overhead measured over earlier trials of the same
+subject type in the db, or, with no history at all, assumed (ASSUMED_OVERHEAD_S). Each cell
+says which; `seconds` is one trial alone (phases + work). The whole is the schedule the
+runner keeps, played back with that sharing: baselines first (the pilot gate), then the
+matrix in order, `parallel` at a time, each slot also waiting `cooldown_seconds` after its
+trial. Error trials are not timings of the cell and are left out.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from chaos_eval.analysis.sharing import shared_makespan, work_shares
 from chaos_eval.spec.config import CampaignConfig, Timing
 from chaos_eval.spec.matrix import BASELINE, PlannedTrial
 from chaos_eval.store.records import CampaignRow, TrialRow
@@ -41,8 +42,8 @@ class CellEstimate:
 
 @dataclass(frozen=True)
 class History:
-    by_cell: dict[Cell, list[float]]  # durations under the same timing
-    overhead: dict[str, list[float]]  # subject type -> duration minus configured phases
+    by_cell: dict[Cell, list[float]]  # work of trials of the cell under the same timing
+    overhead: dict[str, list[float]]  # subject type -> work of its trials (any timing)
 
 
 def phases_s(timing: Timing) -> float:
@@ -67,13 +68,16 @@ def history_of(
         timing = _timing(campaign)
         if timing is None:
             continue
-        for t in trials:
-            if t.status.value not in ("passed", "failed") or not (t.started_at and t.finished_at):
+        timed = [t for t in trials if t.started_at and t.finished_at]
+        spans = [(t.started_at or 0.0, t.finished_at or 0.0) for t in timed]
+        for t, (s, e), share in zip(timed, spans, work_shares(spans), strict=True):
+            if t.status.value not in ("passed", "failed") or e <= s:
                 continue
-            seconds = t.finished_at - t.started_at
-            overhead[t.subject_type].append(max(seconds - phases_s(timing), 0.0))
+            # the share of its wall time that was not a configured wait
+            work = share * max(1.0 - phases_s(timing) / (e - s), 0.0)
+            overhead[t.subject_type].append(work)
             if timing == cfg.timing:
-                by_cell[(t.subject, t.fault, t.params)].append(seconds)
+                by_cell[(t.subject, t.fault, t.params)].append(work)
     return History(dict(by_cell), dict(overhead))
 
 
@@ -87,7 +91,7 @@ def estimate_cells(
     for (subject, fault, params), trials in cells.items():
         past = h.by_cell.get((subject, fault, params), [])
         if past:
-            seconds = statistics.median(past)
+            seconds = phases_s(cfg.timing) + statistics.median(past)
             source = f"history: median of {len(past)} earlier trial(s)"
         else:
             measured = h.overhead.get(trials[0].subject_type, [])
@@ -103,19 +107,20 @@ def estimate_cells(
 
 
 def makespan(
-    planned: Sequence[PlannedTrial], seconds: dict[Cell, float], parallel: int, cooldown: float
+    planned: Sequence[PlannedTrial],
+    seconds: dict[Cell, float],
+    parallel: int,
+    cooldown: float,
+    phases: float,
 ) -> float:
-    """How long the runner takes for `planned`: baselines first (all of them finish before
-    the matrix starts when there is a matrix), then the rest in order, `parallel` slots."""
+    """How long the runner takes for `planned` (`seconds`: one trial of each cell alone,
+    `phases` of it configured waits): baselines first
+    (all of them finish before the matrix starts when there is a matrix), then the rest in
+    order, `parallel` slots sharing the machine."""
     def run(trials: Sequence[PlannedTrial], start: float) -> float:
-        slots = [start] * parallel
-        end = start
-        for p in trials:
-            free = heapq.heappop(slots)
-            done = free + seconds[(p.subject, p.fault, p.params)] + cooldown
-            end = max(end, done)
-            heapq.heappush(slots, done)
-        return end
+        work = [max(seconds[(p.subject, p.fault, p.params)] - phases, 0.0) for p in trials]
+        # the phases are waits: like the cooldown, a slot held without a share of the machine
+        return shared_makespan(work, parallel, phases + cooldown, start) if trials else start
 
     base = [p for p in planned if p.fault == BASELINE]
     matrix = [p for p in planned if p.fault != BASELINE]
@@ -166,9 +171,10 @@ def forecast(
     cells = estimate_cells(cfg, planned, todo_keys, h)
     seconds = {(c.subject, c.fault, c.params): c.seconds for c in cells}
     todo = [p for p in planned if p.key in todo_keys]
+    phases = phases_s(cfg.timing)
     return Forecast(
         name=cfg.name, parallel=cfg.parallel, cooldown_s=cfg.cooldown_seconds,
         cells=tuple(cells), what_runs=what_runs,
-        fresh_s=makespan(planned, seconds, cfg.parallel, cfg.cooldown_seconds),
-        todo_s=makespan(todo, seconds, cfg.parallel, cfg.cooldown_seconds) if todo else 0.0,
+        fresh_s=makespan(planned, seconds, cfg.parallel, cfg.cooldown_seconds, phases),
+        todo_s=makespan(todo, seconds, cfg.parallel, cfg.cooldown_seconds, phases) if todo else 0.0,
     )

@@ -41,8 +41,9 @@ def campaign(spec: str) -> CampaignRow:
 
 
 def done(i: int, fault: str, params: str, seconds: float, **over: Any) -> Any:
+    """A trial run alone (each starts after the one before it could have finished)."""
     t = trial(i, TrialStatus.PASSED, fault=fault, params=params, **over)
-    return replace(t, started_at=100.0, finished_at=100.0 + seconds)
+    return replace(t, started_at=1000.0 * i, finished_at=1000.0 * i + seconds)
 
 
 def test_no_history_means_phases_plus_assumed_overhead() -> None:
@@ -50,8 +51,9 @@ def test_no_history_means_phases_plus_assumed_overhead() -> None:
     per = 2 + 3 + ASSUMED_OVERHEAD_S
     assert {c.seconds for c in f.cells} == {per}
     assert all("assumed" in c.source for c in f.cells)
-    # 1 baseline alone, then 4 matrix trials on 2 slots: two rounds
-    assert f.fresh_s == pytest.approx(per + 2 * per)
+    # 1 baseline alone; then 4 matrix trials on 2 slots in two rounds, each pair sharing the
+    # machine for its work (2 x 30 s) and then waiting out its phases (5 s)
+    assert f.fresh_s == pytest.approx(per + 2 * (2 * ASSUMED_OVERHEAD_S + 5))
     assert (f.trials, f.todo) == (5, 5)
 
 
@@ -68,18 +70,31 @@ def test_history_of_the_same_cell_and_timing_gives_its_median() -> None:
     f = forecast(CFG, PLANNED, {p.key for p in PLANNED}, "new", h)
     by = {c.fault: c for c in f.cells}
     assert by["node_kill"].seconds == 50 and "median of 3" in by["node_kill"].source
-    # the latency cell ran only under another timing: phases + the measured overhead
-    # (median of 35, 45, 85 and 25 = 40)
+    # the latency cell ran only under another timing: phases + the measured work (its
+    # duration less its own phases: median of 35, 45, 85 and 25 = 40)
     assert by["latency"].seconds == 5 + 40 and "measured overhead 40s" in by["latency"].source
 
 
 def test_makespan_keeps_the_pilot_gate_parallel_and_cooldown() -> None:
     seconds = {(p.subject, p.fault, p.params): 10.0 for p in PLANNED}
-    assert makespan(PLANNED, seconds, 2, 0) == 10 + 20
-    assert makespan(PLANNED, seconds, 4, 0) == 10 + 10
-    assert makespan(PLANNED, seconds, 1, 1) == 5 * 11
+    # no phases: pure shared work, parallel slots buy nothing on a saturated machine
+    assert makespan(PLANNED, seconds, 2, 0, 0) == pytest.approx(50)
+    # 8 s of each 10 are waits: two at a time overlap them
+    assert makespan(PLANNED, seconds, 2, 0, 8) == pytest.approx(10 + 2 * (4 + 8))
+    assert makespan(PLANNED, seconds, 1, 1, 8) == pytest.approx(5 * 11)
     only_matrix = [p for p in PLANNED if p.fault != "baseline"][:3]
-    assert makespan(only_matrix, seconds, 2, 0) == 20
+    assert makespan(only_matrix, seconds, 2, 0, 8) == pytest.approx((4 + 8) + 10)
+
+
+def test_work_shares_and_shared_makespan() -> None:
+    from chaos_eval.analysis.sharing import shared_makespan, work_shares
+
+    # two side by side for 74 s, then one alone for 27 s (measured on a 2-core host)
+    assert work_shares([(0, 74), (0, 74), (74, 101)]) == pytest.approx([37, 37, 27])
+    assert work_shares([(0, 10), (5, 15)]) == pytest.approx([7.5, 7.5])
+    assert shared_makespan([37, 37, 27], 2, 0) == pytest.approx(74 + 27)
+    assert shared_makespan([10, 10], 1, 2) == pytest.approx(24)
+    assert shared_makespan([], 2, 0, start=5) == 5
 
 
 def test_what_is_left_is_estimated_apart_from_a_fresh_run() -> None:

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 CODE = {"chaos_eval": "eval", "chaos_eval.chaos": "chaos", "chaos_eval.subjects": "subjects"}
 DATA = {  # package -> (folder, file patterns shipped with it)
     "chaos_eval.compose": ("compose", ["*.yml", "*/*"]),
-    "chaos_eval.campaigns": ("campaigns", ["*.yaml"]),
+    "chaos_eval.campaigns": ("campaigns", ["*.yaml", "*.json"]),
     "chaos_eval.chaos.helper": ("chaos/helper", ["*.py"]),  # stdlib programs for helpers
 }
 

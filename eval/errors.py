@@ -7,6 +7,7 @@
     │   └── LeaseHeldError         another live runner holds the campaign         -> exit 4
     ├── OutputError                an output file cannot or must not be written  -> exit 2
     ├── CampaignNotFound           no campaign with that id                       -> exit 2
+    ├── CampaignStateError         hold/close/resume not possible in that status  -> exit 2
     ├── TrialNotFound              no (or more than one) trial with that key      -> exit 2
     ├── BundleError                a failure bundle is corrupt, truncated or unsafe -> exit 2
     │   └── HistoryError           a history line (JSON lines) is malformed        -> exit 2
@@ -66,6 +67,11 @@ class BundleError(ChaosEvalError):
 
 class HistoryError(BundleError):
     """A line of a register history (chaos_eval.history's JSON-lines format) is malformed."""
+
+
+class CampaignStateError(ChaosEvalError):
+    """The campaign's status does not allow what was asked (holding a finished campaign,
+    closing it twice, resuming a closed one)."""
 
 
 class ImageError(ChaosEvalError):

@@ -44,6 +44,13 @@ class CampaignStatus(StrEnum):
     INTERRUPTED = "interrupted"
     ABORTED = "aborted"  # too many consecutive harness errors: the environment is broken
     FINISHED = "finished"
+    HELD = "held"  # an operator paused it (`hold`): no new trial starts until `resume`
+    CLOSED = "closed"  # an operator ended it (`close --reason`): its unstarted trials never run
+
+    @property
+    def is_over(self) -> bool:
+        """Nothing more will ever run in it."""
+        return self in (CampaignStatus.FINISHED, CampaignStatus.CLOSED)
 
 
 class LedgerState(StrEnum):
@@ -85,6 +92,8 @@ def campaign_exit_code(status: CampaignStatus, trials: Iterable[TrialStatus]) ->
     final = set(trials)
     if status == CampaignStatus.INTERRUPTED:
         return ExitCode.INTERRUPTED
+    if status == CampaignStatus.HELD:  # an operator's deliberate pause
+        return ExitCode.OK
     if status == CampaignStatus.ABORTED or final & {TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED}:
         return ExitCode.HARNESS_ERROR
     if TrialStatus.FAILED in final:

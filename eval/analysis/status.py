@@ -4,6 +4,10 @@
   died. Resume it with `eval resume ID`.
 - stuck: interrupted or aborted and untouched for longer than `stuck_after_s` (24 h by
   default): a forgotten campaign someone should resume or close.
+- held: held (`chaos-eval hold`) for longer than `held_window_s` (24 h by default): an
+  operator's pause that sits forgotten; the hint says how to resume or close it.
+A running campaign also carries its snapshot (rates, ETA, drift alarms:
+chaos_eval.analysis.snapshot).
 Flags are computed on every call and never recorded: `eval status` opens the db read-only
 (it must not take the write lock a live runner needs, nor change a db it only reads). What a
 flag means is in the rows it is computed from; the runner that acts on a campaign (resume,
@@ -14,14 +18,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from chaos_eval.analysis.snapshot import Snapshot, snapshot_of
 from chaos_eval.commands import cli_command
+from chaos_eval.errors import ConfigError
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
+from chaos_eval.spec.matrix import recorded_config
 from chaos_eval.store.leases import LEASE_STALE_S, heartbeat_fresh
-from chaos_eval.store.records import CampaignRow
+from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.store import Store
 
 STUCK_AFTER_S = 24 * 3600.0
+HELD_WINDOW_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,7 @@ class CampaignStatusView:
     flags: tuple[str, ...]
     hint: str
     rerun_of: int | None = None  # the campaign one of whose trials this one re-runs
+    snapshot: Snapshot | None = None  # a running campaign's rates, ETA and drift alarms
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -55,6 +65,7 @@ class CampaignStatusView:
             "flags": list(self.flags),
             "hint": self.hint,
             "rerun_of": self.rerun_of,
+            "snapshot": None if self.snapshot is None else self.snapshot.to_json(),
         }
 
 
@@ -63,6 +74,7 @@ def flags_for(
     now: float,
     stale_after_s: float = LEASE_STALE_S,
     stuck_after_s: float = STUCK_AFTER_S,
+    held_window_s: float = HELD_WINDOW_S,
 ) -> dict[str, str]:
     """Flag name -> the episode key (when the condition began). Pure."""
     out: dict[str, str] = {}
@@ -71,7 +83,34 @@ def flags_for(
     idle = now - c.updated_at >= stuck_after_s
     if c.status in (CampaignStatus.INTERRUPTED, CampaignStatus.ABORTED) and idle:
         out["stuck"] = f"{c.updated_at:.3f}"
+    if c.status == CampaignStatus.HELD and idle_for(c, now) >= held_window_s:
+        out["held"] = f"{c.updated_at:.3f}"
     return out
+
+
+def idle_for(c: CampaignRow, now: float) -> float:
+    return now - c.updated_at
+
+
+def hint_for(c: CampaignRow, flags: dict[str, str], db: Path) -> str:
+    resume = cli_command("resume", c.id, "--db", db)
+    if c.status == CampaignStatus.HELD:
+        close = cli_command("close", c.id, "--reason", "TEXT", "--db", db)
+        return f"resume with: {resume}; or close it with: {close}"
+    if "stale" in flags or c.status in (CampaignStatus.INTERRUPTED, CampaignStatus.ABORTED):
+        return f"resume with: {resume}"
+    return ""
+
+
+def _snapshot(c: CampaignRow, trials: list[TrialRow], progress: dict[int, float],
+              now: float) -> Snapshot | None:
+    if c.status != CampaignStatus.RUNNING:
+        return None
+    try:
+        cfg = recorded_config(c.spec_json, f"campaign {c.id}")
+    except ConfigError:
+        return None
+    return snapshot_of(cfg, trials, progress, now)
 
 
 async def campaign_status(
@@ -79,6 +118,7 @@ async def campaign_status(
     campaign_id: int | None = None,
     *,
     stuck_after_s: float = STUCK_AFTER_S,
+    held_window_s: float = HELD_WINDOW_S,
 ) -> list[CampaignStatusView]:
     if campaign_id is not None:
         rows = [await store.campaign(campaign_id)]
@@ -91,10 +131,9 @@ async def campaign_status(
         by = {s.value: 0 for s in TrialStatus}
         for t in trials:
             by[t.status.value] += 1
-        flags = flags_for(c, now, stuck_after_s=stuck_after_s)
-        hint = ""
-        if "stale" in flags or c.status in (CampaignStatus.INTERRUPTED, CampaignStatus.ABORTED):
-            hint = f"resume with: {cli_command('resume', c.id, '--db', store.path)}"
+        flags = flags_for(c, now, stuck_after_s=stuck_after_s, held_window_s=held_window_s)
+        hint = hint_for(c, flags, store.path)
+        snap = _snapshot(c, trials, await store.last_progress(c.id), now)
         views.append(
             CampaignStatusView(
                 id=c.id,
@@ -106,9 +145,10 @@ async def campaign_status(
                 by_status={k: v for k, v in by.items() if v},
                 lease_holder=f"pid {c.lease_pid} on {c.lease_host}" if c.lease_token else None,
                 heartbeat_age_s=None if c.lease_heartbeat is None else now - c.lease_heartbeat,
-                flags=tuple(sorted(flags)),
+                flags=tuple(sorted({*flags, *(a.kind for a in snap.alarms)} if snap else flags)),
                 hint=hint,
                 rerun_of=c.rerun_of,
+                snapshot=snap,
             )
         )
     return views

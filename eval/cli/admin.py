@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from chaos_eval.cli.boundary import DbOpt, check_format, err, open_store, out, run_async
+from chaos_eval.cli.boundary import (
+    DbOpt,
+    check_format,
+    err,
+    open_store,
+    out,
+    parse_duration,
+    run_async,
+)
 from chaos_eval.outcomes import ExitCode
 from chaos_eval.store.access import Access
 
@@ -16,20 +24,54 @@ from chaos_eval.store.access import Access
 def status(
     campaign_id: Annotated[int | None, typer.Argument(help="One campaign (default: all).")] = None,
     db: DbOpt = Path("eval.db"),
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table | json | prometheus (textfile collector)")
+    ] = "table",
+    held_window: Annotated[
+        str,
+        typer.Option(
+            "--held-window",
+            help="Flag a campaign held longer than this (e.g. 90m, 24h, 2d; plain = seconds).",
+        ),
+    ] = "24h",
 ) -> None:
-    """Every campaign with progress, lease holder, heartbeat age and stale/stuck flags (read
-    only: it never waits for a running campaign's write lock)."""
+    """Every campaign with progress, lease holder, heartbeat age and stale/stuck/held flags;
+    a running one with its rates, ETA, running trials and drift alarms (read only: it never
+    waits for a running campaign's write lock)."""
     from chaos_eval.analysis.status import campaign_status
     from chaos_eval.render.report import render_status
 
-    check_format(fmt, ("table", "json"))
+    check_format(fmt, ("table", "json", "prometheus"))
+    window = parse_duration(held_window, "--held-window")
 
     async def load() -> Any:
         async with await open_store(db) as store:
-            return await campaign_status(store, campaign_id)
+            return await campaign_status(store, campaign_id, held_window_s=window)
 
     render_status(run_async(load), fmt, out)
+
+
+# -- schema ---------------------------------------------------------------------------------
+
+
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write it to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the campaign format (for editors and check-jsonschema); the
+    bundled campaigns point at the copy shipped with the package, campaign.schema.json."""
+    from chaos_eval.spec.schema import schema_text
+
+    text = schema_text()
+    if output is None:
+        out.print(text, end="", markup=False, soft_wrap=True)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        err.print(f"[bold red]error:[/] --output {output}: cannot write: {e.strerror or e}")
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
 
 
 # -- gc -------------------------------------------------------------------------------------

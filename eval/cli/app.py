@@ -10,6 +10,7 @@ eval/cli/boundary.py.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,7 +21,9 @@ from rich.markup import escape
 from chaos_eval import __version__
 from chaos_eval.cli import admin as cli_admin
 from chaos_eval.cli import bundles as cli_bundles
+from chaos_eval.cli import control as cli_control
 from chaos_eval.cli import nightly as cli_nightly
+from chaos_eval.cli import plan as cli_plan
 from chaos_eval.cli import results as cli_results
 from chaos_eval.cli.boundary import (
     DbOpt,
@@ -41,6 +44,7 @@ from chaos_eval.store.records import trial_label
 
 if TYPE_CHECKING:
     from chaos_eval.spec.config import CampaignConfig, SubjectSpec
+    from chaos_eval.spec.shard import ShardSpec
     from chaos_eval.store.records import CampaignRow
     from chaos_eval.store.store import Store
 
@@ -99,12 +103,16 @@ def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]
 
 
 def _progress(event: str, row: Any, status: TrialStatus | None) -> None:
+    """One timestamped line per event (above the live dashboard on a terminal)."""
     label = escape(trial_label(row)) if row else ""
-    if event == "started":
-        out.print(f"[dim]→ trial {row.id} {label}[/]")
+    at = f"[dim]{time.strftime('%H:%M:%S')}[/] "
+    if event == "held":
+        out.print(at + "[yellow]held[/]: running trials finish, no new trial starts")
+    elif event == "started":
+        out.print(at + f"[dim]→ trial {row.id} {label}[/]")
     elif status is not None:
         colour = {"passed": "green", "failed": "red", "error": "yellow"}.get(status.value, "red")
-        out.print(f"[{colour}]{status.value:>14}[/] trial {row.id} {label}")
+        out.print(at + f"[{colour}]{status.value:>14}[/] trial {row.id} {label}")
 
 
 ImagesFn = Callable[["Sequence[SubjectSpec]"], Awaitable[None]]
@@ -117,6 +125,7 @@ Opener = Callable[["Store", ImagesFn], Awaitable[Opened]]
 async def _run_campaign(
     db: Path, opener: Opener, access: Access, skip_images: bool
 ) -> tuple[int, CampaignStatus, list[TrialStatus]]:
+    from chaos_eval.cli.live import live_dashboard
     from chaos_eval.engine.client import Docker
     from chaos_eval.images.build import ensure_images
     from chaos_eval.images.recipes import require_images
@@ -143,7 +152,8 @@ async def _run_campaign(
             markup=False,
         )
         runner = CampaignRunner(cfg, row, store, docker, progress=_progress)
-        status = await runner.run()
+        async with live_dashboard(store, cfg, row, out):
+            status = await runner.run()
         if runner.abort_reason:
             err.print(f"[bold red]campaign aborted:[/] {runner.abort_reason}")
         return row.id, status, [t.status for t in await store.trials(row.id)]
@@ -159,6 +169,9 @@ def _run_to_end(db: Path, opener: Opener, *, access: Access, skip_images: bool) 
     if code == ExitCode.INTERRUPTED:
         resume_cmd = escape(cli_command("resume", cid, "--db", db))
         out.print(f"[yellow]interrupted[/]: continue with: {resume_cmd}")
+    if status == CampaignStatus.HELD:
+        resume_cmd = escape(cli_command("resume", cid, "--db", db))
+        out.print(f"[yellow]held[/]: continue with: {resume_cmd}, or end it with `close`")
     if code != ExitCode.OK:
         raise typer.Exit(code)
 
@@ -185,6 +198,14 @@ def run_campaign(
     ] = None,
     skip_images: SkipImagesOpt = False,
     verbose: VerboseOpt = False,
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach",
+            help="Run in the background: print the campaign id and return; the log goes "
+            "next to the db (see `chaos-eval logs ID -f`); `hold ID` or SIGTERM stop it.",
+        ),
+    ] = False,
 ) -> None:
     """Run (or continue) a campaign: finished trials are skipped, the rest run."""
     from chaos_eval.run.campaign import resolve_campaign
@@ -198,6 +219,10 @@ def run_campaign(
         if part is not None:
             check_shard_size([p for p, _ in expand(cfg)], part, str(config))
 
+    if detach:
+        cli_control.detach(db, _resolve_only(config, db, new, part), skip_images, verbose)
+        return
+
     async def from_file(store: Store, images: ImagesFn) -> Opened:
         res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new, shard=part)
         await images(cfg.subjects)
@@ -206,6 +231,20 @@ def run_campaign(
 
     setup_logging(verbose)
     _run_to_end(db, from_file, access=Access.CREATE, skip_images=skip_images)
+
+
+def _resolve_only(config: Path, db: Path, new: bool, part: ShardSpec | None) -> int:
+    """The id of the campaign `run campaign FILE` would run (created if need be)."""
+    from chaos_eval.run.campaign import resolve_campaign
+    from chaos_eval.spec.config import load_campaign
+
+    async def go() -> int:
+        cfg = load_campaign(config)  # bad files fail before the db is created
+        async with await open_store(db, Access.CREATE) as store:
+            res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new, shard=part)
+            return res.campaign.id
+
+    return run_async(go)
 
 
 @app.command()
@@ -217,10 +256,12 @@ def resume(
     verbose: VerboseOpt = False,
 ) -> None:
     """Repair and continue an interrupted campaign by id, with its recorded spec."""
+    from chaos_eval.run.control import check_resumable
     from chaos_eval.spec.matrix import recorded_config
 
     async def recorded(store: Store, images: ImagesFn) -> Opened:
         row = await store.campaign(campaign_id)
+        check_resumable(row)
         cfg = recorded_config(row.spec_json, f"{db} (campaign {campaign_id})")
         await images(cfg.subjects)
         return row, cfg, "resuming"
@@ -267,4 +308,9 @@ app.command()(guarded(cli_nightly.merge))
 app.command()(guarded(cli_nightly.trend))
 app.command()(guarded(cli_admin.status))
 app.command()(guarded(cli_admin.gc))
+app.command()(guarded(cli_admin.schema))
+app.command()(guarded(cli_plan.plan))
+app.command()(guarded(cli_control.hold))
+app.command()(guarded(cli_control.close))
+app.command()(guarded(cli_control.logs))
 images_app.command("build")(guarded(cli_admin.images_build))

@@ -24,6 +24,7 @@ from rich.markup import escape
 from chaos_eval.errors import (
     BundleError,
     CampaignNotFound,
+    CampaignStateError,
     ChaosEvalError,
     ConfigError,
     LeaseHeldError,
@@ -57,7 +58,13 @@ def exit_for(e: ChaosEvalError) -> ExitCode:
         return ExitCode.LEASE_HELD
     if isinstance(
         e,
-        ConfigError | StoreError | CampaignNotFound | TrialNotFound | BundleError | OutputError,
+        ConfigError
+        | StoreError
+        | CampaignNotFound
+        | TrialNotFound
+        | BundleError
+        | OutputError
+        | CampaignStateError,
     ):
         return ExitCode.BAD_INPUT
     return ExitCode.HARNESS_ERROR
@@ -117,6 +124,27 @@ async def open_store(db: Path, access: Access = Access.READ) -> Store:
     from chaos_eval.store.store import Store
 
     return await Store.open(db, access)
+
+
+UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """'90m', '24h', '2d', '30s' or plain seconds; exit 2 with one line otherwise."""
+    t = text.strip().lower()
+    unit = UNITS.get(t[-1:]) if t else None
+    number = t[:-1] if unit is not None else t
+    try:
+        value = float(number) * (unit or 1.0)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        err.print(
+            f"[bold red]error:[/] {option}: {escape(repr(text))} is not a positive duration "
+            "(30s, 90m, 24h, 2d)"
+        )
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    return value
 
 
 def check_format(fmt: str, allowed: Sequence[str]) -> None:

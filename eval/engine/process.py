@@ -21,8 +21,10 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +99,21 @@ async def run_process(
         out.decode("utf-8", "replace"),
         (err or b"").decode("utf-8", "replace"),
     )
+
+
+def spawn_detached(argv: Sequence[str], log_path: Path) -> int:
+    """Start argv in the background and return its pid without waiting: a session of its own
+    (no terminal, so closing the shell does not hang it up), stdin /dev/null, stdout and
+    stderr appended to log_path. It outlives the caller by design (`run campaign --detach`);
+    it is stopped by `chaos-eval hold` or SIGTERM, which it handles. OSError when it cannot
+    be started."""
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return proc.pid

@@ -21,6 +21,8 @@ from chaos_eval.analysis.compare import Comparison, MetricChange
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.render.exports import analysis_csv, analysis_markdown
 from chaos_eval.render.numbers import num, pct
+from chaos_eval.render.progress import snapshot_lines
+from chaos_eval.render.prometheus import prometheus_text
 from chaos_eval.render.reruns import rerun_lines
 
 
@@ -175,11 +177,18 @@ def status_table(views: Sequence[Any]) -> Table:
 
 
 def render_status(views: Sequence[Any], fmt: str, console: Console) -> None:
-    """The status table and each campaign's hint (how to resume it), or JSON."""
+    """The status table, each running campaign's snapshot and each campaign's hint (how to
+    resume it), or JSON, or the Prometheus text format."""
     if fmt == "json":
         console.print_json(json.dumps([v.to_json() for v in views]))
         return
+    if fmt == "prometheus":
+        console.print(prometheus_text(views), end="", markup=False, highlight=False)
+        return
     console.print(status_table(views))
+    for v in views:
+        if v.snapshot is not None:
+            render_lines(console, [escape(x) for x in snapshot_lines(v.id, v.snapshot)])
     for v in views:
         if v.hint:
             flags = ", ".join(v.flags) or v.status

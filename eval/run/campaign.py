@@ -21,11 +21,13 @@ from chaos_eval.cleanup.repair import repair
 from chaos_eval.engine.client import Docker
 from chaos_eval.errors import StoreError
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
+from chaos_eval.run.control import continues
 from chaos_eval.run.lease import CampaignLease
 from chaos_eval.run.plan import RunControl, TrialPlan
 from chaos_eval.run.provenance import git_sha
 from chaos_eval.run.shield import shielded
 from chaos_eval.run.trial import run_trial
+from chaos_eval.run.watch import CampaignWatch
 from chaos_eval.spec.config import CampaignConfig
 from chaos_eval.spec.matrix import (
     BASELINE,
@@ -62,9 +64,9 @@ async def resolve_campaign(
     label = str(shard) if shard else None
     latest = await store.latest_campaign(cfg.name, label)
     if latest is not None and not new:
-        if latest.spec_hash == shash:
+        if latest.spec_hash == shash and continues(latest):  # held: refused; closed: anew
             return Resolution(latest, created=False)
-        if latest.status != CampaignStatus.FINISHED:
+        if not latest.status.is_over and latest.spec_hash != shash:
             raise StoreError(
                 f"campaign {latest.id} ({cfg.name!r}) is unfinished and {config_path} no longer "
                 f"matches its spec; resume it with its original file or `eval resume "
@@ -113,6 +115,8 @@ class CampaignRunner:
         self.lease = CampaignLease(store, campaign.id, self.token)
         self.consecutive_errors = 0
         self.abort_reason = ""
+        self.held = False  # a hold arrived through the db (eval/run/watch.py)
+        self.watch = CampaignWatch(store, campaign.id, cfg)
         self._running: set[asyncio.Task[None]] = set()
 
     # -- signals ------------------------------------------------------------------------
@@ -126,6 +130,13 @@ class CampaignRunner:
             self.control.hurry = True
         for task in list(self._running):
             task.cancel()
+
+    def on_hold(self) -> None:
+        """The campaign was held (or closed) from outside: start no new trial; the running
+        ones finish normally (their faults removed, their clusters torn down)."""
+        self.held = True
+        self.stop.set()
+        self.progress("held", None, None)
 
     @contextlib.contextmanager
     def _signal_handlers(self) -> Iterator[None]:
@@ -149,16 +160,21 @@ class CampaignRunner:
         cid = self.campaign.id
         await self.lease.acquire()
         heart = asyncio.create_task(self.lease.keep_fresh(self.on_signal))
+        watch = asyncio.create_task(self.watch.run(self.on_hold))
         status = CampaignStatus.INTERRUPTED  # what the record says if repair itself fails
         try:
             with self._signal_handlers():
                 await repair(self.store, self.docker, cid)
                 status = await self._schedule()
         finally:
-            heart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heart
-            await shielded(self.store.set_campaign_status(cid, status, self.abort_reason), 30)
+            for task in (heart, watch):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            # a hold that landed meanwhile stays held (unless everything finished)
+            status = await shielded(
+                self.store.end_campaign_run(cid, status, self.abort_reason), 30
+            )
             await shielded(self.lease.release(), 30)
         return status
 

@@ -22,11 +22,14 @@ from pydantic import (
     ValidationError,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from chaos_eval.errors import ConfigError
 from chaos_eval.spec import registry
+from chaos_eval.spec.drift import Drift
 from chaos_eval.spec.targeting import validate_target
+from chaos_eval.spec.vocabulary import FAULT_ALIASES, normalize_chaos
 from chaos_eval.spec.workloads import KVWorkloadSpec, WorkloadSpec
 
 Scalar = str | int | float | bool
@@ -86,11 +89,18 @@ class ChaosSpec(_Frozen):
     params: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
     slo: SLO | None = None  # overrides the campaign SLO for this fault
 
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_vocabulary(cls, data: Any) -> Any:
+        """The seed plan's words (network_partition, a min_ms/max_ms latency range) in ours:
+        chaos_eval.spec.vocabulary."""
+        return normalize_chaos(data)
+
     @field_validator("type")
     @classmethod
     def _known_fault(cls, v: str) -> str:
         if v not in registry.fault_kinds():
-            known = ", ".join(sorted(registry.fault_kinds()))
+            known = ", ".join(sorted({*registry.fault_kinds(), *FAULT_ALIASES}))
             raise ValueError(f"unknown fault type {v!r} (known: {known})")
         return v
 
@@ -153,6 +163,21 @@ class CampaignConfig(_Frozen):
     slo: SLO = Field(default_factory=SLO)
     max_retries: int = Field(default=1, ge=0, le=10)
     max_consecutive_errors: int = Field(default=5, ge=1, le=1000)
+    drift: Drift = Field(default_factory=Drift)  # chaos_eval.spec.drift
+
+    @model_serializer(mode="wrap")
+    def _omit_default_drift(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No `drift` key when it is the default: specs written before it existed keep their
+        spec hash (and so their trial keys)."""
+        data: dict[str, Any] = handler(self)
+        if self.drift == Drift():
+            data.pop("drift", None)
+        return data
+
+    @property
+    def longest_phase_s(self) -> float:
+        t = self.timing
+        return max(t.healthy_timeout_s, t.warmup_s, t.fault_duration_s, t.recovery_timeout_s)
 
     @field_validator("name")
     @classmethod

@@ -8,6 +8,8 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 
+import aiosqlite
+
 from chaos_eval.errors import CampaignNotFound
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
 from chaos_eval.spec.matrix import PlannedTrial
@@ -121,15 +123,59 @@ class Campaigns:
     async def set_status(
         self, campaign_id: int, status: CampaignStatus, reason: str = ""
     ) -> None:
-        now = time.time()
-        finished = now if status == CampaignStatus.FINISHED else None
         async with self._conn.transaction() as db:
-            await db.execute(
-                "UPDATE campaigns SET status = ?, reason = ?, updated_at = ?, finished_at = ?"
-                " WHERE id = ?",
-                (status.value, reason, now, finished, campaign_id),
+            await _write_status(db, campaign_id, status, reason)
+
+    async def move(
+        self,
+        campaign_id: int,
+        to: CampaignStatus,
+        *,
+        allowed: frozenset[CampaignStatus],
+        reason: str = "",
+    ) -> CampaignRow:
+        """Move the campaign to `to` if its status is one of `allowed`, atomically. Returns
+        the row as it was before: it moved iff that row's status is in `allowed`."""
+        async with self._conn.transaction() as db:
+            rows = list(
+                await db.execute_fetchall("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))
             )
-            await db.execute(
-                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
-                (campaign_id, now, f"campaign_{status.value}", reason),
-            )
+            if not rows:
+                raise CampaignNotFound(f"no campaign with id {campaign_id} in {self._conn.path}")
+            before = campaign_row(rows[0])
+            if before.status in allowed:
+                await _write_status(db, campaign_id, to, reason)
+        return before
+
+    async def end_run(
+        self, campaign_id: int, status: CampaignStatus, reason: str = ""
+    ) -> CampaignStatus:
+        """A runner's last word on its campaign: `status`, except that a hold that landed
+        while it ran stays `held` unless every trial finished, and `closed` stays closed.
+        Returns the status the campaign has after it."""
+        async with self._conn.transaction() as db:
+            sql = "SELECT status FROM campaigns WHERE id = ?"
+            rows = list(await db.execute_fetchall(sql, (campaign_id,)))
+            now = CampaignStatus(rows[0][0]) if rows else None
+            if now == CampaignStatus.CLOSED:  # closed stays closed
+                return now
+            if now == CampaignStatus.HELD and status != CampaignStatus.FINISHED:
+                status, reason = CampaignStatus.HELD, "held: running trials finished, none started"
+            await _write_status(db, campaign_id, status, reason)
+        return status
+
+
+async def _write_status(
+    db: aiosqlite.Connection, campaign_id: int, status: CampaignStatus, reason: str
+) -> None:
+    now = time.time()
+    finished = now if status.is_over else None
+    await db.execute(
+        "UPDATE campaigns SET status = ?, reason = ?, updated_at = ?, finished_at = ?"
+        " WHERE id = ?",
+        (status.value, reason, now, finished, campaign_id),
+    )
+    await db.execute(
+        "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
+        (campaign_id, now, f"campaign_{status.value}", reason),
+    )

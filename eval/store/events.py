@@ -24,6 +24,16 @@ class Events:
                 (campaign_id, trial_id, time.time(), kind, detail),
             )
 
+    async def last_progress(self, campaign_id: int) -> dict[int, float]:
+        """trial id -> when it last started or crossed a phase boundary (what a stuck trial
+        stops doing)."""
+        rows = await self._conn.rows(
+            "SELECT trial_id, MAX(at) FROM events WHERE campaign_id = ? AND trial_id IS NOT NULL"
+            " AND (kind = 'trial_started' OR kind LIKE 'phase_%') GROUP BY trial_id",
+            (campaign_id,),
+        )
+        return {int(r[0]): float(r[1]) for r in rows}
+
     async def of_campaign(self, campaign_id: int, kind: str | None = None) -> list[EventRow]:
         sql = "SELECT * FROM events WHERE campaign_id = ?"
         args: list[object] = [campaign_id]

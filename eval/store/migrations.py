@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from chaos_eval.errors import StoreError
-from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
+from chaos_eval.outcomes import LedgerState, OpOutcome, TrialPhase, TrialStatus
 from chaos_eval.store.access import Access
 from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, OpRow, TrialRow
 
@@ -19,6 +19,17 @@ from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, OpRow, Tr
 def _check(column: str, values: type[object]) -> str:
     allowed = ", ".join(f"'{v.value}'" for v in values)  # type: ignore[attr-defined]
     return f"CHECK ({column} IN ({allowed}))"
+
+
+def _check_literal(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK over values frozen in the migration's own text (a shipped migration must not
+    change when an enum grows)."""
+    return f"CHECK ({column} IN ({', '.join(repr(v) for v in values)}))"
+
+
+# The campaign statuses of 0001_initial, as shipped (before held and closed existed).
+CAMPAIGN_STATUSES_0001 = ("running", "interrupted", "aborted", "finished")
+CAMPAIGN_STATUSES_0003 = (*CAMPAIGN_STATUSES_0001, "held", "closed")
 
 
 INITIAL = f"""
@@ -29,7 +40,7 @@ CREATE TABLE campaigns (
     spec_hash       TEXT NOT NULL,
     spec_json       TEXT NOT NULL,
     config_path     TEXT NOT NULL,
-    status          TEXT NOT NULL {_check("status", CampaignStatus)},
+    status          TEXT NOT NULL {_check_literal("status", CAMPAIGN_STATUSES_0001)},
     reason          TEXT NOT NULL DEFAULT '',
     seed            INTEGER NOT NULL,
     harness_version TEXT NOT NULL,
@@ -151,14 +162,54 @@ CREATE TABLE merged_shards (
 )
 """
 
+# `held` and `closed` (eval/run/control.py): SQLite cannot alter a CHECK, so the campaigns
+# table is rebuilt (the documented procedure: new table, copy, drop, rename), with foreign
+# keys off for the swap and checked before the commit (REBUILDS).
+_CAMPAIGN_COLUMNS = (
+    "id, uid, name, spec_hash, spec_json, config_path, status, reason, seed, harness_version,"
+    " git_sha, argv, created_at, updated_at, finished_at, lease_token, lease_pid, lease_host,"
+    " lease_heartbeat, rerun_of"
+)
+HELD_CLOSED = f"""
+CREATE TABLE campaigns_0003 (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid             TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL,
+    spec_hash       TEXT NOT NULL,
+    spec_json       TEXT NOT NULL,
+    config_path     TEXT NOT NULL,
+    status          TEXT NOT NULL {_check_literal("status", CAMPAIGN_STATUSES_0003)},
+    reason          TEXT NOT NULL DEFAULT '',
+    seed            INTEGER NOT NULL,
+    harness_version TEXT NOT NULL,
+    git_sha         TEXT NOT NULL,
+    argv            TEXT NOT NULL,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    finished_at     REAL,
+    lease_token     TEXT,
+    lease_pid       INTEGER,
+    lease_host      TEXT,
+    lease_heartbeat REAL,
+    rerun_of        INTEGER REFERENCES campaigns(id)
+);
+INSERT INTO campaigns_0003 ({_CAMPAIGN_COLUMNS}) SELECT {_CAMPAIGN_COLUMNS} FROM campaigns;
+DROP TABLE campaigns;
+ALTER TABLE campaigns_0003 RENAME TO campaigns;
+CREATE INDEX campaigns_name ON campaigns(name, spec_hash)
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
     ("0002_rerun_of", RERUN_OF),
     ("0003_histories", HISTORIES),
     ("0004_container_logs", CONTAINER_LOGS),
-    ("0005_shards", SHARDS),
+    ("0005_campaign_held_closed", HELD_CLOSED),  # rebuilds campaigns: before 0006 adds a column
+    ("0006_shards", SHARDS),
 )
+# migrations that rebuild a table others reference: run with foreign keys off, checked after
+REBUILDS = frozenset({"0005_campaign_held_closed"})
 
 
 def prepare(db: sqlite3.Connection, path: Path, access: Access) -> None:
@@ -198,19 +249,34 @@ def prepare(db: sqlite3.Connection, path: Path, access: Access) -> None:
             "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
         )
     for name, sql in pending:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for stmt in (s.strip() for s in sql.split(";")):
-                if stmt:
-                    db.execute(stmt)
-            db.execute(
-                "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        _apply(db, path, name, sql)
     verify_schema(db, path)
+
+
+def _apply(db: sqlite3.Connection, path: Path, name: str, sql: str) -> None:
+    """One migration and its `_migrations` row in one transaction. A table rebuild runs with
+    foreign keys off (a no-op inside a transaction, so set before it) and is checked before
+    the commit."""
+    rebuild = name in REBUILDS
+    if rebuild:
+        db.execute("PRAGMA foreign_keys = OFF")
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in (s.strip() for s in sql.split(";")):
+            if stmt:
+                db.execute(stmt)
+        if rebuild and db.execute("PRAGMA foreign_key_check").fetchall():
+            raise StoreError(f"{path}: migration {name} would break foreign keys; not applied")
+        db.execute(
+            "INSERT INTO _migrations(name, applied_at) VALUES (?, ?)", (name, time.time())
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    finally:
+        if rebuild:
+            db.execute("PRAGMA foreign_keys = ON")
 
 
 # table -> the columns read from it (every field of its record, and what ops are keyed by)

@@ -125,6 +125,25 @@ class Store:
     ) -> None:
         await self._campaigns.set_status(campaign_id, status, reason)
 
+    async def move_campaign(
+        self,
+        campaign_id: int,
+        to: CampaignStatus,
+        *,
+        allowed: frozenset[CampaignStatus],
+        reason: str = "",
+    ) -> CampaignRow:
+        """Move the campaign to `to` if its status is one of `allowed`, atomically; returns the
+        row as it was before (it moved iff that status is in `allowed`)."""
+        return await self._campaigns.move(campaign_id, to, allowed=allowed, reason=reason)
+
+    async def end_campaign_run(
+        self, campaign_id: int, status: CampaignStatus, reason: str = ""
+    ) -> CampaignStatus:
+        """A runner's last word: `status`, unless a hold landed meanwhile (then `held`, unless
+        everything finished). Returns what was written."""
+        return await self._campaigns.end_run(campaign_id, status, reason)
+
     # -- lease ----------------------------------------------------------------------------
 
     async def acquire_lease(
@@ -245,6 +264,10 @@ class Store:
         self, campaign_id: int | None, kind: str, detail: str = "", trial_id: int | None = None
     ) -> None:
         await self._events.record(campaign_id, kind, detail, trial_id)
+
+    async def last_progress(self, campaign_id: int) -> dict[int, float]:
+        """trial id -> when it last started or crossed a phase boundary."""
+        return await self._events.last_progress(campaign_id)
 
     async def events(self, campaign_id: int, kind: str | None = None) -> list[EventRow]:
         return await self._events.of_campaign(campaign_id, kind)

@@ -150,7 +150,7 @@ def test_refuses_other_schema_unrelated_and_corrupt_dbs(tmp_path: Path) -> None:
     old = tmp_path / "old.db"
     old.write_bytes(shard.read_bytes())
     con = sqlite3.connect(old)
-    con.execute("DELETE FROM _migrations WHERE name = '0005_shards'")
+    con.execute("DELETE FROM _migrations WHERE name = '0006_shards'")
     con.commit()
     con.close()
     with pytest.raises(StoreError, match="schema version differs"):

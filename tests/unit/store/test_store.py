@@ -59,7 +59,8 @@ async def test_migrations_wal_and_reopen(tmp_path: Path) -> None:
         "0002_rerun_of",
         "0003_histories",
         "0004_container_logs",
-        "0005_shards",
+        "0005_campaign_held_closed",
+        "0006_shards",
     ]
     raw.close()
     store = await Store.open(db)  # reopening applies nothing twice

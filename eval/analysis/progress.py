@@ -1,0 +1,42 @@
+"""Per-cell progress of a campaign while it runs (the live dashboard's bars): trials done
+out of the cell's target, and the verdict and recovery time of its latest finished trial."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chaos_eval.store.records import TrialRow
+
+
+@dataclass(frozen=True)
+class CellProgress:
+    label: str  # subject / fault (params)
+    done: int
+    target: int
+    running: int
+    last_status: str | None
+    last_recovery_s: float | None
+
+
+def cell_label(t: TrialRow) -> str:
+    params = ",".join(f"{k}={v}" for k, v in sorted(t.params_dict.items()))
+    return f"{t.subject} / {t.fault}" + (f" ({params})" if params else "")
+
+
+def cell_progress(trials: Sequence[TrialRow]) -> list[CellProgress]:
+    """One entry per cell, in the campaign's order. Pure."""
+    cells: dict[str, list[TrialRow]] = {}
+    for t in sorted(trials, key=lambda t: t.ordinal):
+        cells.setdefault(cell_label(t), []).append(t)
+    out = []
+    for label, ts in cells.items():
+        finished = sorted((t for t in ts if t.status.is_final), key=lambda t: t.finished_at or 0)
+        last = finished[-1] if finished else None
+        out.append(CellProgress(
+            label=label, done=len(finished), target=len(ts),
+            running=sum(t.status.value == "running" for t in ts),
+            last_status=last.status.value if last else None,
+            last_recovery_s=last.recovery_s if last else None,
+        ))
+    return out

@@ -11,6 +11,7 @@ import pytest
 
 from chaos_eval.cli.control import log_path, pid_path
 from chaos_eval.outcomes import CampaignStatus
+from chaos_eval.store.access import Access
 from chaos_eval.store.store import Store
 from tests.unit.cli.test_cli import fake_subject, invoke
 from tests.unit.run.test_harness import doc, run
@@ -89,8 +90,11 @@ def test_hold_on_a_missing_db_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "no.db").exists()
 
 
-def test_status_flags_a_forgotten_hold_once_and_says_how_to_go_on(db: Path) -> None:
+def test_status_flags_a_forgotten_hold_and_says_how_to_go_on(db: Path) -> None:
+    """The flag is computed from the hold's own timestamp (its episode) on every call and
+    never recorded: status opens the db read-only, so the file is the same after it."""
     assert invoke("hold", "2", "--db", str(db)).exit_code == 0
+    before = db.read_bytes()
     res = invoke("status", "2", "--db", str(db), "-f", "json")
     assert json.loads(res.output)[0]["flags"] == []  # not past the 24 h window yet
     time.sleep(0.05)
@@ -103,10 +107,11 @@ def test_status_flags_a_forgotten_hold_once_and_says_how_to_go_on(db: Path) -> N
     assert data[0]["flags"] == ["held"] and data[0]["status"] == "held"
 
     async def held_events() -> int:
-        async with await Store.open(db) as store:
+        async with await Store.open(db, Access.READ) as store:
             return len(await store.events(2, "flag_held"))
 
-    assert asyncio.run(held_events()) == 1  # once per episode
+    assert asyncio.run(held_events()) == 0  # computed, never written by a reader
+    assert db.read_bytes() == before
 
 
 def test_status_prometheus(db: Path) -> None:

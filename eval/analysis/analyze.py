@@ -12,28 +12,17 @@ phase the median of the trials' per-node p50s.
 from __future__ import annotations
 
 import json
-import math
-import random
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos_eval.analysis.intervals import Interval, bootstrap_median, wilson
 from chaos_eval.analysis.metrics import percentile
 from chaos_eval.commands import rerun_command
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.store.records import CampaignRow, TrialRow
-
-
-@dataclass(frozen=True)
-class Interval:
-    value: float | None
-    low: float | None
-    high: float | None
-
-    def to_json(self) -> dict[str, float | None]:
-        return {"value": _r(self.value), "low": _r(self.low), "high": _r(self.high)}
 
 
 @dataclass(frozen=True)
@@ -166,28 +155,6 @@ def trial_json(t: TrialRow, campaign_id: int, db: str | Path | None) -> dict[str
 
 def _r(v: float | None, nd: int = 4) -> float | None:
     return None if v is None else round(v, nd)
-
-
-def wilson(successes: int, n: int, z: float = 1.959964) -> Interval:
-    """Wilson score interval for a binomial proportion (95 % by default)."""
-    if n == 0:
-        return Interval(None, None, None)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
-
-
-def bootstrap_median(values: Sequence[float], seed: int, rounds: int = 2000) -> Interval:
-    """Percentile bootstrap 95 % interval of the median (deterministic for a seed)."""
-    if not values:
-        return Interval(None, None, None)
-    rng = random.Random(seed)
-    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(rounds))
-    return Interval(
-        statistics.median(values), meds[int(0.025 * rounds)], meds[int(0.975 * rounds) - 1]
-    )
 
 
 def _metric(t: TrialRow, *path: str) -> Any:

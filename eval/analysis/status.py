@@ -82,14 +82,11 @@ async def campaign_status(
     now = time.time()
     views = []
     for c in rows:
-        trials = await store.trials(c.id)
-        by = {s.value: 0 for s in TrialStatus}
-        for t in trials:
-            by[t.status.value] += 1
+        counts = await store.trial_counts(c.id)
+        by = {s.value: counts.get(s, 0) for s in TrialStatus}
         flags = flags_for(c, now, stuck_after_s=stuck_after_s)
-        seen = {(e.kind, e.detail) for e in await store.events(c.id)}
         for flag, episode in flags.items():
-            if (f"flag_{flag}", episode) not in seen:
+            if not await store.has_event(c.id, f"flag_{flag}", episode):
                 await store.event(c.id, f"flag_{flag}", episode)
         hint = ""
         if "stale" in flags or c.status in (CampaignStatus.INTERRUPTED, CampaignStatus.ABORTED):
@@ -100,8 +97,8 @@ async def campaign_status(
                 name=c.name,
                 status=c.status.value,
                 reason=c.reason,
-                trials_total=len(trials),
-                trials_done=sum(t.status.is_final for t in trials),
+                trials_total=sum(counts.values()),
+                trials_done=sum(n for s, n in counts.items() if s.is_final),
                 by_status={k: v for k, v in by.items() if v},
                 lease_holder=f"pid {c.lease_pid} on {c.lease_host}" if c.lease_token else None,
                 heartbeat_age_s=None if c.lease_heartbeat is None else now - c.lease_heartbeat,

@@ -32,7 +32,7 @@ def analyze(
     async def load() -> Any:
         async with await open_store(db) as store:
             row = await store.campaign(campaign_id)
-            return do_analyze(row, await store.trials(campaign_id))
+            return do_analyze(row, await store.trial_results(campaign_id))
 
     result = run_async(load)
     render_analysis(result, fmt, out, db=db)
@@ -52,7 +52,8 @@ async def _load_analysis(db: Path, campaign_ids: list[int]) -> list[Any]:
 
     async with await open_store(db) as store:
         return [
-            do_analyze(await store.campaign(cid), await store.trials(cid)) for cid in campaign_ids
+            do_analyze(await store.campaign(cid), await store.trial_results(cid))
+            for cid in campaign_ids
         ]
 
 
@@ -99,7 +100,7 @@ def html_report(
     async def load() -> tuple[Any, list[TrialChart]]:
         async with await open_store(db) as store:
             row = await store.campaign(campaign_id)
-            analysis = do_analyze(row, await store.trials(campaign_id))
+            analysis = do_analyze(row, await store.trial_results(campaign_id))
             charted = chart_trials(analysis, trials)
             return analysis, [TrialChart(t, await store.ops(t.id)) for t in charted]
 

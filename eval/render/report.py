@@ -68,12 +68,18 @@ TABLE_KEY = (
 )
 
 
+def print_json(console: Console, data: object) -> None:
+    """The text rich's print_json writes (2-space indent, non-ASCII kept), unhighlighted:
+    highlighting a 100k-trial analysis costs minutes."""
+    console.out(json.dumps(data, indent=2, ensure_ascii=False), highlight=False)
+
+
 def render_analysis(
     a: Analysis, fmt: str, console: Console, db: str | Path | None = None
 ) -> None:
     """`db` is named in the re-run commands (omitted: the default eval.db)."""
     if fmt == "json":
-        console.print_json(json.dumps(a.to_json(db)))
+        print_json(console, a.to_json(db))
         return
     if fmt == "csv":
         console.out(analysis_csv(a), end="", highlight=False)
@@ -124,7 +130,7 @@ def comparison_table(c: Comparison) -> Table:
 
 def render_comparison(c: Comparison, fmt: str, console: Console) -> None:
     if fmt == "json":
-        console.print_json(json.dumps(c.to_json()))
+        print_json(console, c.to_json())
         return
     console.print(comparison_table(c))
     for side, cells in (("A", c.only_a), ("B", c.only_b)):
@@ -155,7 +161,7 @@ def status_table(views: Sequence[Any]) -> Table:
 def render_status(views: Sequence[Any], fmt: str, console: Console) -> None:
     """The status table and each campaign's hint (how to resume it), or JSON."""
     if fmt == "json":
-        console.print_json(json.dumps([v.to_json() for v in views]))
+        print_json(console, [v.to_json() for v in views])
         return
     console.print(status_table(views))
     for v in views:

@@ -31,3 +31,11 @@ class Events:
             sql += " AND kind = ?"
             args.append(kind)
         return [EventRow(**dict(r)) for r in await self._conn.rows(sql + " ORDER BY id", args)]
+
+    async def exists(self, campaign_id: int, kind: str, detail: str) -> bool:
+        """Whether the campaign has an event of that kind and detail."""
+        rows = await self._conn.rows(
+            "SELECT 1 FROM events WHERE campaign_id = ? AND kind = ? AND detail = ? LIMIT 1",
+            (campaign_id, kind, detail),
+        )
+        return bool(rows)

@@ -56,6 +56,7 @@ async def test_migrations_wal_and_reopen(tmp_path: Path) -> None:
     assert [r[0] for r in raw.execute("SELECT name FROM _migrations")] == [
         "0001_initial",
         "0002_rerun_of",
+        "0003_read_indexes",
     ]
     raw.close()
     store = await Store.open(db)  # reopening applies nothing twice

@@ -37,8 +37,10 @@ def timed(argv: list[str]) -> dict[str, Any]:
         wall = time.monotonic() - t0
         stats = Path(tf.name).read_text()
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stats)
-    return {"seconds": round(wall, 2), "peak_mb": round(int(rss.group(1)) / 1024, 1) if rss
-            else None, "exit": proc.returncode, "stderr": proc.stderr.strip()[-300:]}
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", stats))
+    return {"seconds": round(wall, 2), "cpu_s": round(cpu, 2),
+            "peak_mb": round(int(rss.group(1)) / 1024, 1) if rss else None,
+            "exit": proc.returncode, "stderr": proc.stderr.strip()[-300:]}
 
 
 async def plan(db: Path, yaml_path: Path) -> dict[str, Any]:
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             prev = f"   (was {was['seconds']}s, {was['peak_mb']} MB)" if was else ""
             extra = f"  html {r['html_mb']} MB" if r.get("html_mb") is not None else ""
             bad = f"  EXIT {r['exit']}: {r['stderr']}" if r["exit"] not in (0, 1) else ""
-            print(f"  {name:20} {r['seconds']:7.2f}s  {r['peak_mb']:7.1f} MB{extra}{prev}{bad}")
+            print(f"  {name:20} {r['seconds']:7.2f}s wall {r['cpu_s']:7.2f}s cpu "
+                  f"{r['peak_mb']:7.1f} MB{extra}{prev}{bad}")
     out = Path(a.out) if a.out else RESULTS / f"scale-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

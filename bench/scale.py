@@ -55,7 +55,7 @@ async def plan(db: Path, yaml_path: Path) -> dict[str, Any]:
     store = await Store.open(db, create=False)
     try:
         res = await resolve_campaign(store, cfg, str(yaml_path), ["bench.scale"], new=False)
-        rows = {r.key: r for r in await store.trials(res.campaign.id)}
+        rows = {r.key: r for r in await store.trial_results(res.campaign.id)}
         todo = [p for p, _ in expand(cfg) if p.key in rows and not rows[p.key].status.is_final]
     finally:
         await store.close()

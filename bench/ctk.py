@@ -7,10 +7,11 @@ beyond the configured hold (and, for chaos-eval, the warm-up) is its overhead.
 Chaos Toolkit (`chaos run`, installed by hand into bench/.ctk-venv, not a project
 dependency: `python3 -m venv bench/.ctk-venv && bench/.ctk-venv/bin/pip install
 chaostoolkit`) gets one cluster brought up by chaos-eval's etcd subject and, per round, an
-experiment file: steady state = every member's /health answers 200 (CTK's http probe);
-method = `docker kill` the follower (process provider), pause HOLD_S, `docker start` it,
-then a process that polls every /health until 200 (30 s deadline); steady state again.
-It checks: the three health endpoints before and after. Nothing else: no workload, no
+experiment file: steady state = every member answers `etcdctl endpoint health` (process
+probes through `docker exec`; a restarted member's published port changes, so a fixed
+URL cannot follow it); method = `docker kill` the follower, pause HOLD_S, `docker start`
+it, then a process that polls every member's health (30 s deadline); steady state again.
+It checks: each member's health before and after. Nothing else: no workload, no
 proof the fault took effect beyond docker's exit code, no record of what it changed, no
 proof of removal, no cleanup if it is interrupted between kill and start.
 
@@ -45,28 +46,31 @@ from chaos_eval.subjects.etcd.subject import EtcdSubject
 
 HOLD_S = 5.0
 CHAOS = ROOT / "bench" / ".ctk-venv" / "bin" / "chaos"
+ETCDCTL = ("etcdctl", "--endpoints=http://127.0.0.1:2379", "--command-timeout=1s",
+           "endpoint", "health")
+# Poll every member (docker exec etcdctl endpoint health) until all are healthy, 30 s at
+# most. From inside: a restarted member's ephemeral host port changes, so a fixed URL in an
+# experiment file cannot follow it.
 WAIT_HEALTHY = (
-    "import sys, time, urllib.request\n"
-    "deadline = time.monotonic() + 30\n"
-    "for url in sys.argv[1:]:\n"
-    "    while True:\n"
-    "        try:\n"
-    "            if urllib.request.urlopen(url, timeout=1).status == 200: break\n"
-    "        except Exception:\n"
-    "            pass\n"
+    "import subprocess, sys, time\n"
+    "deadline = time.monotonic() + float(sys.argv[1])\n"
+    "for c in sys.argv[2:]:\n"
+    f"    argv = ['docker', 'exec', c, *{ETCDCTL!r}]\n"
+    "    while subprocess.run(argv, capture_output=True).returncode:\n"
     "        if time.monotonic() > deadline: sys.exit(1)\n"
     "        time.sleep(0.1)\n"
 )
 
 
-def experiment(container: str, health_urls: list[str]) -> dict[str, Any]:
-    probes = [{"type": "probe", "name": f"health-{i}", "tolerance": 200,
-               "provider": {"type": "http", "url": u, "timeout": 3}}
-              for i, u in enumerate(health_urls)]
+def experiment(container: str, members: list[str]) -> dict[str, Any]:
+    healthy = [{"type": "probe", "name": f"health-{i}", "tolerance": 0,
+                "provider": {"type": "process", "path": "docker",
+                             "arguments": ["exec", c, *ETCDCTL]}}
+               for i, c in enumerate(members)]
     return {
         "title": "kill an etcd follower, hold, restart, verify healthy",
         "description": "bench/ctk.py",
-        "steady-state-hypothesis": {"title": "every member healthy", "probes": probes},
+        "steady-state-hypothesis": {"title": "every member healthy", "probes": healthy},
         "method": [
             {"type": "action", "name": "kill-follower", "pauses": {"after": HOLD_S},
              "provider": {"type": "process", "path": "docker", "arguments": ["kill", container]}},
@@ -74,7 +78,7 @@ def experiment(container: str, health_urls: list[str]) -> dict[str, Any]:
              "provider": {"type": "process", "path": "docker", "arguments": ["start", container]}},
             {"type": "probe", "name": "wait-healthy", "tolerance": 0,
              "provider": {"type": "process", "path": sys.executable,
-                          "arguments": ["-c", WAIT_HEALTHY, *health_urls]}},
+                          "arguments": ["-c", WAIT_HEALTHY, "30", *members]}},
         ],
         "rollbacks": [],
     }
@@ -98,10 +102,9 @@ async def ctk_rounds(rounds: int) -> dict[str, Any]:
             nodes = await subject.nodes()
             leader = (await subject.state()).leader
             follower = next(n for n in nodes if n.name != leader)
-            urls = [f"http://{n.endpoint('client').host}:{n.endpoint('client').port}/health"
-                    for n in nodes]
             exp = work / f"round{i}.json"
-            exp.write_text(json.dumps(experiment(follower.container_id, urls)))
+            members = [n.container_id for n in nodes]
+            exp.write_text(json.dumps(experiment(follower.container_id, members)))
             journal = work / f"journal{i}.json"
             t = time.monotonic()
             subprocess.run([str(CHAOS), "--no-log-file", "run", "--journal-path", str(journal),
@@ -125,11 +128,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--ctk-only", action="store_true", help="skip the chaos-eval campaign")
     args = ap.parse_args()
     if not CHAOS.exists():
         print(f"{CHAOS}: missing; see the module docstring for the install line", file=sys.stderr)
         return 2
     ctk = asyncio.run(ctk_rounds(args.rounds))
+    if args.ctk_only:
+        print(json.dumps(ctk, indent=2))
+        return 0
     db = Path(tempfile.mkdtemp(prefix="chaos-eval-ctk-")) / "eval.db"
     _, wall, code = run_campaign(ROOT / "bench" / "ctk.yaml", db, None)
     if code not in (0, 1):

@@ -61,12 +61,12 @@ def chart_trials(a: Analysis, per_cell: int) -> list[TrialRow]:
     by_id = {t.id: t for t in a.trials}
     out: list[TrialRow] = []
     for cell in a.cells:
-        done = [
-            by_id[i]
-            for i in cell.trial_ids
-            if by_id[i].status in JUDGED and "window" in by_id[i].measurements_dict
-        ]
-        out += sorted(done, key=lambda t: (t.finished_at or 0.0, t.id))[:per_cell]
+        judged = sorted(
+            (by_id[i] for i in cell.trial_ids if by_id[i].status in JUDGED),
+            key=lambda t: (t.finished_at or 0.0, t.id),
+        )
+        with_window = (t for t in judged if "window" in t.measurements_dict)  # parsed lazily
+        out += [t for _, t in zip(range(per_cell), with_window, strict=False)]
     return out
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Protocol
 
 from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
@@ -74,9 +73,8 @@ class TrialRow:
     def reasons_list(self) -> list[str]:
         return [str(r) for r in json.loads(self.reasons)]
 
-    @cached_property
+    @property
     def measurements_dict(self) -> dict[str, Any]:
-        """Parsed once per row (analysis reads it many times per trial); do not mutate."""
         loaded: dict[str, Any] = json.loads(self.measurements)
         return loaded
 

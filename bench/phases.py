@@ -1,97 +1,137 @@
-"""Benchmark: where a trial's time goes, measured on real etcd clusters.
+"""Benchmark: where a trial's time goes, per lifecycle phase, on real clusters.
 
-Runs bench/bench.yaml (or the campaign given) through the CLI into a fresh database, then
-reads the phase timings the trial lifecycle records and prints medians (and min/max):
+Runs bench/bench.yaml (or the campaign given) through the CLI into a fresh database (or
+reads an existing one with --from-db), then reads back what the store recorded (phase
+boundary events, measurements, proof figures; bench/lifecycle.py says which phase is
+which) and prints, per phase, the median, min/max and interquartile range over the
+campaign, per fault kind the medians, the harness overhead per trial and its ratio to the
+configured phases (warm-up + hold), and trials per hour.
 
-- up -> healthy: compose up until the first passing health probe (write + linearizable read)
-- inject latency: decision to inject until the fault is observed from outside
-- cleanup latency: cleanup_chaos until it returns (the fault is physically gone)
-- verify removed: the proof of removal (snapshot/RTT/connectivity re-check)
-- recovery: fault gone -> cluster healthy again
-- per-trial overhead: trial wall time minus its configured phases (warm-up, hold) and its
-  measured recovery; i.e. what the harness itself costs per trial
+The report is also written as JSON (bench/results/phases-<time>.json, or --out), and
+`--compare OLD.json` prints each phase's median against an earlier report's.
 
-Usage: python bench/phases.py [CAMPAIGN.yaml] [--db PATH] [--json]
+Usage: python -m bench.phases [CAMPAIGN.yaml] [--parallel N] [--db PATH | --from-db PATH]
+                              [--out FILE] [--compare OLD.json] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from bench.lifecycle import PHASES, Configured, campaign_phases
+from chaos_eval.store.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 
 
-def spread(xs: list[float]) -> dict[str, float | int | None]:
-    if not xs:
-        return {"n": 0, "median": None, "min": None, "max": None}
-    return {"n": len(xs), "median": round(statistics.median(xs), 3), "min": round(min(xs), 3),
-            "max": round(max(xs), 3)}
+def run_campaign(campaign: Path, db: Path, parallel: int | None) -> tuple[Path, float, int]:
+    """Run the campaign (with `parallel` overridden in a copy of its file); returns the file
+    run, the wall time and the CLI's exit code."""
+    cfg = yaml.safe_load(campaign.read_text())
+    if parallel is not None:
+        cfg["parallel"] = parallel
+        campaign = db.parent / f"{campaign.stem}-p{parallel}.yaml"
+        campaign.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "chaos_eval", "run", "campaign", str(campaign),
+                          "--db", str(db)], cwd=ROOT, capture_output=True, text=True)
+    if run.returncode not in (0, 1):
+        print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
+    return campaign, time.monotonic() - started, run.returncode
 
 
-def main() -> int:
+async def read_report(db: Path) -> dict[str, Any]:
+    """The phase report of the newest campaign in `db`."""
+    store = await Store.open(db, create=False)
+    try:
+        camp = (await store.campaigns())[-1]
+        trials = await store.trials(camp.id)
+        events = await store.events(camp.id)
+    finally:
+        await store.close()
+    spec = json.loads(camp.spec_json)
+    timing = spec.get("timing", {})
+    cfg = Configured(float(timing.get("warmup_s", 5)), float(timing.get("fault_duration_s", 10)))
+    report = campaign_phases(trials, events, cfg)
+    starts = [t.started_at for t in trials if t.started_at is not None]
+    ends = [t.finished_at for t in trials if t.finished_at is not None]
+    wall = max(ends) - min(starts) if starts and ends else None
+    report.update(
+        campaign=camp.name, db=str(db), parallel=spec.get("parallel"),
+        campaign_wall_s=None if wall is None else round(wall, 1),
+        trials_per_hour=None if not wall else round(len(trials) * 3600 / wall, 1),
+    )
+    return report
+
+
+def render(r: dict[str, Any]) -> str:
+    lines = [f"{r['campaign']}: {r['trials']} trials at parallel {r['parallel']} in "
+             f"{r['campaign_wall_s']}s ({r['trials_per_hour']} trials/h); {r['statuses']}"]
+    for k in PHASES:
+        s = r["overall"][k]
+        if s["n"]:
+            lines.append(f"  {k:16} median {s['median']:7.3f}s  iqr {s['iqr']:6.3f}  "
+                         f"min {s['min']:7.3f}  max {s['max']:7.3f}  n={s['n']}")
+    lines.append(f"  overhead / configured phases ({r['configured_s']}s): {r['overhead_ratio']}")
+    keys = ("compose_up", "wait_healthy", "pre_inject", "inject_observed", "cleanup",
+            "verify_removed", "snapshot_after", "recovery_wait", "teardown", "overhead")
+    lines.append("  per fault, medians (s): " + " ".join(k for k in keys))
+    for fault, d in r["per_fault"].items():
+        cols = " ".join(f"{d[k]['median']}" for k in keys)
+        lines.append(f"    {fault:10} {cols}")
+    return "\n".join(lines)
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
+    lines = [f"{'phase':16} {'old':>8} {'new':>8} {'new-old':>8} {'new/old':>8}"]
+    for k in PHASES:
+        a, b = old["overall"][k]["median"], new["overall"][k]["median"]
+        if a is None or b is None:
+            continue
+        ratio = f"{b / a:8.2f}" if a else "       -"
+        lines.append(f"{k:16} {a:8.3f} {b:8.3f} {b - a:+8.3f} {ratio}")
+    for k in ("overhead_ratio", "trials_per_hour"):
+        lines.append(f"{k:16} {old.get(k)!s:>8} {new.get(k)!s:>8}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("campaign", nargs="?", default=str(ROOT / "bench" / "bench.yaml"))
-    ap.add_argument("--db", default=None, help="reuse/keep this database")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    db = Path(args.db or Path(tempfile.mkdtemp(prefix="chaos-eval-bench-")) / "eval.db")
-    cfg = yaml.safe_load(Path(args.campaign).read_text())
-    timing = cfg.get("timing", {})
-    warmup, hold = float(timing.get("warmup_s", 5)), float(timing.get("fault_duration_s", 10))
-
-    started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "eval", "run", "campaign", args.campaign,
-                          "--db", str(db)], cwd=ROOT, capture_output=True, text=True)
-    campaign_wall = time.monotonic() - started
-    if run.returncode not in (0, 1):
-        print(run.stdout, run.stderr, file=sys.stderr)
-        return run.returncode
-
-    con = sqlite3.connect(db)
-    rows = con.execute(
-        "SELECT fault, status, recovery_s, measurements FROM trials WHERE campaign_id ="
-        " (SELECT MAX(id) FROM campaigns)").fetchall()
-    by_fault: dict[str, dict[str, list[float]]] = {}
-    overall: dict[str, list[float]] = {"up_to_healthy_s": [], "overhead_s": []}
-    for fault, _status, recovery, raw in rows:
-        m = json.loads(raw)
-        f = by_fault.setdefault(fault, {k: [] for k in (
-            "inject_s", "cleanup_s", "verify_removed_s", "recovery_s", "wall_s")})
-        for k in ("inject_s", "cleanup_s", "verify_removed_s", "wall_s"):
-            if m.get(k) is not None:
-                f[k].append(float(m[k]))
-        if recovery is not None:
-            f["recovery_s"].append(float(recovery))
-        if m.get("healthy_after_s") is not None:
-            overall["up_to_healthy_s"].append(float(m["healthy_after_s"]))
-        if m.get("wall_s") is not None and recovery is not None:
-            overall["overhead_s"].append(float(m["wall_s"]) - warmup - hold - float(recovery))
-    report = {
-        "campaign": args.campaign, "db": str(db), "trials": len(rows),
-        "campaign_wall_s": round(campaign_wall, 1),
-        "statuses": {s: sum(1 for r in rows if r[1] == s) for s in {r[1] for r in rows}},
-        "overall": {k: spread(v) for k, v in overall.items()},
-        "per_fault": {f: {k: spread(v) for k, v in d.items()} for f, d in by_fault.items()},
-    }
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    print(f"{report['trials']} trials in {report['campaign_wall_s']}s; {report['statuses']}")
-    for k, v in report["overall"].items():
-        print(f"  {k:18} median {v['median']}s  (min {v['min']}, max {v['max']}, n={v['n']})")
-    for fault, d in report["per_fault"].items():
-        cols = "  ".join(f"{k.removesuffix('_s')} {v['median']}" for k, v in d.items())
-        print(f"  {fault:10} medians (s): {cols}")
+    ap.add_argument("--parallel", type=int, default=None, help="override the file's parallel")
+    ap.add_argument("--db", default=None, help="run into this database (default: a temp one)")
+    ap.add_argument("--from-db", default=None, help="do not run; report on this database")
+    ap.add_argument("--out", default=None, help="JSON report file (default bench/results/)")
+    ap.add_argument("--compare", default=None, help="an earlier JSON report to compare with")
+    ap.add_argument("--json", action="store_true", help="print the JSON report")
+    args = ap.parse_args(argv)
+    if args.from_db:
+        db = Path(args.from_db)
+        code = 0
+    else:
+        db = Path(args.db or Path(tempfile.mkdtemp(prefix="chaos-eval-bench-")) / "eval.db")
+        _, _, code = run_campaign(Path(args.campaign), db, args.parallel)
+        if code not in (0, 1):
+            return code
+    report = asyncio.run(read_report(db))
+    out = Path(args.out) if args.out else RESULTS / f"phases-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    print(f"report: {out}", file=sys.stderr)
+    if args.compare:
+        print(compare(json.loads(Path(args.compare).read_text()), report))
     return 0
 
 

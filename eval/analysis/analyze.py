@@ -156,9 +156,18 @@ def trial_json(t: TrialRow, campaign_id: int, db: str | Path | None) -> dict[str
     }
 
 
+def metrics_of(t: TrialRow) -> dict[str, Any]:
+    """The trial's metrics, parsed (parse once per trial and pass them on: at 100k trials
+    the parsing is most of the work, and holding them all is most of the memory)."""
+    m: Any = t.measurements_dict.get("metrics")
+    return m if isinstance(m, dict) else {}
+
 
 def _metric(t: TrialRow, *path: str) -> Any:
-    cur: Any = t.measurements_dict.get("metrics")
+    return _dig(metrics_of(t), *path)
+
+
+def _dig(cur: Any, *path: str) -> Any:
     for p in path:
         if not isinstance(cur, dict):
             return None
@@ -180,14 +189,15 @@ PHASES = ("before", "during", "active", "after")  # active: the proven part of d
 
 
 def node_groups(
-    trials: Sequence[TrialRow], group: Callable[[TrialRow, str], str]
+    trials: Sequence[tuple[TrialRow, dict[str, Any]]], group: Callable[[TrialRow, str], str]
 ) -> dict[str, dict[str, dict[str, float | None]]]:
     """group -> {availability, latency_p50_ms} -> phase -> figure, over the trials' per-node
-    metrics; `group(trial, node)` names the group a node of a trial belongs to."""
+    metrics (each trial with its parsed metrics); `group(trial, node)` names the group a
+    node of a trial belongs to."""
     av: dict[str, dict[str, list[float | None]]] = {}
     p50: dict[str, dict[str, list[float | None]]] = {}
-    for t in trials:
-        nodes = _metric(t, "per_node") or {}
+    for t, metrics in trials:
+        nodes = _dig(metrics, "per_node") or {}
         for node, phases in sorted(nodes.items()):
             g = group(t, node)
             for ph in PHASES:
@@ -213,6 +223,8 @@ def summarize_cell(
     by = {s: [t for t in trials if t.status == s] for s in TrialStatus}
     judged = by[TrialStatus.PASSED] + by[TrialStatus.FAILED]
     rec = [t.recovery_s for t in judged if t.recovery_s is not None]
+    pairs = [(t, metrics_of(t)) for t in judged]
+    ms = [m for _, m in pairs]
     reasons = tuple(
         dict.fromkeys(
             r
@@ -240,16 +252,16 @@ def summarize_cell(
             bootstrap_median(rec, seed) if len(rec) >= 2 else None,
         ),
         pass_rate=wilson(len(by[TrialStatus.PASSED]), len(judged)),
-        availability_during=_mean([_metric(t, "availability", "during") for t in judged]),
-        availability_after=_mean([_metric(t, "availability", "after") for t in judged]),
-        latency_p50_ms=_median([_metric(t, "latency_ms", "during", "p50") for t in judged]),
-        latency_p99_ms=_median([_metric(t, "latency_ms", "during", "p99") for t in judged]),
-        lost_writes=sum(int(_metric(t, "lost_writes") or 0) for t in judged),
+        availability_during=_mean([_dig(m, "availability", "during") for m in ms]),
+        availability_after=_mean([_dig(m, "availability", "after") for m in ms]),
+        latency_p50_ms=_median([_dig(m, "latency_ms", "during", "p50") for m in ms]),
+        latency_p99_ms=_median([_dig(m, "latency_ms", "during", "p99") for m in ms]),
+        lost_writes=sum(int(_dig(m, "lost_writes") or 0) for m in ms),
         reasons=reasons,
         trial_ids=tuple(t.id for t in trials),
-        availability_active=_mean([_metric(t, "availability", "active") for t in judged]),
-        per_node=node_groups(judged, lambda _t, node: node),
-        by_role=node_groups(judged, _role),
+        availability_active=_mean([_dig(m, "availability", "active") for m in ms]),
+        per_node=node_groups(pairs, lambda _t, node: node),
+        by_role=node_groups(pairs, _role),
         histories=history_counts(t.measurements_dict.get("linearizability") for t in trials),
     )
 

@@ -6,6 +6,8 @@ compares snapshots).
                        helper in the node's netns (find runs both: no shell)
     data volume        `volume_usage_argv`: `df` of the volume and its `.chaos-eval-fill-*`
                        files, in one helper with the volume mounted at TARGET
+    all of it          `node_argv`: both in ONE helper in the node's netns with its volume
+                       mounted (a running node with a data volume: one container, not two)
 """
 
 from __future__ import annotations
@@ -69,6 +71,24 @@ def volume_usage_argv() -> tuple[str, ...]:
         "fill %f %s\\n",
         ")",
     )
+
+
+def node_argv() -> tuple[str, ...]:
+    """One helper for a running node with a data volume: at TARGET (visited first) `tc -j
+    qdisc show`, `iptables-save` and `df`, then a `fill <name> <bytes>` line per fill file.
+    find's `,` runs each whatever the one before returned; each is guarded by `-path` so
+    only TARGET runs them. No shell. Parse with `parse_node_output`."""
+    at = ("-path", TARGET)
+    return (
+        "find", TARGET, "-maxdepth", "1",
+        "(",
+        *at, "-exec", "tc", "-j", "qdisc", "show", ";", ",",
+        *at, "-exec", "iptables-save", ";", ",",
+        *at, "-exec", "df", "-B1", "--output=size,avail", TARGET, ";",
+        ")",
+        "-o",
+        "(", "-name", FILL_PREFIX + "*", "-printf", "fill %f %s\\n", ")",
+    )  # fmt: skip
 
 
 # -- parsing (pure) -------------------------------------------------------------------------
@@ -154,3 +174,13 @@ def harness_rules(iptables_save: str) -> tuple[str, ...]:
         elif any(m in line for m in MARKERS) and not line.startswith("#"):
             out.append(f"{table}: {_COUNTERS_RE.sub('', line)}")
     return tuple(sorted(out))
+
+
+def parse_node_output(text: str) -> tuple[tuple[str, ...], tuple[str, ...], VolumeUsage]:
+    """`node_argv` output -> (qdiscs, harness rules, volume usage); ValueError when a part is
+    missing. tc's JSON comes first (nothing runs before it); the `fill` lines (find's own,
+    buffered output) and df's lines are told apart from iptables-save's by their shape."""
+    tc, rest = split_netns_output(text)
+    lines = rest.splitlines(keepends=True)
+    rules = harness_rules("".join(ln for ln in lines if not ln.startswith("fill ")))
+    return parse_qdiscs(tc), rules, parse_volume_usage(rest)

@@ -2,17 +2,18 @@
 snapshot.py) right before a fault's ledger row is written and again after `verify_removed`,
 observed from outside, and the two compared (`RemovalCheck`, the trial's seam):
 
-    qdiscs, rules   one NET_ADMIN helper in the node's netns (find runs `tc -j qdisc show`
-                    and `iptables-save`: no shell)
-    fill files      one helper with the node's data volume, no caps (find runs df)
+    qdiscs, rules,  ONE NET_ADMIN helper in the node's netns with its data volume mounted
+    fill files      (find runs `tc -j qdisc show`, `iptables-save` and df: no shell); a
+                    node without a volume gets the netns part, a stopped one (no netns)
+                    the volume part, in a helper with no caps
     state           engine API
     helpers         the trial's daemon helpers, by label and name
 
 The helpers' argv and the parsers of their output are eval/cleanup/node_state.py (pure).
-Helpers of one snapshot run concurrently (two per node, at most SNAPSHOT_CONCURRENCY at
-once; about 3 s for three nodes on a busy 2-core machine). A subject is snapshotted only
-when its images include the helper (registry.SUBJECT_IMAGES): in-memory subjects used at
-the seams have no containers to observe and get `NoSnapshot`.
+Helpers of one snapshot run concurrently (one per node, at most SNAPSHOT_CONCURRENCY at
+once). A subject is snapshotted only when its images include the helper
+(registry.SUBJECT_IMAGES): in-memory subjects used at the seams have no containers to
+observe and get `NoSnapshot`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from chaos_eval.cleanup.node_state import (
     VolumeUsage,
     harness_rules,
     netns_argv,
+    node_argv,
+    parse_node_output,
     parse_qdiscs,
     parse_volume_usage,
     split_netns_output,
@@ -108,6 +111,35 @@ class DockerSnapshotter:
         except ValueError as e:
             return None, f"data volume: exit {res.exit_code}: {e}; {res.stderr.strip()[:200]}"
 
+    async def _combined(
+        self, node: Node
+    ) -> tuple[tuple[tuple[str, ...], tuple[str, ...]] | str, tuple[VolumeUsage | None, str]]:
+        """A running node with a data volume: netns and volume seen by ONE helper. Returns
+        what `_node` gathers from the two one-shot helpers otherwise (errors as strings)."""
+        assert node.data_volume is not None
+        try:
+            if await self._docker.volume_info(node.data_volume) is None:
+                return await self._netns_or_error(node), (
+                    None, f"data volume {node.data_volume} is gone")
+            res = await self._helper(node_argv(), netns_of=node.container_id,
+                                     volume=node.data_volume)
+        except DockerError as e:
+            return f"tc/iptables-save: {e}", (None, f"data volume: {e}")
+        if not res.ok or res.stderr.strip():
+            why = f"exit {res.exit_code}: {res.stderr.strip()[:200]}"
+            return f"tc/iptables-save: {why}", (None, f"data volume: {why}")
+        try:
+            qdiscs, rules, vol = parse_node_output(res.stdout)
+        except ValueError as e:
+            return f"tc/iptables-save/df: {e}", (None, f"data volume: {e}")
+        return (qdiscs, rules), (vol, "")
+
+    async def _netns_or_error(self, node: Node) -> tuple[tuple[str, ...], tuple[str, ...]] | str:
+        try:
+            return await self._netns(node)
+        except (DockerError, ValueError) as e:
+            return f"tc/iptables-save: {e}"
+
     async def _node(self, node: Node) -> NodeSnapshot:
         errors: list[str] = []
         try:
@@ -120,12 +152,13 @@ class DockerSnapshotter:
         async def netns() -> tuple[tuple[str, ...], tuple[str, ...]] | str | None:
             if not in_netns:
                 return None  # no netns: nothing of ours can be inside one
-            try:
-                return await self._netns(node)
-            except (DockerError, ValueError) as e:
-                return f"tc/iptables-save: {e}"
+            return await self._netns_or_error(node)
 
-        seen, (vol, vol_err) = await asyncio.gather(netns(), self._volume(node))
+        seen: tuple[tuple[str, ...], tuple[str, ...]] | str | None
+        if in_netns and node.data_volume is not None:
+            seen, (vol, vol_err) = await self._combined(node)
+        else:
+            seen, (vol, vol_err) = await asyncio.gather(netns(), self._volume(node))
         qdiscs = rules = None
         if isinstance(seen, str):
             errors.append(seen)

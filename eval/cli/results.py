@@ -45,7 +45,7 @@ def analyze(
     async def load() -> Any:
         async with await open_store(db) as store:
             row = await store.campaign(campaign_id)
-            return do_analyze(row, await store.trials(campaign_id))
+            return do_analyze(row, await store.trial_results(campaign_id))
 
     result = run_async(load)
     if junit is not None:  # before anything is printed: a refusal is the only output
@@ -74,7 +74,7 @@ async def _load_analysis(db: Path, campaign_id: int) -> Any:
     from chaos_eval.analysis.analyze import analyze as do_analyze
 
     async with await open_store(db) as store:
-        return do_analyze(await store.campaign(campaign_id), await store.trials(campaign_id))
+        return do_analyze(await store.campaign(campaign_id), await store.trial_results(campaign_id))
 
 
 def compare(
@@ -135,7 +135,7 @@ def html_report(
     async def load() -> tuple[Any, list[TrialChart], list[HistoryChart]]:
         async with await open_store(db) as store:
             row = await store.campaign(campaign_id)
-            analysis = do_analyze(row, await store.trials(campaign_id))
+            analysis = do_analyze(row, await store.trial_results(campaign_id))
             charted = chart_trials(analysis, trials)
             failing = [t for t in analysis.trials if history_failed(t)][:MAX_TIMELINES]
             return analysis, [TrialChart(t, await store.ops(t.id)) for t in charted], [

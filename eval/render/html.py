@@ -6,6 +6,11 @@ distribution per cell; for each charted trial, throughput (ok ops/s) and p50 lat
 1 s bucket and per node, with the fault window shaded (lighter: [injected_at, removed_at),
 from the start of inject to cleanup returning; darker: the part where the fault was proven
 active, from verify_active returning to cleanup starting); and the per-cell table.
+
+A huge campaign stays a page a browser opens at once: a cell with more than STRIP_MAX
+recovery times is drawn as that many evenly spaced quantiles of them (deterministic: the
+same campaign, the same dots), and at most RERUN_MAX trials that did not pass are listed
+with their re-run command (the rest: `analyze --format json`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 
 from chaos_eval.analysis.analyze import Analysis, Cell
 from chaos_eval.analysis.metrics import timeseries
-from chaos_eval.commands import rerun_command
+from chaos_eval.commands import cli_command, rerun_command
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.render.numbers import num, pct
 from chaos_eval.render.plot import PALETTE, Series, Span, heatmap, line_chart, strip_plot
@@ -30,6 +35,8 @@ from chaos_eval.workload import Op, OpKind
 BUCKET_S = 1.0
 # in the first lines of every report: how `report -o` knows a file it may replace
 MARKER = "<meta name='generator' content='chaos-eval report'>"
+STRIP_MAX = 501  # dots per cell in the recovery chart; above, a quantile sample (odd: median)
+RERUN_MAX = 200  # trials listed with their re-run command; the rest: analyze --format json
 JUDGED = (TrialStatus.PASSED, TrialStatus.FAILED)
 
 CSS = """
@@ -57,12 +64,12 @@ def chart_trials(a: Analysis, per_cell: int) -> list[TrialRow]:
     by_id = {t.id: t for t in a.trials}
     out: list[TrialRow] = []
     for cell in a.cells:
-        done = [
-            by_id[i]
-            for i in cell.trial_ids
-            if by_id[i].status in JUDGED and "window" in by_id[i].measurements_dict
-        ]
-        out += sorted(done, key=lambda t: (t.finished_at or 0.0, t.id))[:per_cell]
+        judged = sorted(
+            (by_id[i] for i in cell.trial_ids if by_id[i].status in JUDGED),
+            key=lambda t: (t.finished_at or 0.0, t.id),
+        )
+        with_window = (t for t in judged if "window" in t.measurements_dict)  # parsed lazily
+        out += [t for _, t in zip(range(per_cell), with_window, strict=False)]
     return out
 
 
@@ -145,6 +152,21 @@ def pass_rate_heatmap(a: Analysis) -> str:
     )
 
 
+def quantile_sample(values: Sequence[float], most: int) -> list[float]:
+    """All values when there are at most `most`; else `most` evenly spaced order statistics
+    (min, max and median included when `most` is odd): the distribution's shape, in a chart
+    a browser draws at once, the same for the same campaign."""
+    if len(values) <= most:
+        return list(values)
+    ordered = sorted(values)
+    n = len(ordered) - 1
+    return [ordered[round(i * n / (most - 1))] for i in range(most)]
+
+
+def sampled(a: Analysis) -> bool:
+    return any(c.trials > STRIP_MAX for c in a.cells)
+
+
 def recovery_strips(a: Analysis) -> str:
     by_id = {t.id: t for t in a.trials}
     groups = []
@@ -152,10 +174,13 @@ def recovery_strips(a: Analysis) -> str:
         judged = [by_id[i] for i in c.trial_ids if by_id[i].status in JUDGED]
         vals = [t.recovery_s for t in judged if t.recovery_s is not None]
         missing = len(judged) - len(vals)
-        groups.append((c.label + (f" [{missing} never]" if missing else ""), vals))
+        shown = quantile_sample(vals, STRIP_MAX)
+        note = f" [{len(shown)} of {len(vals)} shown]" if len(shown) < len(vals) else ""
+        groups.append((c.label + (f" [{missing} never]" if missing else "") + note, shown))
     return strip_plot(
         groups,
-        title="recovery time per cell (dots: trials, bar: median)",
+        title="recovery time per cell (dots: trials, bar: median)"
+        + (f"; a cell of over {STRIP_MAX}: evenly spaced quantiles" if sampled(a) else ""),
         x_label="seconds from the fault's removal to healthy",
         width=1000,
     )
@@ -206,11 +231,17 @@ def cell_table(a: Analysis) -> str:
 
 def rerun_list(a: Analysis, db: str | Path | None) -> str:
     """Each trial that did not pass, with the command that re-runs it; "" when all passed."""
+    bad = not_passed(a.trials)
     items = [
         f"<li>{escape(t.status.value)}: trial {t.id}, {escape(trial_label(t))}<br>"
         f"<code>{escape(rerun_command(a.campaign.id, t.key, db))}</code></li>"
-        for t in not_passed(a.trials)
+        for t in bad[:RERUN_MAX]
     ]
+    if len(bad) > RERUN_MAX:
+        db_args = ("--db", db) if db is not None else ()
+        every = cli_command("analyze", a.campaign.id, *db_args, "--format", "json")
+        items.append(f"<li>{len(bad) - RERUN_MAX} more; every trial's command: "
+                     f"<code>{escape(every)}</code></li>")
     if not items:
         return ""
     return ("<h2>Trials that did not pass</h2><p class='dim'>Each command re-runs that trial "

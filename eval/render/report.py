@@ -92,12 +92,21 @@ LIN_KEY = (
 )
 
 
+def print_json(console: Console, data: object) -> None:
+    """The text rich's print_json writes (2-space indent, non-ASCII kept), straight to the
+    console's file: highlighting (or even segmenting) a 100k-trial analysis costs minutes
+    and hundreds of MB."""
+    json.dump(data, console.file, indent=2, ensure_ascii=False)  # streamed, chunk by chunk
+    console.file.write("\n")
+    console.file.flush()
+
+
 def render_analysis(
     a: Analysis, fmt: str, console: Console, db: str | Path | None = None
 ) -> None:
     """`db` is named in the re-run commands (omitted: the default eval.db)."""
     if fmt == "json":
-        console.print_json(json.dumps(a.to_json(db)))
+        print_json(console, a.to_json(db))
         return
     if fmt == "csv":
         console.out(analysis_csv(a), end="", highlight=False)
@@ -148,7 +157,7 @@ def comparison_table(c: Comparison) -> Table:
 
 def render_comparison(c: Comparison, fmt: str, console: Console) -> None:
     if fmt == "json":
-        console.print_json(json.dumps(c.to_json()))
+        print_json(console, c.to_json())
         return
     console.print(comparison_table(c))
     for side, cells in (("A", c.only_a), ("B", c.only_b)):
@@ -180,7 +189,7 @@ def render_status(views: Sequence[Any], fmt: str, console: Console) -> None:
     """The status table, each running campaign's snapshot and each campaign's hint (how to
     resume it), or JSON, or the Prometheus text format."""
     if fmt == "json":
-        console.print_json(json.dumps([v.to_json() for v in views]))
+        print_json(console, [v.to_json() for v in views])
         return
     if fmt == "prometheus":
         console.print(prometheus_text(views), end="", markup=False, highlight=False)

@@ -179,7 +179,7 @@ class CampaignRunner:
         return status
 
     async def _schedule(self) -> CampaignStatus:
-        rows = {r.key: r for r in await self.store.trials(self.campaign.id)}
+        rows = {r.key: r for r in await self.store.trial_results(self.campaign.id)}
         todo = [
             (rows[p.key], c)
             for p, c in expand(self.cfg)

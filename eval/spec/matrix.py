@@ -72,8 +72,9 @@ def campaign_seed(cfg: CampaignConfig) -> int:
     return cfg.seed if cfg.seed is not None else int(spec_hash(cfg)[:15], 16)
 
 
-def trial_key(shash: str, c: Coordinates) -> str:
-    coords = json.dumps(
+def trial_key_coords(c: Coordinates) -> str:
+    """The JSON of a trial's coordinates its key hashes (the repetition last)."""
+    return json.dumps(
         [
             c.subject.label,
             c.chaos_index,
@@ -83,7 +84,10 @@ def trial_key(shash: str, c: Coordinates) -> str:
         ],
         separators=(",", ":"),
     )
-    return hashlib.sha256(f"{shash}|{coords}".encode()).hexdigest()[:20]
+
+
+def trial_key(shash: str, c: Coordinates) -> str:
+    return hashlib.sha256(f"{shash}|{trial_key_coords(c)}".encode()).hexdigest()[:20]
 
 
 def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
@@ -99,8 +103,17 @@ def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
                     Coordinates(s, chaos, i, point, r) for r in range(cfg.trials_per_combination)
                 ]
     out = []
+    cell_of: dict[tuple[int, int, int], tuple[str, str]] = {}  # per cell: key prefix, params JSON
     for ordinal, c in enumerate(coords):
-        key = trial_key(shash, c)
+        # trial_key(shash, c), with what every repetition of a cell shares computed once
+        # (a 100k-trial matrix is expanded on every resume)
+        cell = cell_of.get((id(c.subject), c.chaos_index, id(c.params)))
+        if cell is None:
+            head = trial_key_coords(c)
+            cell = (head[: head.rindex(",")], json.dumps(c.params, sort_keys=True))
+            cell_of[(id(c.subject), c.chaos_index, id(c.params))] = cell
+        coords_json = f"{cell[0]},{c.repetition}]"
+        key = hashlib.sha256(f"{shash}|{coords_json}".encode()).hexdigest()[:20]
         out.append(
             (
                 PlannedTrial(
@@ -109,7 +122,7 @@ def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
                     subject=c.subject.label,
                     subject_type=c.subject.type,
                     fault=c.chaos.type if c.chaos else BASELINE,
-                    params=json.dumps(c.params, sort_keys=True),
+                    params=cell[1],
                     target=c.chaos.target if c.chaos else "",
                     repetition=c.repetition,
                     seed=int(hashlib.sha256(f"{seed}|{key}".encode()).hexdigest()[:15], 16),

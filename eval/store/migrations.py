@@ -199,6 +199,14 @@ ALTER TABLE campaigns_0003 RENAME TO campaigns;
 CREATE INDEX campaigns_name ON campaigns(name, spec_hash)
 """
 
+# Reads at scale (100k trials, ~1.3M events): `status` asks whether a flag event exists,
+# the journal is read per campaign and per trial, the ledger per trial.
+READ_INDEXES = """
+CREATE INDEX events_campaign ON events(campaign_id, kind);
+CREATE INDEX events_trial ON events(trial_id);
+CREATE INDEX fault_ledger_trial ON fault_ledger(trial_id)
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
@@ -207,6 +215,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0004_container_logs", CONTAINER_LOGS),
     ("0005_campaign_held_closed", HELD_CLOSED),  # rebuilds campaigns: before 0006 adds a column
     ("0006_shards", SHARDS),
+    ("0007_read_indexes", READ_INDEXES),
 )
 # migrations that rebuild a table others reference: run with foreign keys off, checked after
 REBUILDS = frozenset({"0005_campaign_held_closed"})

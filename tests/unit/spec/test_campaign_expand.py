@@ -47,3 +47,18 @@ def test_any_spec_change_changes_every_key() -> None:
 def test_no_baseline_option() -> None:
     planned = expand(parse_campaign(dict(DOC, include_baseline=False), "mem"))
     assert all(p.fault != "baseline" for p, _ in planned)
+
+
+def test_expansion_keys_are_trial_key_of_each_trials_coordinates() -> None:
+    """expand computes what repetitions of a cell share once; every key and params JSON must
+    still be exactly what trial_key and the coordinates give, trial by trial."""
+    import json
+
+    from chaos_eval.spec.matrix import trial_key
+
+    doc = dict(DOC, chaos_types=[*DOC["chaos_types"], {"type": "pause"}, {"type": "node_kill"}])
+    cfg = parse_campaign(doc, "mem")
+    shash = spec_hash(cfg)
+    for p, c in expand(cfg):
+        assert p.key == trial_key(shash, c)
+        assert p.params == json.dumps(c.params, sort_keys=True)

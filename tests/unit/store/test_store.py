@@ -61,6 +61,7 @@ async def test_migrations_wal_and_reopen(tmp_path: Path) -> None:
         "0004_container_logs",
         "0005_campaign_held_closed",
         "0006_shards",
+        "0007_read_indexes",
     ]
     raw.close()
     store = await Store.open(db)  # reopening applies nothing twice

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from chaos_eval.subject import SubjectShape
+
 # type -> "module:Class"; the image recipe each subject's default image comes from.
 SUBJECTS: dict[str, str] = {
     "etcd": "chaos_eval.subjects.etcd.subject:EtcdSubject",
@@ -35,6 +37,14 @@ SUBJECT_PARAMS: dict[str, str] = {
     "tikv": "chaos_eval.subjects.tikv.params:TikvParams",
 }
 
+# type -> "module:SHAPE": what the subject is (node names, roles, data size, image options),
+# declared statically (chaos_eval.subject.SubjectShape) so validate checks what run would
+SUBJECT_SHAPES: dict[str, str] = {
+    "etcd": "chaos_eval.subjects.etcd.params:SHAPE",
+    "redis": "chaos_eval.subjects.redis.params:SHAPE",
+    "tikv": "chaos_eval.subjects.tikv.params:SHAPE",
+    "noop": "chaos_eval.subjects.noop:SHAPE",
+}
 # type -> ("module:FaultClass", "module:ParamsModel")
 FAULTS: dict[str, tuple[str, str]] = {
     "node_kill": (
@@ -121,6 +131,17 @@ def subject_params_model(kind: str) -> type[BaseModel]:
     model = _resolve(SUBJECT_PARAMS[kind])
     assert isinstance(model, type) and issubclass(model, BaseModel)
     return model
+
+
+def subject_shape(kind: str) -> SubjectShape | None:
+    """The static shape of a subject kind; None for a kind that declares none (test doubles
+    registered at run time), which skips the checks that need it."""
+    if kind not in SUBJECT_SHAPES:
+        return None
+    shape = _resolve(SUBJECT_SHAPES[kind])
+    if not isinstance(shape, SubjectShape):
+        raise TypeError(f"{SUBJECT_SHAPES[kind]} is not a SubjectShape")
+    return shape
 
 
 def fault_params_model(kind: str) -> type[BaseModel]:

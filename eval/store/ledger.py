@@ -57,3 +57,9 @@ class Ledger:
                 (campaign_id,),
             )
         return [ledger_row(r) for r in rows]
+
+    async def of_trial(self, trial_id: int) -> list[LedgerRow]:
+        rows = await self._conn.rows(
+            "SELECT * FROM fault_ledger WHERE trial_id = ? ORDER BY id", (trial_id,)
+        )
+        return [ledger_row(r) for r in rows]

@@ -203,6 +203,10 @@ class Store:
     async def open_ledger(self, campaign_id: int | None = None) -> list[LedgerRow]:
         return await self._ledger.open_rows(campaign_id)
 
+    async def trial_ledger(self, trial_id: int) -> list[LedgerRow]:
+        """Every ledger row of one trial (any state), in order."""
+        return await self._ledger.of_trial(trial_id)
+
     # -- events ---------------------------------------------------------------------------
 
     async def event(

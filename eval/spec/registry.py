@@ -69,10 +69,25 @@ FAULTS: dict[str, tuple[str, str]] = {
 }
 
 
+# "module:predicate(op, argv) -> bool": the argv shapes the harness's own undo plans hold,
+# each checked by the module that builds them; an undo action read from a db runs only if
+# one of them accepts it (eval/cleanup/undo.py)
+UNDO_ARGV: tuple[str, ...] = (
+    "chaos_eval.chaos.net.shaping:is_undo_argv",
+    "chaos_eval.chaos.net.partition_rules:is_undo_argv",
+    "chaos_eval.chaos.diskfill:is_undo_argv",
+)
+
+
 @cache
 def _resolve(path: str) -> Any:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def undo_argv_known(op: str, argv: tuple[str, ...]) -> bool:
+    """Whether `argv` is one the harness's own undo plans could hold for `op`."""
+    return any(bool(_resolve(path)(op, argv)) for path in UNDO_ARGV)
 
 
 def subject_kinds() -> frozenset[str]:

@@ -241,3 +241,27 @@ def test_recorded_spec_builds_the_same_subject_as_the_file(
         return {k: v for k, v in env.items() if k != "CHAOS_EVAL_TOKEN"}  # random per instance
 
     assert stable(first.env) == stable(second.env)
+
+
+def test_validate_prints_every_problem_one_line_each_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from chaos_eval.cli.app import app
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: h\nparallel: true\n"
+        "subjects: [{type: tikv, data_mb: 256}, {type: etcd, name: e2, image: '--privileged'}]\n"
+        "timing: {warmup_s: .nan}\nchaos_types: [{type: node_kill}]\n"
+    )
+    res = CliRunner().invoke(app, ["validate", str(bad)])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    for key in ("parallel", "subjects[0]", "subjects[1].image", "timing.warmup_s"):
+        assert f"{bad}: {key}: " in res.output, (key, res.output)
+    assert "NaN" in res.output
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("name: h\nsubjects: [etcd]\nsubjects: [redis]\n")
+    res = CliRunner().invoke(app, ["validate", str(dup)])
+    assert res.exit_code == 2 and "duplicate key 'subjects'" in res.output, res.output
+    assert "Traceback" not in res.output

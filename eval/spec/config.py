@@ -242,6 +242,11 @@ class CampaignConfig(_Frozen):
 ChaosSpec.model_rebuild()
 
 
+# a loc part naming which member of the Scalar union an error is about: one line, not five
+_UNION_BRANCH = re.compile(r"str|int|float|bool|list\[.*\]")
+_NOT_SCALAR = "must be a string, number or boolean (or, in a fault's params, a list of them)"
+
+
 def parse_campaign(raw: object, file: str) -> CampaignConfig:
     """Validate an already-parsed document (a YAML file's, or a recorded spec's). Raises one
     ConfigError with every problem found: first every field error; if there are none, every
@@ -255,7 +260,10 @@ def parse_campaign(raw: object, file: str) -> CampaignConfig:
         for err in e.errors():
             loc = [p for p in err["loc"]
                    if not (isinstance(p, str) and p.startswith("function-"))]
-            problem = (key_path(loc) or "(top level)", describe_error(err))
+            branch = [p for p in loc if isinstance(p, str) and _UNION_BRANCH.fullmatch(p)]
+            loc = [p for p in loc if p not in branch]
+            reason = _NOT_SCALAR if branch else describe_error(err)
+            problem = (key_path(loc) or "(top level)", reason)
             if problem not in problems:
                 problems.append(problem)
         raise ConfigError.of(file, problems) from None

@@ -265,3 +265,9 @@ def test_validate_prints_every_problem_one_line_each_exit_2(tmp_path: Path) -> N
     res = CliRunner().invoke(app, ["validate", str(dup)])
     assert res.exit_code == 2 and "duplicate key 'subjects'" in res.output, res.output
     assert "Traceback" not in res.output
+
+
+def test_a_non_scalar_param_is_one_line_not_one_per_union_member() -> None:
+    lines = problems(doc(chaos_types=[{"type": "noop", "params": {"label": {"a": 1}}}]))
+    assert lines == ["c.yaml: chaos_types[0].params.label: must be a string, number or boolean "
+                     "(or, in a fault's params, a list of them)"]

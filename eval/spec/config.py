@@ -12,6 +12,7 @@ ConfigError carrying every problem found, one line each (file, key path, reason)
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -262,7 +263,9 @@ def parse_campaign(raw: object, file: str) -> CampaignConfig:
                    if not (isinstance(p, str) and p.startswith("function-"))]
             branch = [p for p in loc if isinstance(p, str) and _UNION_BRANCH.fullmatch(p)]
             loc = [p for p in loc if p not in branch]
-            reason = _NOT_SCALAR if branch else describe_error(err)
+            value = err.get("input")
+            finite = not isinstance(value, float) or math.isfinite(value)
+            reason = _NOT_SCALAR if branch and finite else describe_error(err)
             problem = (key_path(loc) or "(top level)", reason)
             if problem not in problems:
                 problems.append(problem)

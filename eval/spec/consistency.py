@@ -43,8 +43,8 @@ def key_path(loc: Sequence[int | str]) -> str:
 def describe_error(err: Mapping[str, Any]) -> str:
     """One pydantic error as a reason: its message and the value given (NaN named as NaN)."""
     value = err.get("input")
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN is not a number"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a number (NaN and infinity are refused)"
     if err["type"] == "extra_forbidden":
         return "unknown key (not part of the campaign format)"
     reason = str(err["msg"]).removeprefix("Value error, ")

@@ -16,6 +16,7 @@ from chaos_eval.images.build import BuildResult
 from tests.integration.crash_support import (
     KILL_POINTS,
     ROOT,
+    KillPoint,
     campaign_uid,
     kill9,
     labelled,
@@ -139,6 +140,8 @@ def test_second_runner_is_refused_while_the_lease_is_fresh(
 KINDS = ROOT / "tests" / "integration" / "campaigns" / "crash_kinds.yaml"
 KINDS_PLANNED = 6  # baseline + latency + packet_loss + partition + node_kill + pause
 RANDOM_KILLS = 20
+ANCHORS = ("start", "trial_started", "phase_healthy", "phase_warmup", "phase_fault_active",
+           "phase_fault_removed", "phase_recovery")
 
 
 def test_sigkill_at_random_moments_then_resume(
@@ -150,9 +153,20 @@ def test_sigkill_at_random_moments_then_resume(
     t0 = time.monotonic()
     kills, left = 0, 0
     for _ in range(RANDOM_KILLS):
+        # a random moment: a random phase boundary of the next trial (or the very start),
+        # then a random delay; most of a trial's time is cluster start-up, so anchoring on
+        # phases makes kills land in fault and cleanup phases too
+        phase = rng.choice(ANCHORS)
+        point = KillPoint(f"{phase} +", "SELECT 1 FROM events WHERE id > ? AND kind = ?",
+                          rng.uniform(0.0, 3.0))
+        since = max_event(db)
         proc = start_runner(db, "run", "campaign", str(KINDS))
-        time.sleep(rng.uniform(1.0, 12.0))
-        if proc.poll() is not None:  # it finished the campaign before this kill
+        if phase == "start":
+            time.sleep(point.delay_s + 1.0)
+            reached = proc.poll() is None
+        else:
+            reached = wait_for(db, point, since, proc, args=(phase,))
+        if not reached:  # it finished the campaign before this kill
             break
         kill9(proc)
         kills += 1
@@ -170,6 +184,7 @@ def test_sigkill_at_random_moments_then_resume(
               f"ledger {dict(ledger)}, rows repaired by resume {repaired}, "
               f"labelled resources seen after kills {left}")
     assert kills >= RANDOM_KILLS
+    assert repaired >= 1  # some kills did land while a fault was in place
     assert len(rows) == KINDS_PLANNED and len({r[0] for r in rows}) == KINDS_PLANNED
     assert {r[1] for r in rows} <= {"passed", "failed"}, rows  # no error/cleanup_failed
     assert query(db, "PRAGMA integrity_check") == [("ok",)]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from chaos_eval.cleanup.node_state import FILL_PREFIX, TARGET, VolumeUsage
 from chaos_eval.engine.containers import VolumeInfo
 from chaos_eval.errors import FaultError, ParameterError
+from chaos_eval.fault import UndoOp
 
 MAX_FILES = 8
 FILL_CHUNK_BYTES = 512 << 20
@@ -62,6 +63,18 @@ def remove_argv(names: Sequence[str]) -> tuple[str, ...]:
     if not names:
         raise ParameterError("no fill files to remove")
     return ("rm", "-f", "--", *(_path(n) for n in names))
+
+
+def is_undo_argv(op: str, argv: tuple[str, ...]) -> bool:
+    """True for exactly a `remove_argv` of fill file names: the check undo plans read from a
+    db must pass (eval/cleanup/undo.py)."""
+    if op != UndoOp.VOLUME_RUN or tuple(argv[:3]) != ("rm", "-f", "--"):
+        return False
+    paths = argv[3:]
+    prefix = f"{TARGET}/"
+    return 0 < len(paths) <= MAX_FILES and all(
+        p.startswith(prefix) and _NAME_RE.fullmatch(p[len(prefix):]) is not None for p in paths
+    )
 
 
 def goal_avail(fill_percent: float | None, fill_bytes: int | None, usage: VolumeUsage) -> int:

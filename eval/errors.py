@@ -25,16 +25,31 @@ module that talks to them; nothing above that boundary sees them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ChaosEvalError(Exception):
     """Base of every error chaos-eval raises on purpose."""
 
 
 class ConfigError(ChaosEvalError):
-    def __init__(self, file: str, key: str, reason: str) -> None:
+    """Every problem of one file: the first as (key, reason), the rest in `more`; the message
+    is one line per problem, each naming the file and the key."""
+
+    def __init__(
+        self, file: str, key: str, reason: str, more: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self.file, self.key, self.reason = file, key, reason
-        where = f"{file}: {key}" if key else file
-        super().__init__(f"{where}: {reason}")
+        self.problems: tuple[tuple[str, str], ...] = ((key, reason), *more)
+        super().__init__(
+            "\n".join(f"{file}: {k}: {r}" if k else f"{file}: {r}" for k, r in self.problems)
+        )
+
+    @classmethod
+    def of(cls, file: str, problems: Sequence[tuple[str, str]]) -> ConfigError:
+        """One error carrying every (key, reason) of `problems` (at least one)."""
+        (key, reason), *more = problems
+        return cls(file, key, reason, more)
 
 
 class StoreError(ChaosEvalError):

@@ -17,10 +17,16 @@ The lifecycle (driven by eval/run/trial.py) is:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
+
+from chaos_eval.errors import ParameterError
+
+# a container or volume id or name as Docker allows them (never an option: no leading "-")
+CONTAINER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class UndoOp(StrEnum):
@@ -51,18 +57,27 @@ class UndoAction:
         }
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, object]) -> UndoAction:
-        argv = raw.get("argv") or []
+    def from_json(cls, raw: object) -> UndoAction:
+        """An action read back from a ledger row, its types checked (never assumed: the db
+        may be anyone's). ParameterError naming what is wrong."""
+        if not isinstance(raw, Mapping):
+            raise ParameterError(f"undo action is not an object: {raw!r:.80}")
+        op, container = raw.get("op"), raw.get("container")
+        argv, vol = raw.get("argv") or [], raw.get("volume")
         codes = raw.get("ok_exit_codes") or [0]
-        vol = raw.get("volume")
-        assert isinstance(argv, list) and isinstance(codes, list)
-        return cls(
-            op=UndoOp(str(raw["op"])),
-            container=str(raw["container"]),
-            argv=tuple(str(a) for a in argv),
-            volume=None if vol is None else str(vol),
-            ok_exit_codes=tuple(int(str(c)) for c in codes),
-        )
+        if op not in {o.value for o in UndoOp}:
+            raise ParameterError(f"unknown undo op {op!r:.40}")
+        if not isinstance(container, str) or not CONTAINER_RE.fullmatch(container):
+            raise ParameterError(f"undo action names no valid container: {container!r:.80}")
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise ParameterError("undo argv is not a list of strings")
+        if vol is not None and (not isinstance(vol, str) or not CONTAINER_RE.fullmatch(vol)):
+            raise ParameterError(f"undo action names no valid volume: {vol!r:.80}")
+        if not isinstance(codes, list) or not all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in codes
+        ):
+            raise ParameterError(f"undo exit codes are not exit codes: {codes!r:.80}")
+        return cls(UndoOp(op), container, tuple(argv), vol, tuple(codes))
 
 
 def undo_plan_to_json(actions: tuple[UndoAction, ...]) -> str:
@@ -70,7 +85,14 @@ def undo_plan_to_json(actions: tuple[UndoAction, ...]) -> str:
 
 
 def undo_plan_from_json(text: str) -> tuple[UndoAction, ...]:
-    return tuple(UndoAction.from_json(raw) for raw in json.loads(text))
+    """A ledger row's undo plan; ParameterError when it is not one."""
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ParameterError(f"undo plan is not JSON: {e}") from None
+    if not isinstance(raw, list):
+        raise ParameterError("undo plan is not a list")
+    return tuple(UndoAction.from_json(a) for a in raw)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,21 @@ LABEL_ROLE = "chaos-eval.role"
 
 
 @dataclass(frozen=True)
+class SubjectShape:
+    """What a subject kind is, declared statically so `eval validate` can check a campaign
+    against it without starting anything: the node names and roles its clusters have, its
+    data volume size (minimum and default, in MB) and which image options it honours. The
+    subject class uses the same declaration at run time (one source for both)."""
+
+    node_names: frozenset[str]
+    roles: frozenset[str]
+    min_data_mb: int
+    default_data_mb: int
+    takes_image: bool  # `image:` replaces its one image
+    takes_version: bool  # `version:` picks its images' tag
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """A port published on 127.0.0.1 for the harness to reach a node."""
 

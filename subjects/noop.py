@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from chaos_eval.outcomes import OpOutcome
-from chaos_eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.subject import (
+    ClusterState,
+    Endpoint,
+    Health,
+    Node,
+    SubjectShape,
+    TrialContext,
+)
 from chaos_eval.workload import ReadResult
 
 if TYPE_CHECKING:
@@ -41,11 +48,18 @@ class NoopKVClient:
         self.closed = True
 
 
+SHAPE = SubjectShape(
+    node_names=frozenset({"node1", "node2", "node3"}), roles=frozenset({"noop"}),
+    min_data_mb=192, default_data_mb=256, takes_image=False, takes_version=False,
+)
+
+
 class NoopSubject:
     """Subject and LeaderAware with no cluster behind them. `healthy=False` makes every
     health probe fail (with a reason), to exercise recovery timeouts."""
 
     kind: ClassVar[str] = "noop"
+    shape: ClassVar[SubjectShape] = SHAPE
 
     def __init__(self, ctx: TrialContext, *, members: int = 3, healthy: bool = True) -> None:
         self.ctx = ctx

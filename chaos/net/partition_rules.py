@@ -29,6 +29,7 @@ from typing import Literal
 
 from chaos_eval.chaos.net.addresses import checked_ipv4
 from chaos_eval.errors import FaultError
+from chaos_eval.fault import UndoOp
 
 CHAIN = "CHAOS_EVAL_PART"
 COMMENT = "chaos-eval"
@@ -183,3 +184,9 @@ def undo_argvs() -> tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]:
         (flush_chain_argv(), (0, *ABSENT_CHAIN)),
         (delete_chain_argv(), (0, *ABSENT_CHAIN)),
     )
+
+
+def is_undo_argv(op: str, argv: tuple[str, ...]) -> bool:
+    """True for exactly an argv of `undo_argvs()`: the check undo plans read from a db must
+    pass (eval/cleanup/undo.py)."""
+    return op == UndoOp.HELPER_RUN and tuple(argv) in {a for a, _ in undo_argvs()}

@@ -50,7 +50,14 @@ from chaos_eval.chaos.net.queue_rules import (
     new_chain_argv,
     queue_rule_argv,
 )
-from chaos_eval.chaos.net.shape import Backend, BackendChoice, Shape, Slot
+from chaos_eval.chaos.net.shape import (
+    LATENCY_SLOT,
+    LOSS_SLOT,
+    Backend,
+    BackendChoice,
+    Shape,
+    Slot,
+)
 from chaos_eval.chaos.net.shaper_daemon import helper_name, shaper_argv, start_shaper, stop_shaper
 from chaos_eval.engine.client import Docker
 from chaos_eval.engine.containers import ContainerInfo, HelperResult
@@ -121,12 +128,7 @@ class Shaping:
 
     def undo_plan(self) -> tuple[UndoAction, ...]:
         """Both backends' removal for every target, rules before the shaper. Pure."""
-        netns_steps = (
-            (jump_delete_argv(self.slot), ABSENT_JUMP),
-            (flush_chain_argv(self.slot), ABSENT_CHAIN),
-            (delete_chain_argv(self.slot), ABSENT_CHAIN),
-            (netem_delete_argv(self.slot), ABSENT_QDISC),
-        )
+        netns_steps = _netns_undo(self.slot)
         steps: list[UndoAction] = []
         for node in self.targets:
             steps += [UndoAction(UndoOp.HELPER_RUN, node.container_id, argv, ok_exit_codes=ok)
@@ -264,3 +266,22 @@ class Shaping:
         shaper = self.shaper_name(node)
         present = await self.docker.inspect(shaper) is not None
         return Residue(node.name, rules, qdisc, shaper if present else None)
+
+
+def _netns_undo(slot: Slot) -> tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]:
+    """The netns steps of one slot's undo plan: (argv, exit codes meaning done/absent)."""
+    return (
+        (jump_delete_argv(slot), ABSENT_JUMP),
+        (flush_chain_argv(slot), ABSENT_CHAIN),
+        (delete_chain_argv(slot), ABSENT_CHAIN),
+        (netem_delete_argv(slot), ABSENT_QDISC),
+    )
+
+
+_UNDO_ARGVS = frozenset(argv for slot in (LATENCY_SLOT, LOSS_SLOT) for argv, _ in _netns_undo(slot))
+
+
+def is_undo_argv(op: str, argv: tuple[str, ...]) -> bool:
+    """True for exactly an argv a shaping undo plan holds (built by the same builders); the
+    check undo plans read from a db must pass (eval/cleanup/undo.py)."""
+    return op == UndoOp.HELPER_RUN and tuple(argv) in _UNDO_ARGVS

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from chaos_eval.cleanup.undo import run_undo
 from chaos_eval.engine.client import Docker
+from chaos_eval.errors import ParameterError
 from chaos_eval.fault import undo_plan_from_json
 from chaos_eval.outcomes import LedgerState
 from chaos_eval.store.records import LedgerRow
@@ -22,11 +23,14 @@ async def undo_open_ledger(
     row's description). Returns each row with its problems."""
     done: list[tuple[LedgerRow, list[str]]] = []
     for row in await store.open_ledger(campaign_id):
-        problems = await run_undo(
-            docker,
-            undo_plan_from_json(row.undo),
-            {LABEL_CAMPAIGN: label, "chaos-eval.role": "helper"},
-        )
+        try:
+            plan = undo_plan_from_json(row.undo)
+        except ParameterError as e:  # not an undo plan the harness wrote: run none of it
+            problems = [f"ledger row {row.id}: refused: {e}"]
+        else:
+            problems = await run_undo(
+                docker, plan, {LABEL_CAMPAIGN: label, "chaos-eval.role": "helper"}
+            )
         await store.close_ledger(
             row.id, LedgerState.CLEANED if not problems else LedgerState.CLEANUP_FAILED
         )

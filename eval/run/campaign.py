@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
+import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chaos_eval import __version__
 from chaos_eval.cleanup.repair import repair
 from chaos_eval.engine.client import Docker
-from chaos_eval.errors import StoreError
+from chaos_eval.errors import HarnessError, StoreError
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
 from chaos_eval.run.control import continues
+from chaos_eval.run.deadline import run_to_deadline
 from chaos_eval.run.lease import CampaignLease
 from chaos_eval.run.plan import RunControl, TrialPlan
 from chaos_eval.run.provenance import git_sha
 from chaos_eval.run.shield import shielded
+from chaos_eval.run.signals import handling_signals
 from chaos_eval.run.trial import run_trial
 from chaos_eval.run.watch import CampaignWatch
 from chaos_eval.spec.config import CampaignConfig
@@ -41,6 +43,7 @@ from chaos_eval.spec.shard import ShardSpec, check_shard_size, shard_plan
 from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.store import Store
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Resolution:
@@ -138,32 +141,24 @@ class CampaignRunner:
         self.stop.set()
         self.progress("held", None, None)
 
-    @contextlib.contextmanager
-    def _signal_handlers(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self.on_signal)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):
-                pass
-        try:
-            yield None
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
+    def on_lease_lost(self, reason: str) -> None:
+        """The lease can no longer be kept (its heartbeat failed or was taken over): stop
+        scheduling and cancel running trials (they clean up); the campaign ends aborted."""
+        self.abort_reason = self.abort_reason or reason
+        self.stop.set()
+        for task in list(self._running):
+            task.cancel()
 
     # -- running ------------------------------------------------------------------------
 
     async def run(self) -> CampaignStatus:
         cid = self.campaign.id
         await self.lease.acquire()
-        heart = asyncio.create_task(self.lease.keep_fresh(self.on_signal))
+        heart = asyncio.create_task(self.lease.keep_fresh(self.on_lease_lost))
         watch = asyncio.create_task(self.watch.run(self.on_hold))
         status = CampaignStatus.INTERRUPTED  # what the record says if repair itself fails
         try:
-            with self._signal_handlers():
+            with handling_signals(self.on_signal):
                 await repair(self.store, self.docker, cid)
                 status = await self._schedule()
         finally:
@@ -171,12 +166,23 @@ class CampaignRunner:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            # a hold that landed meanwhile stays held (unless everything finished)
+            status = await self._close(status)
+        return status
+
+    async def _close(self, status: CampaignStatus) -> CampaignStatus:
+        """Record how the campaign ended (a hold that landed meanwhile stays held, unless
+        everything finished) and release the lease; returns what was written. If the store
+        cannot take it, a HarnessError says so (exit 3) with why the campaign stopped."""
+        try:
             status = await shielded(
-                self.store.end_campaign_run(cid, status, self.abort_reason), 30
+                self.store.end_campaign_run(self.campaign.id, status, self.abort_reason), 30
             )
             await shielded(self.lease.release(), 30)
-        return status
+            return status
+        except (Exception, TimeoutError) as e:
+            why = f" after it stopped: {self.abort_reason}" if self.abort_reason else ""
+            raise HarnessError(f"campaign {self.campaign.id}: could not record its end "
+                               f"({status.value}){why}: {type(e).__name__}: {e}") from e
 
     async def _schedule(self) -> CampaignStatus:
         rows = {r.key: r for r in await self.store.trial_results(self.campaign.id)}
@@ -191,12 +197,11 @@ class CampaignRunner:
         tasks = await self._launch([t for t in todo if t[1].chaos is None], sem)
         matrix = [t for t in todo if t[1].chaos is not None]
         if tasks and matrix:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._wait(tasks)
         if matrix and not self.stop.is_set() and not await self._pilot_passed():
             self.stop.set()
         tasks += await self._launch(matrix, sem)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._wait(tasks)
         if self.abort_reason:
             return CampaignStatus.ABORTED
         if self.signals:
@@ -220,6 +225,14 @@ class CampaignRunner:
             tasks.append(task)
         return tasks
 
+    @staticmethod
+    async def _wait(tasks: Sequence[asyncio.Task[None]]) -> None:
+        """Wait for every trial task. A slot records its own failures; anything that still
+        escapes one is logged here, never dropped."""
+        for res in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(res, Exception):
+                log.error("a trial task failed: %s: %s", type(res).__name__, res, exc_info=res)
+
     async def _pilot_passed(self) -> bool:
         """False (and the abort reason set) if any baseline trial of the campaign, run now or
         in an earlier run, ended `failed`: with no fault at all it missed its SLO."""
@@ -239,7 +252,10 @@ class CampaignRunner:
 
     async def _slot(self, row: TrialRow, coords: Coordinates, sem: asyncio.Semaphore) -> None:
         try:
-            status = await self._with_retries(row, coords)
+            try:
+                status = await self._with_retries(row, coords)
+            except Exception as e:  # a harness bug escaped the trial: record it on the trial
+                status = await self._record_escaped(row, e)
             self.progress("finished", row, status)
             if status == TrialStatus.ERROR:
                 self.consecutive_errors += 1
@@ -257,6 +273,15 @@ class CampaignRunner:
             self.progress("interrupted", row, TrialStatus.INTERRUPTED)
         finally:
             sem.release()
+
+    async def _record_escaped(self, row: TrialRow, e: Exception) -> TrialStatus:
+        log.error("trial %s: %s escaped the trial", row.key, type(e).__name__, exc_info=e)
+        try:
+            await self.store.mark_trial_error(row.id, f"harness bug: {type(e).__name__}: {e}")
+        except Exception as store_error:  # the store is failing too: stop, say why
+            self.on_lease_lost(f"trial {row.id} failed ({type(e).__name__}: {e}) and could not "
+                               f"be recorded: {type(store_error).__name__}: {store_error}")
+        return TrialStatus.ERROR
 
     async def _with_retries(self, row: TrialRow, coords: Coordinates) -> TrialStatus:
         slo = coords.chaos.slo if coords.chaos and coords.chaos.slo else self.cfg.slo
@@ -282,28 +307,14 @@ class CampaignRunner:
         return status
 
     async def _await_trial(self, plan: TrialPlan) -> TrialStatus:
-        """Run one trial as its own task and never stop waiting for it: cancellations are
-        forwarded into it (so it cleans up), then re-raised once it is really done. Unlike
-        asyncio.wait_for, a second cancellation cannot orphan a trial mid-cleanup."""
-        task = asyncio.create_task(run_trial(plan, self.store, self.docker, self.control))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.cfg.timing.trial_timeout_s
-        cancelled = timed_out = False
-        while not task.done():
-            remaining = deadline - loop.time()
-            if remaining <= 0 and not timed_out:
-                timed_out = True
-                task.cancel()
-            try:
-                await asyncio.wait({task}, timeout=None if timed_out else remaining)
-            except asyncio.CancelledError:
-                cancelled = True
-                task.cancel()
-        if cancelled:
-            raise asyncio.CancelledError
-        if timed_out:
+        """Run one trial to its deadline (eval/run/deadline.py); a timed-out trial is `error`."""
+        timeout_s = self.cfg.timing.trial_timeout_s
+        status, timed_out = await run_to_deadline(
+            run_trial(plan, self.store, self.docker, self.control), timeout_s
+        )
+        if timed_out or status is None:
             await self.store.mark_trial_error(
-                plan.trial_id, f"trial exceeded trial_timeout_s={self.cfg.timing.trial_timeout_s}"
+                plan.trial_id, f"trial exceeded trial_timeout_s={timeout_s}"
             )
             return TrialStatus.ERROR
-        return task.result()
+        return status

@@ -1,6 +1,8 @@
 """The fault phase of a trial: pick targets, snapshot, ledger row, inject, verify active,
-hold; then, always and shielded: cleanup_chaos (or the undo plan), verify removed, compare
-snapshots, close the ledger row. Recovery is observed from the moment the fault is gone.
+hold; then, always and shielded: cleanup_chaos (and if it fails or times out, the ledger's
+undo plan), verify removed, compare snapshots; and, outside the removal's time limit, close
+the ledger row with the result. Recovery is observed from the moment the fault is gone.
+The limits are eval/run/budgets.py's, which nest by construction.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from chaos_eval.errors import ChaosEvalError, CleanupError, FaultError
 from chaos_eval.fault import BaselineAware, Evidence, Fault, undo_plan_to_json
 from chaos_eval.outcomes import LedgerState, TrialPhase
 from chaos_eval.polling import poll_until
+from chaos_eval.run.budgets import RECORD_S, CleanupBudget
 from chaos_eval.run.plan import TrialPlan
 from chaos_eval.run.results import TrialRecord
 from chaos_eval.run.shield import shielded
@@ -100,24 +103,34 @@ async def fault_phase(
             raise FaultError(f"{fault.kind} did not take effect: {active.summary}")
         await asyncio.sleep(plan.timing.fault_duration_s)  # configured phase: hold the fault
     finally:
-        # One shielded unit: cleanup, proof of removal and the ledger close all happen even
-        # if the trial is cancelled (again) meanwhile.
+        # The removal is one shielded unit bounded by the sum of its steps; whatever becomes
+        # of it (done, overran, cancelled again), the ledger row is closed with its result.
+        budget = CleanupBudget(plan.timing.cleanup_timeout_s)
         holder: list[Recovery] = []
+        outcome: list[tuple[float, Evidence]] = []
         try:
-            removed_at, removed = await shielded(
-                _remove(
-                    plan, fault, docker, ctx, store, ledger_id, rec, clock, observe, holder, check
-                ),
-                2 * plan.timing.cleanup_timeout_s + 30,
+            await shielded(
+                _remove(plan, fault, docker, ctx, store, rec, clock, observe, holder, check,
+                        outcome),
+                budget.removal_s,
             )
+        except TimeoutError:
+            log.error("removing %s overran its %ss budget", fault.kind, budget.removal_s)
         except BaseException:
             for task in holder:
                 task.cancel()
             raise
-        (recovery,) = holder
+        finally:
+            removed = outcome[0][1] if outcome else Evidence(
+                False, f"removal did not finish within its {budget.removal_s:g}s budget")
+            state = LedgerState.CLEANED if removed.holds else LedgerState.CLEANUP_FAILED
+            await shielded(store.close_ledger(ledger_id, state), RECORD_S)
         if not removed.holds:
-            recovery.cancel()
+            for task in holder:
+                task.cancel()
             raise CleanupError(f"{fault.kind} could not be proven removed: {removed.summary}")
+        (recovery,) = holder
+        removed_at = outcome[0][0]
     return FaultWindow(injected_at, removed_at), recovery
 
 
@@ -127,44 +140,55 @@ async def _remove(
     docker: Docker,
     ctx: TrialContext,
     store: Store,
-    ledger_id: int,
     rec: TrialRecord,
     clock: Callable[[], float],
     observe: Callable[[float], Recovery],
     holder: list[Recovery],
     check: RemovalCheck,
-) -> tuple[float, Evidence]:
-    """cleanup_chaos -> (fault gone: start observing recovery) -> verify_removed -> snapshot
-    comparison -> close the ledger row. Returns when the fault was gone and the proof of
-    removal (failing if the snapshots differ)."""
+    outcome: list[tuple[float, Evidence]],
+) -> None:
+    """cleanup_chaos (or the undo plan) -> (fault gone: start observing recovery) ->
+    verify_removed -> snapshot comparison. Appends (when the fault was gone, the proof of
+    removal, failing if the snapshots differ) to `outcome`. Each step is bounded by step_s."""
+    step_s = CleanupBudget(plan.timing.cleanup_timeout_s).step_s
     removing_at = clock()
-    try:
-        await asyncio.wait_for(_cleanup(fault, docker, ctx), plan.timing.cleanup_timeout_s)
-    except TimeoutError:
-        log.warning("cleanup_chaos of %s timed out; proving removal anyway", fault.kind)
+    await cleanup_or_undo(fault, docker, ctx, step_s)
     removed_at = clock()
     rec.measurements["cleanup_s"] = round(removed_at - removing_at, 3)
     holder.append(observe(removed_at))
     try:
-        removed = await asyncio.wait_for(_verify_removed(fault), plan.timing.cleanup_timeout_s)
+        removed = await asyncio.wait_for(_verify_removed(fault), step_s)
     except TimeoutError:
-        removed = Evidence(False, f"verify_removed timed out ({plan.timing.cleanup_timeout_s}s)")
+        removed = Evidence(False, f"verify_removed timed out ({step_s}s)")
     rec.proof["removed"] = removed.to_json()
     rec.measurements["verify_removed_s"] = round(clock() - removed_at, 3)
     removed = await check.confirm(removed, rec.proof)  # any snapshot difference fails it
-    state = LedgerState.CLEANED if removed.holds else LedgerState.CLEANUP_FAILED
-    await store.close_ledger(ledger_id, state)
+    outcome.append((removed_at, removed))
     await store.record_phase(plan.trial_id, TrialPhase.FAULT_REMOVED, removed.summary)
-    return removed_at, removed
 
 
-async def _cleanup(fault: Fault, docker: Docker, ctx: TrialContext) -> None:
-    """cleanup_chaos, and if that raises, the ledger's undo plan."""
+async def cleanup_or_undo(fault: Fault, docker: Docker, ctx: TrialContext, step_s: float) -> None:
+    """cleanup_chaos within step_s; if it raises or times out, the ledger's undo plan (the
+    same one resume and gc would run) within step_s. Never raises but CancelledError; what
+    is left is for verify_removed to find."""
     try:
-        await fault.cleanup_chaos()
+        await asyncio.wait_for(fault.cleanup_chaos(), step_s)
+        return
+    except TimeoutError:
+        why = f"timed out after {step_s}s"
+    except Exception as e:  # any failure of cleanup_chaos: fall back to the undo plan
+        why = f"{type(e).__name__}: {e}"
+    log.warning("cleanup_chaos of %s failed (%s); running its undo plan", fault.kind, why)
+    try:
+        problems = await asyncio.wait_for(
+            run_undo(docker, fault.undo_plan(), ctx.labels("helper")), step_s
+        )
+    except TimeoutError:
+        problems = [f"the undo plan timed out after {step_s}s"]
     except ChaosEvalError as e:
-        log.warning("cleanup_chaos of %s failed (%s); running its undo plan", fault.kind, e)
-        await run_undo(docker, fault.undo_plan(), ctx.labels("helper"))
+        problems = [str(e)]
+    for problem in problems:
+        log.warning("undo plan of %s: %s", fault.kind, problem)
 
 
 async def _verify_removed(fault: Fault) -> Evidence:

@@ -52,14 +52,26 @@ class CampaignLease:
             stale_after_s=stale_after_s,
         )
 
-    async def keep_fresh(self, on_lost: Callable[[], None]) -> None:
-        """The heartbeat task: refresh the lease every HEARTBEAT_S until cancelled; if someone
-        else took it over, call `on_lost` (stop the run) and end."""
+    async def keep_fresh(self, on_lost: Callable[[str], None]) -> None:
+        """The heartbeat task: refresh the lease every HEARTBEAT_S until cancelled. If the
+        lease cannot be refreshed (the store fails, whatever the error) or someone else took
+        it over, call `on_lost(reason)` and end: a runner that cannot show it is alive must
+        stop, since after LEASE_STALE_S a resume would repair (remove) its live clusters.
+        Never raises but CancelledError."""
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            if not await self.store.heartbeat(self.campaign_id, self.token):
-                log.error("lease on campaign %s was taken over; stopping", self.campaign_id)
-                on_lost()
+            try:
+                ours = await self.store.heartbeat(self.campaign_id, self.token)
+            except Exception as e:  # any failure ends the lease's liveness
+                reason = (f"the lease heartbeat could not be written ({type(e).__name__}: {e}); "
+                          "stopped so that no one takes this live campaign for a dead one")
+                log.error("campaign %s: %s", self.campaign_id, reason)
+                on_lost(reason)
+                return
+            if not ours:
+                reason = "the lease was taken over by another runner"
+                log.error("campaign %s: %s; stopping", self.campaign_id, reason)
+                on_lost(reason)
                 return
 
     async def release(self) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from chaos_eval.engine.client import Docker
 from chaos_eval.errors import ChaosEvalError, CleanupError
 from chaos_eval.outcomes import TrialPhase, TrialStatus
+from chaos_eval.run.budgets import CleanupBudget
 from chaos_eval.run.fault_phase import fault_phase
 from chaos_eval.run.plan import RunControl, TrialPlan
 from chaos_eval.run.results import (
@@ -109,7 +110,7 @@ async def run_trial(
         # One shielded unit: a second cancellation (Ctrl-C twice) must not skip any step.
         await shielded(
             _finish(plan, store, docker, control, subject, workload, rec, clock, attempt),
-            plan.timing.cleanup_timeout_s + 60,
+            CleanupBudget(plan.timing.cleanup_timeout_s).finish_s,
         )
     return rec.status
 

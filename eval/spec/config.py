@@ -1,19 +1,23 @@
 """The campaign file: pydantic models at the YAML boundary, and the one loader.
 
-`load_campaign(path)` is used by both `eval validate` and `eval run`. It validates the whole
-file up front, including every fault's parameters for every point of its parameter grid,
-and raises ConfigError(file, key path, reason) on the first problem found.
+`load_campaign(path)` is used by both `eval validate` and `eval run` (and a recorded spec
+is re-parsed by the same `parse_campaign` on resume). It validates the whole file up front:
+strictly (no silent coercion: `parallel: true` and `delay_ms: '100'` are errors, NaN is
+named), duplicate YAML keys refused (eval/spec/loader.py), each subject against its static
+shape (data size, image options), then what run would check later (eval/spec/consistency.py:
+the matrix size, fault parameter axes, roles, target nodes, timing). It raises one
+ConfigError carrying every problem found, one line each (file, key path, reason).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,17 +31,28 @@ from pydantic import (
 
 from chaos_eval.errors import ConfigError
 from chaos_eval.spec import registry
+from chaos_eval.spec.consistency import (
+    DEFAULT_MAX_TRIALS,
+    Problem,
+    campaign_problems,
+    describe_error,
+    key_path,
+)
 from chaos_eval.spec.drift import Drift
+from chaos_eval.spec.image_ref import reference_problem, tag_problem
+from chaos_eval.spec.loader import read_yaml
 from chaos_eval.spec.targeting import validate_target
 from chaos_eval.spec.vocabulary import FAULT_ALIASES, normalize_chaos
 from chaos_eval.spec.workloads import KVWorkloadSpec, WorkloadSpec
 
+__all__ = ["DEFAULT_MAX_TRIALS", "CampaignConfig", "ChaosSpec", "SubjectSpec", "load_campaign"]
+
 Scalar = str | int | float | bool
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # always fullmatch: `$` allows "\n"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class SubjectSpec(_Frozen):
@@ -46,7 +61,9 @@ class SubjectSpec(_Frozen):
     type: str
     name: str = ""
     image: str | None = None  # image override (else the built-in default)
-    data_mb: int = Field(default=256, ge=192, le=65536)  # etcd preallocates 128 MB of WAL
+    # the data volume's size; its default and minimum are the subject's (SubjectShape), filled
+    # in here so the recorded spec carries the value the subject was built with
+    data_mb: int = Field(default=256, ge=64, le=65536)
     version: str | None = None  # for subjects whose image tag is a version (TiKV)
     # subject-specific options, validated by that subject's own model (registry.SUBJECT_PARAMS)
     params: dict[str, Scalar] = Field(default_factory=dict)
@@ -62,9 +79,57 @@ class SubjectSpec(_Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if v and not NAME_RE.match(v):
+        if v and not NAME_RE.fullmatch(v):
             raise ValueError("must be 1-63 of [A-Za-z0-9_.-], starting alphanumeric")
         return v
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        problem = None if v is None else reference_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str | None) -> str | None:
+        problem = None if v is None else tag_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subject_default_data_mb(cls, data: Any) -> Any:
+        """No `data_mb:` given: the subject's own default (TiKV needs more than etcd)."""
+        if isinstance(data, dict) and "data_mb" not in data and data.get("type") in (
+            registry.subject_kinds()
+        ):
+            shape = registry.subject_shape(data["type"])
+            if shape is not None:
+                return {**data, "data_mb": shape.default_data_mb}
+        return data
+
+    @model_validator(mode="after")
+    def _fits_its_subject(self) -> SubjectSpec:
+        """What the subject itself would refuse at run time, refused now."""
+        shape = registry.subject_shape(self.type)
+        if shape is None:
+            return self
+        problems = []
+        if self.data_mb < shape.min_data_mb:
+            problems.append(f"data_mb={self.data_mb}: {self.type} needs at least "
+                            f"{shape.min_data_mb}")
+        if self.image is not None and not shape.takes_image:
+            problems.append(f"{self.type} does not take `image:`"
+                            + (" (choose its images with `version:`)" if shape.takes_version
+                               else ""))
+        if self.version is not None and not shape.takes_version:
+            problems.append(f"{self.type} does not take `version:` (its image is `image:`)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def label(self) -> str:
@@ -113,12 +178,10 @@ class ChaosSpec(_Frozen):
         return v
 
     def grid(self) -> list[dict[str, Scalar]]:
-        """Every point of the parameter grid, in a stable order."""
+        """Every point of the parameter grid, in a stable order. Only called on a validated
+        campaign, whose size was counted first (eval/spec/consistency.py)."""
         keys = sorted(self.params)
         axes = [v if isinstance(v, list) else [v] for v in (self.params[k] for k in keys)]
-        for k, axis in zip(keys, axes, strict=True):
-            if not axis:
-                raise ValueError(f"params.{k}: an empty list expands to no trials")
         return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
@@ -164,14 +227,18 @@ class CampaignConfig(_Frozen):
     max_retries: int = Field(default=1, ge=0, le=10)
     max_consecutive_errors: int = Field(default=5, ge=1, le=1000)
     drift: Drift = Field(default_factory=Drift)  # chaos_eval.spec.drift
+    # above how many trials the campaign is refused (consistency.DEFAULT_MAX_TRIALS if unset)
+    max_trials: int | None = Field(default=None, ge=1, le=10_000_000)
 
     @model_serializer(mode="wrap")
-    def _omit_default_drift(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """No `drift` key when it is the default: specs written before it existed keep their
-        spec hash (and so their trial keys)."""
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No `drift` key when it is the default and no `max_trials` when unset: specs
+        written before they existed keep their spec hash (and so their trial keys)."""
         data: dict[str, Any] = handler(self)
         if self.drift == Drift():
             data.pop("drift", None)
+        if data.get("max_trials") is None:
+            data.pop("max_trials", None)
         return data
 
     @property
@@ -182,7 +249,7 @@ class CampaignConfig(_Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
+        if not NAME_RE.fullmatch(v):
             raise ValueError("must be 1-63 of [A-Za-z0-9_.-], starting alphanumeric")
         return v
 
@@ -197,118 +264,42 @@ class CampaignConfig(_Frozen):
 ChaosSpec.model_rebuild()
 
 
-def _key_path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _check_grids(cfg: CampaignConfig, file: str) -> None:
-    """Validate every grid point of every fault against its own parameter model, and every
-    subject's params against the subject's model."""
-    for i, chaos in enumerate(cfg.chaos_types):
-        model = registry.fault_params_model(chaos.type)
-        try:
-            points = chaos.grid()
-        except ValueError as e:
-            raise ConfigError(file, f"chaos_types[{i}]", str(e)) from None
-        for point in points:
-            try:
-                model.model_validate(point)
-            except ValidationError as e:
-                err = e.errors()[0]
-                key = _key_path(["chaos_types", i, "params", *err["loc"]])
-                raise ConfigError(file, key, f"{err['msg']} (got {err.get('input')!r})") from None
-    for i, subject in enumerate(cfg.subjects):
-        smodel = registry.subject_params_model(subject.type)
-        try:
-            smodel.model_validate(subject.params)
-        except ValidationError as e:
-            err = e.errors()[0]
-            key = _key_path(["subjects", i, "params", *err["loc"]])
-            reason = (
-                "unknown key (not an option of this subject)"
-                if (err["type"] == "extra_forbidden")
-                else err["msg"]
-            )
-            raise ConfigError(file, key, f"{reason} (got {err.get('input')!r})") from None
-    slos = [("slo", cfg.slo)] + [
-        (f"chaos_types[{i}].slo", c.slo) for i, c in enumerate(cfg.chaos_types) if c.slo
-    ]
-    for where, slo in slos:
-        if slo.linearizable and cfg.workload.kind != "register":
-            raise ConfigError(
-                file, f"{where}.linearizable", "needs `workload: {kind: register}` (a history)"
-            )
-    labels = [s.label for s in cfg.subjects]
-    dupes = sorted({x for x in labels if labels.count(x) > 1})
-    if dupes:
-        raise ConfigError(file, "subjects", f"duplicate subject name(s) {dupes}: set `name:`")
+# a loc part naming which member of the Scalar union an error is about: one line, not five
+_UNION_BRANCH = re.compile(r"str|int|float|bool|list\[.*\]")
+_NOT_SCALAR = "must be a string, number or boolean (or, in a fault's params, a list of them)"
 
 
 def parse_campaign(raw: object, file: str) -> CampaignConfig:
-    """Validate an already-parsed YAML document."""
+    """Validate an already-parsed document (a YAML file's, or a recorded spec's). Raises one
+    ConfigError with every problem found: first every field error; if there are none, every
+    problem of the campaign as a whole (eval/spec/consistency.py)."""
     if not isinstance(raw, Mapping):
         raise ConfigError(file, "", "the campaign must be a YAML mapping at the top level")
     try:
         cfg = CampaignConfig.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        reason = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            reason = "unknown key (not part of the campaign format)"
-        more = f" (+{e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(file, _key_path(loc) or "(top level)", reason + more) from None
-    _check_grids(cfg, file)
-    if not cfg.chaos_types and not cfg.include_baseline:
-        raise ConfigError(
-            file, "chaos_types", "the campaign expands to zero trials (no faults, no baseline)"
-        )
+        problems: list[Problem] = []
+        for err in e.errors():
+            loc = [p for p in err["loc"]
+                   if not (isinstance(p, str) and p.startswith("function-"))]
+            branch = [p for p in loc if isinstance(p, str) and _UNION_BRANCH.fullmatch(p)]
+            loc = [p for p in loc if p not in branch]
+            value = err.get("input")
+            finite = not isinstance(value, float) or math.isfinite(value)
+            reason = _NOT_SCALAR if branch and finite else describe_error(err)
+            problem = (key_path(loc) or "(top level)", reason)
+            if problem not in problems:
+                problems.append(problem)
+        raise ConfigError.of(file, problems) from None
+    problems = campaign_problems(cfg)
+    if problems:
+        raise ConfigError.of(file, problems)
     return cfg
 
 
 def load_campaign(path: Path) -> CampaignConfig:
-    """Read, parse and fully validate a campaign file."""
-    file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(file, "", f"cannot read: {e}") from None
-    too_deep = ConfigError(file, "", f"nested too deeply (at most {MAX_DEPTH} levels)")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(file, where, f"invalid YAML: {problem}") from None
-    except RecursionError:  # the YAML composer recurses once per level
-        raise too_deep from None
-    if _depth(raw) > MAX_DEPTH:
-        raise too_deep
-    return parse_campaign(raw, file)
-
-
-MAX_DEPTH = 32  # the campaign format nests 5 levels; nothing valid comes near this
-
-
-def _depth(doc: object) -> int:
-    """How deeply lists and mappings nest (iterative: never recurses itself)."""
-    deepest, todo = 0, [(doc, 0)]
-    while todo:
-        node, level = todo.pop()
-        deepest = max(deepest, level)
-        if level > MAX_DEPTH:
-            break
-        if isinstance(node, Mapping):
-            todo += [(v, level + 1) for v in node.values()]
-        elif isinstance(node, list):
-            todo += [(v, level + 1) for v in node]
-    return deepest
+    """Read (duplicate keys refused), parse and fully validate a campaign file."""
+    return parse_campaign(read_yaml(path), str(path))
 
 
 def canonical_params(params: Mapping[str, Scalar]) -> str:

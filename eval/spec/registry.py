@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from chaos_eval.subject import SubjectShape
+
 # type -> "module:Class"; the image recipe each subject's default image comes from.
 SUBJECTS: dict[str, str] = {
     "etcd": "chaos_eval.subjects.etcd.subject:EtcdSubject",
@@ -35,6 +37,14 @@ SUBJECT_PARAMS: dict[str, str] = {
     "tikv": "chaos_eval.subjects.tikv.params:TikvParams",
 }
 
+# type -> "module:SHAPE": what the subject is (node names, roles, data size, image options),
+# declared statically (chaos_eval.subject.SubjectShape) so validate checks what run would
+SUBJECT_SHAPES: dict[str, str] = {
+    "etcd": "chaos_eval.subjects.etcd.params:SHAPE",
+    "redis": "chaos_eval.subjects.redis.params:SHAPE",
+    "tikv": "chaos_eval.subjects.tikv.params:SHAPE",
+    "noop": "chaos_eval.subjects.noop:SHAPE",
+}
 # type -> ("module:FaultClass", "module:ParamsModel")
 FAULTS: dict[str, tuple[str, str]] = {
     "node_kill": (
@@ -59,10 +69,25 @@ FAULTS: dict[str, tuple[str, str]] = {
 }
 
 
+# "module:predicate(op, argv) -> bool": the argv shapes the harness's own undo plans hold,
+# each checked by the module that builds them; an undo action read from a db runs only if
+# one of them accepts it (eval/cleanup/undo.py)
+UNDO_ARGV: tuple[str, ...] = (
+    "chaos_eval.chaos.net.shaping:is_undo_argv",
+    "chaos_eval.chaos.net.partition_rules:is_undo_argv",
+    "chaos_eval.chaos.diskfill:is_undo_argv",
+)
+
+
 @cache
 def _resolve(path: str) -> Any:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def undo_argv_known(op: str, argv: tuple[str, ...]) -> bool:
+    """Whether `argv` is one the harness's own undo plans could hold for `op`."""
+    return any(bool(_resolve(path)(op, argv)) for path in UNDO_ARGV)
 
 
 def subject_kinds() -> frozenset[str]:
@@ -121,6 +146,17 @@ def subject_params_model(kind: str) -> type[BaseModel]:
     model = _resolve(SUBJECT_PARAMS[kind])
     assert isinstance(model, type) and issubclass(model, BaseModel)
     return model
+
+
+def subject_shape(kind: str) -> SubjectShape | None:
+    """The static shape of a subject kind; None for a kind that declares none (test doubles
+    registered at run time), which skips the checks that need it."""
+    if kind not in SUBJECT_SHAPES:
+        return None
+    shape = _resolve(SUBJECT_SHAPES[kind])
+    if not isinstance(shape, SubjectShape):
+        raise TypeError(f"{SUBJECT_SHAPES[kind]} is not a SubjectShape")
+    return shape
 
 
 def fault_params_model(kind: str) -> type[BaseModel]:

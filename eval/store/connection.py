@@ -122,13 +122,31 @@ class Connection:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._settled("BEGIN IMMEDIATE")
                 yield self._db
+                await self._settled("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    await self._settled("ROLLBACK")
                 raise
-            await self._db.execute("COMMIT")
+
+    async def _settled(self, sql: str) -> None:
+        """Run a transaction boundary to completion even if the caller is cancelled meanwhile,
+        then re-raise the cancellation: the db thread runs a queued statement anyway, so
+        abandoning the await would leave a transaction open that no one ends."""
+        step = asyncio.ensure_future(self._db.execute(sql))
+        cancelled = False
+        while not step.done():
+            try:
+                await asyncio.shield(step)
+            except asyncio.CancelledError:
+                cancelled = True
+            except Exception:
+                break
+        if cancelled:
+            raise asyncio.CancelledError
+        step.result()
 
     async def rows(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Read committed rows. What SQLite cannot read (a damaged file, a number too large

@@ -56,3 +56,8 @@ class Ledger:
             (campaign_id,),
             ledger_row,
         )
+
+    async def of_trial(self, trial_id: int) -> list[LedgerRow]:
+        return await self._conn.read(
+            "SELECT * FROM fault_ledger WHERE trial_id = ? ORDER BY id", (trial_id,), ledger_row
+        )

@@ -267,6 +267,10 @@ class Store:
         """Take shard dbs (read with `load_shard`) into this db's merged campaign."""
         return await merge_shards(self._conn, sources, argv)
 
+    async def trial_ledger(self, trial_id: int) -> list[LedgerRow]:
+        """Every ledger row of one trial (any state), in order."""
+        return await self._ledger.of_trial(trial_id)
+
     # -- events ---------------------------------------------------------------------------
 
     async def event(

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from chaos_eval.subject import SubjectShape
+
+# at least 192 MB: the WAL alone preallocates 128 MB
+SHAPE = SubjectShape(
+    node_names=frozenset({"etcd1", "etcd2", "etcd3"}), roles=frozenset({"etcd"}),
+    min_data_mb=192, default_data_mb=256, takes_image=True, takes_version=False,
+)
+
 
 class EtcdParams(BaseModel):
     """pre_vote: run etcd with `--pre-vote` (Raft's PreVote: a member that lost touch with

@@ -24,7 +24,14 @@ from chaos_eval.engine.containers import ContainerInfo
 from chaos_eval.errors import ImageError, ParameterError
 from chaos_eval.images.recipes import image_ref
 from chaos_eval.outcomes import OpOutcome
-from chaos_eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.subject import (
+    ClusterState,
+    Endpoint,
+    Health,
+    Node,
+    SubjectShape,
+    TrialContext,
+)
 from chaos_eval.subjects.etcd.client import EtcdKVClient, classify_exception
 from chaos_eval.subjects.etcd.disk import EtcdDiskFull
 from chaos_eval.subjects.etcd.gateway import (
@@ -35,7 +42,7 @@ from chaos_eval.subjects.etcd.gateway import (
     parse_members,
     parse_status,
 )
-from chaos_eval.subjects.etcd.params import EtcdParams
+from chaos_eval.subjects.etcd.params import SHAPE, EtcdParams
 from chaos_eval.subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token
 
 if TYPE_CHECKING:
@@ -52,13 +59,14 @@ PROBE_KEY = "/chaos-eval/probe"
 # etcd preallocates its WAL in 64 MB segments, the live one plus the next: 123 MiB of each
 # member's tmpfs are taken at start. Below 192 members die with ENOSPC or run with no room
 # for the database, so a smaller size is refused rather than producing a flaky cluster.
-MIN_DATA_MB = 192
+MIN_DATA_MB = SHAPE.min_data_mb
 
 
 class EtcdSubject(EtcdDiskFull):
     """chaos_eval.subject.Subject and LeaderAware for etcd."""
 
     kind: ClassVar[str] = "etcd"
+    shape: ClassVar[SubjectShape] = SHAPE
 
     def __init__(
         self,

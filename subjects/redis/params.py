@@ -6,6 +6,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from chaos_eval.subject import SubjectShape
+
+REDIS_NODES = ("redis1", "redis2", "redis3")
+SENTINELS = ("sentinel1", "sentinel2", "sentinel3")
+SHAPE = SubjectShape(
+    node_names=frozenset(REDIS_NODES + SENTINELS),
+    roles=frozenset({"primary", "replica", "sentinel"}),
+    min_data_mb=192, default_data_mb=256, takes_image=True, takes_version=False,
+)
+
 WriteTo = Literal["primary", "bound"]
 
 

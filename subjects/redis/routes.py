@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from chaos_eval.engine.client import Docker
 from chaos_eval.subject import Node
 from chaos_eval.subjects.redis.client import RespPool, RespTransportError, Route, Target
+from chaos_eval.subjects.redis.params import SENTINELS
 from chaos_eval.subjects.redis.resp import ErrorReply, RespProtocolError, parse_master_addr
 from chaos_eval.subjects.redis.view import (
     REDIS_PORT,
@@ -22,7 +23,6 @@ from chaos_eval.subjects.redis.view import (
     node_for_address,
 )
 
-SENTINELS = ("sentinel1", "sentinel2", "sentinel3")
 MASTER = "mymaster"  # the name the sentinels monitor (compose/redis/sentinel.conf)
 ROUTE_CACHE_S = 0.25  # how long a primary or a published port, once looked up, is reused
 

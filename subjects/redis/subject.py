@@ -27,10 +27,18 @@ from chaos_eval.engine.client import Docker
 from chaos_eval.engine.compose import Compose
 from chaos_eval.engine.containers import ContainerInfo
 from chaos_eval.images.recipes import image_ref
-from chaos_eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.subject import (
+    LABEL_ROLE,
+    ClusterState,
+    Endpoint,
+    Health,
+    Node,
+    SubjectShape,
+    TrialContext,
+)
 from chaos_eval.subjects.project import ComposeProject, base_env, poll_healthy, service, trial_token
 from chaos_eval.subjects.redis.client import RedisKVClient, RespPool, RespTransportError
-from chaos_eval.subjects.redis.params import RedisParams, WriteTo
+from chaos_eval.subjects.redis.params import SENTINELS, SHAPE, RedisParams, WriteTo
 from chaos_eval.subjects.redis.resp import (
     Replication,
     Reply,
@@ -39,7 +47,7 @@ from chaos_eval.subjects.redis.resp import (
     parse_replication,
     parse_role,
 )
-from chaos_eval.subjects.redis.routes import MASTER, SENTINELS, RedisRouter
+from chaos_eval.subjects.redis.routes import MASTER, RedisRouter
 from chaos_eval.subjects.redis.view import (
     REDIS_PORT,
     ROLE_NAMES,
@@ -64,6 +72,7 @@ class RedisSubject:
     """chaos_eval.subject.Subject and LeaderAware for Redis with Sentinel."""
 
     kind: ClassVar[str] = "redis"
+    shape: ClassVar[SubjectShape] = SHAPE
 
     def __init__(
         self,

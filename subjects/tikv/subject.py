@@ -37,12 +37,20 @@ from chaos_eval.engine.containers import ContainerInfo
 from chaos_eval.errors import ParameterError
 from chaos_eval.images.recipes import external_ref, image_ref
 from chaos_eval.outcomes import OpOutcome
-from chaos_eval.subject import LABEL_ROLE, ClusterState, Endpoint, Health, Node, TrialContext
+from chaos_eval.subject import (
+    LABEL_ROLE,
+    ClusterState,
+    Endpoint,
+    Health,
+    Node,
+    SubjectShape,
+    TrialContext,
+)
 from chaos_eval.subjects.project import ComposeProject, base_env, poll_healthy, service
 from chaos_eval.subjects.tikv import pd_api
 from chaos_eval.subjects.tikv.client import TikvKVClient
 from chaos_eval.subjects.tikv.gateway import PORT as GATEWAY_PORT
-from chaos_eval.subjects.tikv.params import TikvParams
+from chaos_eval.subjects.tikv.params import PDS, SHAPE, STORES, TikvParams
 from chaos_eval.subjects.tikv.pd_http import parsed, pd_request, quiet, region_leader
 
 if TYPE_CHECKING:
@@ -50,14 +58,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PDS = ("pd1", "pd2", "pd3")
-STORES = ("tikv1", "tikv2", "tikv3")
 PD_CLIENT_PORT, PD_PEER_PORT = 2379, 2380
 TIKV_PORT, TIKV_STATUS_PORT = 20160, 20180
 NETWORK = "cluster"
 DATA_PATH = "/data"
-DEFAULT_DATA_MB = 1024
-MIN_DATA_MB = 512  # below this TiKV's RocksDB and raft engine leave no room to work
+DEFAULT_DATA_MB = SHAPE.default_data_mb
+MIN_DATA_MB = SHAPE.min_data_mb
 PROBE_KEY = "chaos-eval/probe"  # workload keys are chaos-eval/<trial>/...: same region
 
 
@@ -65,6 +71,7 @@ class TikvSubject:
     """chaos_eval.subject.Subject and LeaderAware for PD + TiKV."""
 
     kind: ClassVar[str] = "tikv"
+    shape: ClassVar[SubjectShape] = SHAPE
 
     def __init__(
         self,
@@ -100,13 +107,14 @@ class TikvSubject:
     @classmethod
     def from_spec(cls, spec: SubjectSpec, ctx: TrialContext, docker: Docker) -> TikvSubject:
         """Images: pingcap/pd and pingcap/tikv at `version:` (default v7.5.1) or the
-        CHAOS_EVAL_IMAGE_PD / _TIKV overrides. data_mb defaults to 1024 for TiKV."""
+        CHAOS_EVAL_IMAGE_PD / _TIKV overrides. data_mb's default (1024) is SHAPE's, filled in
+        by the spec itself, so a recorded spec builds the same subject."""
         if spec.image:
             raise ParameterError(
                 "tikv runs two images: choose them with `version:` or CHAOS_EVAL_IMAGE_PD "
                 "and CHAOS_EVAL_IMAGE_TIKV, not `image:`")
         params = TikvParams.model_validate(spec.params)
-        data_mb = spec.data_mb if "data_mb" in spec.model_fields_set else DEFAULT_DATA_MB
+        data_mb = spec.data_mb  # the spec resolved the default per subject (SHAPE)
         return cls(ctx, docker, Compose(), pd_image=external_ref("pd", spec.version),
                    tikv_image=external_ref("tikv", spec.version),
                    helper_image=image_ref("helper"), client_image=image_ref("tikv-client"),

@@ -101,14 +101,16 @@ KILL_POINTS = (
 
 
 def wait_for(
-    db: Path, point: KillPoint, since: int, proc: subprocess.Popen[str], timeout_s: float = 180
+    db: Path, point: KillPoint, since: int, proc: subprocess.Popen[str], timeout_s: float = 180,
+    args: tuple[object, ...] = (),
 ) -> bool:
-    """Poll until the point is reached; False if the runner exited first."""
+    """Poll until the point is reached (its query given `since` and `args`); False if the
+    runner exited first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        if query(db, point.sql, (since,)):
+        if query(db, point.sql, (since, *args)):
             if point.delay_s:
                 time.sleep(point.delay_s)
             return proc.poll() is None

@@ -4,6 +4,7 @@ the lease; gc. Nothing lost, nothing duplicated, no fault or resource left behin
 from __future__ import annotations
 
 import os
+import random
 import signal
 import time
 from collections.abc import Iterator
@@ -14,6 +15,8 @@ import pytest
 from chaos_eval.images.build import BuildResult
 from tests.integration.crash_support import (
     KILL_POINTS,
+    ROOT,
+    KillPoint,
     campaign_uid,
     kill9,
     labelled,
@@ -132,4 +135,60 @@ def test_second_runner_is_refused_while_the_lease_is_fresh(
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=180)
+    assert labelled(campaign_uid(db)) == (0, 0, 0)
+
+
+KINDS = ROOT / "tests" / "integration" / "campaigns" / "crash_kinds.yaml"
+KINDS_PLANNED = 6  # baseline + latency + packet_loss + partition + node_kill + pause
+RANDOM_KILLS = 20
+ANCHORS = ("start", "trial_started", "phase_healthy", "phase_warmup", "phase_fault_active",
+           "phase_fault_removed", "phase_recovery")
+
+
+def test_sigkill_at_random_moments_then_resume(
+    db: Path, built_images: dict[str, BuildResult], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The harness's own chaos: SIGKILL the runner >= 20 times at random moments (seeded),
+    resuming each time; every planned trial ends exactly once, none because of the kills."""
+    rng = random.Random(20261201)
+    t0 = time.monotonic()
+    kills, left = 0, 0
+    for _ in range(RANDOM_KILLS):
+        # a random moment: a random phase boundary of the next trial (or the very start),
+        # then a random delay; most of a trial's time is cluster start-up, so anchoring on
+        # phases makes kills land in fault and cleanup phases too
+        phase = rng.choice(ANCHORS)
+        point = KillPoint(f"{phase} +", "SELECT 1 FROM events WHERE id > ? AND kind = ?",
+                          rng.uniform(0.0, 3.0))
+        since = max_event(db)
+        proc = start_runner(db, "run", "campaign", str(KINDS))
+        if phase == "start":
+            time.sleep(point.delay_s + 1.0)
+            reached = proc.poll() is None
+        else:
+            reached = wait_for(db, point, since, proc, args=(phase,))
+        if not reached:  # it finished the campaign before this kill
+            break
+        kill9(proc)
+        kills += 1
+        if query(db, "SELECT 1 FROM campaigns"):  # killed before its campaign existed
+            left += sum(labelled(campaign_uid(db)))
+    code, out = finish(db, "run", "campaign", str(KINDS))
+    assert code in (0, 1), out
+    rows = query(db, "SELECT key, status, attempts FROM trials")
+    ledger = query(db, "SELECT state, COUNT(*) FROM fault_ledger GROUP BY state")
+    repaired = query(db, "SELECT COUNT(*) FROM events WHERE kind = 'ledger_repaired'")[0][0]
+    with capsys.disabled():
+        print(f"\n{kills} SIGKILLs at random moments in {time.monotonic() - t0:.0f}s; "
+              f"trials {len(rows)}/{KINDS_PLANNED}, statuses "
+              f"{sorted({r[1] for r in rows})}, attempts {sum(int(r[2]) for r in rows)}, "
+              f"ledger {dict(ledger)}, rows repaired by resume {repaired}, "
+              f"labelled resources seen after kills {left}")
+    assert kills >= RANDOM_KILLS
+    assert repaired >= 1  # some kills did land while a fault was in place
+    assert len(rows) == KINDS_PLANNED and len({r[0] for r in rows}) == KINDS_PLANNED
+    assert {r[1] for r in rows} <= {"passed", "failed"}, rows  # no error/cleanup_failed
+    assert query(db, "PRAGMA integrity_check") == [("ok",)]
+    assert query(db, "SELECT COUNT(*) FROM fault_ledger WHERE state = 'open'") == [(0,)]
+    assert query(db, "SELECT status FROM campaigns") == [("finished",)]
     assert labelled(campaign_uid(db)) == (0, 0, 0)

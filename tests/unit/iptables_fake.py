@@ -80,7 +80,8 @@ class Table:
 class IptablesDocker:
     """inspect + run_helper over simulated tables; `started` records every helper."""
 
-    def __init__(self, addresses: Mapping[str, str]) -> None:
+    def __init__(self, addresses: Mapping[str, str], campaign: str = "") -> None:
+        self.campaign = campaign  # the chaos-eval.campaign label on every container
         self.addresses = dict(addresses)  # container id -> IP
         self.tables = {cid: Table() for cid in addresses}
         self.started: list[tuple[str, str]] = []  # (container id, program)
@@ -93,7 +94,8 @@ class IptablesDocker:
         ip = self.addresses[container]
         up = container in self.running
         return ContainerInfo(
-            container, container, "running" if up else "exited", up, False, 0, "", {"net": ip}
+            container, container, "running" if up else "exited", up, False, 0, "", {"net": ip},
+            labels={"chaos-eval.campaign": self.campaign},
         )
 
     async def run_helper(

@@ -78,6 +78,7 @@ async def test_inject_over_leftovers_leaves_one_jump_a_hook() -> None:
     assert sum(c == "cid1" for c, _ in docker.started) == 4  # refuse, list, remove, apply
     assert (await fault.verify_active()).holds
     # the ledger's per-step undo plan removes what the one-transaction inject wrote
+    docker.campaign = CTX.campaign_label  # the containers are this campaign's
     assert await run_undo(docker, fault.undo_plan(), CTX.labels("helper")) == []  # type: ignore[arg-type]
     assert (await fault.verify_removed()).holds
 

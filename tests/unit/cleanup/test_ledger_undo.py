@@ -10,19 +10,25 @@ from typing import Any
 
 from chaos_eval.cleanup.gc import plan_gc, run_gc
 from chaos_eval.cleanup.repair import repair, undo_open_ledger
-from chaos_eval.engine.containers import Labelled
+from chaos_eval.engine.containers import ContainerInfo, Labelled
 from chaos_eval.errors import DockerError
 from chaos_eval.fault import UndoAction, UndoOp, undo_plan_to_json
 from chaos_eval.outcomes import CampaignStatus, LedgerState
 from chaos_eval.store.store import Store
+from chaos_eval.subject import LABEL_CAMPAIGN
 from tests.unit.store.test_store import new_campaign
 
 
 class FakeDocker:
     """Removing container "stuck" fails; every other undo action succeeds."""
 
-    def __init__(self) -> None:
+    def __init__(self, campaign: str = "") -> None:
         self.removed: list[str] = []
+        self.campaign = campaign  # the campaign label every container carries
+
+    async def inspect(self, container: str) -> ContainerInfo:
+        return ContainerInfo(container, container, "running", True, False, 0, "",
+                             labels={LABEL_CAMPAIGN: self.campaign})
 
     async def remove(self, container: str) -> None:
         if container == "stuck":
@@ -65,8 +71,8 @@ def states(store: Store, cid: int) -> list[str]:
 async def test_undo_open_ledger_closes_each_row_and_returns_its_problems(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "eval.db") as store:
         cid, ids = await two_open_rows(store)
-        docker: Any = FakeDocker()
         label = (await store.campaign(cid)).uid
+        docker: Any = FakeDocker(label)
         done = await undo_open_ledger(store, docker, cid, label)
         assert [(r.id, bool(p)) for r, p in done] == [(ids[0], False), (ids[1], True)]
         assert docker.removed == ["gone"]
@@ -78,7 +84,8 @@ async def test_undo_open_ledger_closes_each_row_and_returns_its_problems(tmp_pat
 async def test_repair_counts_and_records_each_row(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "eval.db") as store:
         cid, _ = await two_open_rows(store)
-        report = await repair(store, FakeDocker(), cid)  # type: ignore[arg-type]
+        label = (await store.campaign(cid)).uid
+        report = await repair(store, FakeDocker(label), cid)  # type: ignore[arg-type]
         assert report == {
             "ledger_undone": 1, "ledger_failed": 1, "interrupted": 0, "containers_removed": 0
         }
@@ -93,7 +100,7 @@ async def test_gc_undoes_a_dead_campaigns_ledger_without_repair_events(tmp_path:
     async with await Store.open(tmp_path / "eval.db") as store:
         cid, _ = await two_open_rows(store)
         await store.set_campaign_status(cid, CampaignStatus.INTERRUPTED)
-        docker: Any = FakeDocker()
+        docker: Any = FakeDocker((await store.campaign(cid)).uid)
         items = await plan_gc(store, docker, include_foreign=False)
         assert [(i.campaign_id, i.open_ledger, i.action) for i in items] == [(cid, 2, "remove")]
         assert await run_gc(store, docker, items) == 1

@@ -75,11 +75,11 @@ def test_bundled_campaigns_validate() -> None:
         (
             with_(chaos_types=[{"type": "latency", "params": {"delay_ms": 10, "colour": "red"}}]),
             "chaos_types[0].params.colour",
-            "Extra inputs",
+            "unknown key",
         ),
         (
             with_(chaos_types=[{"type": "latency", "params": {"delay_ms": []}}]),
-            "chaos_types[0]",
+            "chaos_types[0].params.delay_ms",
             "empty list",
         ),
         (

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from chaos_eval.errors import ImageError, ParameterError
 from chaos_eval.images.recipes import missing_images_message
@@ -41,10 +42,14 @@ def test_from_spec_images_version_and_data_size() -> None:
                     params={"max_store_down_time_s": 10}), CTX, None)  # type: ignore[arg-type]
     assert v.env["CHAOS_EVAL_IMAGE_TIKV"] == "pingcap/tikv:v7.1.5"
     assert v.env["CHAOS_EVAL_DATA_MB"] == "2048"
-    with pytest.raises(ParameterError, match="at least 512"):
-        TikvSubject.from_spec(SubjectSpec(type="tikv", data_mb=256), CTX, None)  # type: ignore[arg-type]
-    with pytest.raises(ParameterError, match="version"):
-        TikvSubject.from_spec(SubjectSpec(type="tikv", image="x/y:1"), CTX, None)  # type: ignore[arg-type]
+    # the spec refuses what the subject would (its SHAPE), so validate catches it too
+    with pytest.raises(ValidationError, match="at least 512"):
+        SubjectSpec(type="tikv", data_mb=256)
+    with pytest.raises(ValidationError, match="version"):
+        SubjectSpec(type="tikv", image="x/y:1")
+    with pytest.raises(ParameterError, match="version"):  # and the subject still does
+        spec = SubjectSpec.model_construct(type="tikv", image="x/y:1", data_mb=1024, params={})
+        TikvSubject.from_spec(spec, CTX, None)  # type: ignore[arg-type]
 
 
 class NoImages:

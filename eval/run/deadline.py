@@ -1,0 +1,40 @@
+"""One trial as its own task, bounded by trial_timeout_s, that is never abandoned: a
+cancellation of the waiter (or the deadline) is forwarded into the trial so it cleans up,
+and the waiter returns only once the trial task is really done."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+async def run_to_deadline(coro: Coroutine[Any, Any, T], timeout_s: float) -> tuple[T | None, bool]:
+    """(result, False), or (None, True) when the deadline cancelled it. A cancellation of the
+    caller is forwarded and re-raised once the task has finished. Unlike asyncio.wait_for, a
+    second cancellation cannot orphan the task mid-cleanup. An exception of the task is
+    raised here (never lost)."""
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    cancelled = timed_out = False
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0 and not timed_out:
+            timed_out = True
+            task.cancel()
+        try:
+            await asyncio.wait({task}, timeout=None if timed_out else remaining)
+        except asyncio.CancelledError:
+            cancelled = True
+            task.cancel()
+    if cancelled:
+        raise asyncio.CancelledError
+    if timed_out:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
+        return None, True
+    return task.result(), False

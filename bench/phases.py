@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from bench.lifecycle import PHASES, Configured, campaign_phases
+from chaos_eval.store.access import Access
 from chaos_eval.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def run_campaign(campaign: Path, db: Path, parallel: int | None) -> tuple[Path, 
 
 async def read_report(db: Path) -> dict[str, Any]:
     """The phase report of the newest campaign in `db`."""
-    store = await Store.open(db, create=False)
+    store = await Store.open(db, Access.READ)
     try:
         camp = (await store.campaigns())[-1]
         trials = await store.trials(camp.id)

@@ -45,14 +45,16 @@ def timed(argv: list[str]) -> dict[str, Any]:
 
 async def plan(db: Path, yaml_path: Path) -> dict[str, Any]:
     """Resume planning, in-process: resolve, load trials, pick the unfinished ones."""
-    from chaos_eval.run.campaign import resolve_campaign
+    from chaos_eval.run.resolve import resolve_campaign
     from chaos_eval.spec.config import load_campaign
     from chaos_eval.spec.matrix import expand
     from chaos_eval.store.store import Store
 
     t0 = time.monotonic()
     cfg = load_campaign(yaml_path)
-    store = await Store.open(db, create=False)
+    from chaos_eval.store.access import Access
+
+    store = await Store.open(db, Access.READ)
     try:
         res = await resolve_campaign(store, cfg, str(yaml_path), ["bench.scale"], new=False)
         rows = {r.key: r for r in await store.trial_results(res.campaign.id)}

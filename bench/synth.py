@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from chaos_eval.outcomes import CampaignStatus, LedgerState, OpOutcome, TrialPhase, TrialStatus
-from chaos_eval.run.campaign import resolve_campaign
+from chaos_eval.run.resolve import resolve_campaign
 from chaos_eval.spec.config import parse_campaign
 from chaos_eval.store.store import Store
 

@@ -44,7 +44,6 @@ from chaos_eval.store.records import trial_label
 
 if TYPE_CHECKING:
     from chaos_eval.spec.config import CampaignConfig, SubjectSpec
-    from chaos_eval.spec.shard import ShardSpec
     from chaos_eval.store.records import CampaignRow
     from chaos_eval.store.store import Store
 
@@ -82,21 +81,7 @@ app.add_typer(images_app, name="images")
 # -- validate ---------------------------------------------------------------------------------
 
 
-@app.command()
-@guarded
-def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]) -> None:
-    """Check a campaign file with the same loader `eval run` uses, and show its matrix."""
-    from chaos_eval.spec.config import load_campaign
-    from chaos_eval.spec.matrix import expand
-
-    with boundary():
-        cfg = load_campaign(config)
-        planned = expand(cfg)
-    cells = {(p.subject, p.fault, p.params) for p, _ in planned}
-    out.print(
-        f"{config}: ok: campaign {cfg.name!r}, {len(cells)} cells, {len(planned)} trials, "
-        f"parallel {cfg.parallel}"
-    )
+app.command()(guarded(cli_plan.validate))
 
 
 # -- run ----------------------------------------------------------------------------------
@@ -208,7 +193,7 @@ def run_campaign(
     ] = False,
 ) -> None:
     """Run (or continue) a campaign: finished trials are skipped, the rest run."""
-    from chaos_eval.run.campaign import resolve_campaign
+    from chaos_eval.run.resolve import resolve_campaign
     from chaos_eval.spec.config import load_campaign
     from chaos_eval.spec.matrix import expand
     from chaos_eval.spec.shard import check_shard_size, parse_shard
@@ -220,7 +205,8 @@ def run_campaign(
             check_shard_size([p for p, _ in expand(cfg)], part, str(config))
 
     if detach:
-        cli_control.detach(db, _resolve_only(config, db, new, part), skip_images, verbose)
+        cli_control.detach(db, cli_control.resolve_only(config, db, new, part),
+                           skip_images, verbose)
         return
 
     async def from_file(store: Store, images: ImagesFn) -> Opened:
@@ -231,20 +217,6 @@ def run_campaign(
 
     setup_logging(verbose)
     _run_to_end(db, from_file, access=Access.CREATE, skip_images=skip_images)
-
-
-def _resolve_only(config: Path, db: Path, new: bool, part: ShardSpec | None) -> int:
-    """The id of the campaign `run campaign FILE` would run (created if need be)."""
-    from chaos_eval.run.campaign import resolve_campaign
-    from chaos_eval.spec.config import load_campaign
-
-    async def go() -> int:
-        cfg = load_campaign(config)  # bad files fail before the db is created
-        async with await open_store(db, Access.CREATE) as store:
-            res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new, shard=part)
-            return res.campaign.id
-
-    return run_async(go)
 
 
 @app.command()

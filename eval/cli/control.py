@@ -17,6 +17,7 @@ from chaos_eval.outcomes import ExitCode
 from chaos_eval.store.access import Access
 
 if TYPE_CHECKING:
+    from chaos_eval.spec.shard import ShardSpec
     from chaos_eval.store.records import CampaignRow
 
 FOLLOW_INTERVAL_S = 0.5  # how often `logs -f` looks for new lines
@@ -142,3 +143,16 @@ def logs(
 
     run_async(show)
 
+
+def resolve_only(config: Path, db: Path, new: bool, part: ShardSpec | None) -> int:
+    """The id of the campaign `run campaign FILE` would run (created if need be)."""
+    from chaos_eval.run.resolve import resolve_campaign
+    from chaos_eval.spec.config import load_campaign
+
+    async def go() -> int:
+        cfg = load_campaign(config)  # bad files fail before the db is created
+        async with await open_store(db, Access.CREATE) as store:
+            res = await resolve_campaign(store, cfg, str(config), sys.argv, new=new, shard=part)
+            return res.campaign.id
+
+    return run_async(go)

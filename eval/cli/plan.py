@@ -92,3 +92,18 @@ def plan(
 
     fc, images, note = run_async(go)
     render_plan(fc, images, note, fmt, out)
+
+
+def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]) -> None:
+    """Check a campaign file with the same loader `eval run` uses, and show its matrix."""
+    from chaos_eval.spec.config import load_campaign
+    from chaos_eval.spec.matrix import expand
+
+    with boundary():
+        cfg = load_campaign(config)
+        planned = expand(cfg)
+    cells = {(p.subject, p.fault, p.params) for p, _ in planned}
+    out.print(
+        f"{config}: ok: campaign {cfg.name!r}, {len(cells)} cells, {len(planned)} trials, "
+        f"parallel {cfg.parallel}"
+    )

@@ -14,18 +14,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from chaos_eval import __version__
 from chaos_eval.cleanup.repair import repair
 from chaos_eval.engine.client import Docker
-from chaos_eval.errors import HarnessError, StoreError
+from chaos_eval.errors import HarnessError
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
-from chaos_eval.run.control import continues
 from chaos_eval.run.deadline import run_to_deadline
 from chaos_eval.run.lease import CampaignLease
 from chaos_eval.run.plan import RunControl, TrialPlan
-from chaos_eval.run.provenance import git_sha
 from chaos_eval.run.shield import shielded
 from chaos_eval.run.signals import handling_signals
 from chaos_eval.run.trial import run_trial
@@ -34,65 +30,12 @@ from chaos_eval.spec.config import CampaignConfig
 from chaos_eval.spec.matrix import (
     BASELINE,
     Coordinates,
-    campaign_seed,
     expand,
-    spec_hash,
-    spec_json,
 )
-from chaos_eval.spec.shard import ShardSpec, check_shard_size, shard_plan
 from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.store import Store
 
 log = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class Resolution:
-    campaign: CampaignRow
-    created: bool
-
-
-async def resolve_campaign(
-    store: Store,
-    cfg: CampaignConfig,
-    config_path: str,
-    argv: Sequence[str],
-    *,
-    new: bool,
-    shard: ShardSpec | None = None,
-) -> Resolution:
-    """Find the campaign this run continues, or create it. A changed spec is refused. With
-    `shard`, the campaign holds that shard's trials only (chaos_eval.spec.shard) and only a
-    campaign of the same shard is continued."""
-    shash = spec_hash(cfg)
-    label = str(shard) if shard else None
-    latest = await store.latest_campaign(cfg.name, label)
-    if latest is not None and not new:
-        if latest.spec_hash == shash and continues(latest):  # held: refused; closed: anew
-            return Resolution(latest, created=False)
-        if not latest.status.is_over and latest.spec_hash != shash:
-            raise StoreError(
-                f"campaign {latest.id} ({cfg.name!r}) is unfinished and {config_path} no longer "
-                f"matches its spec; resume it with its original file or `eval resume "
-                f"{latest.id}`, or pass --new to start a fresh campaign"
-            )
-    planned = [p for p, _ in expand(cfg)]
-    if shard is not None:
-        check_shard_size(planned, shard, config_path)
-        planned = shard_plan(planned, shard)
-    cid = await store.create_campaign(
-        name=cfg.name,
-        spec_hash=shash,
-        spec_json=spec_json(cfg),
-        config_path=config_path,
-        seed=campaign_seed(cfg),
-        harness_version=__version__,
-        git_sha=git_sha(),
-        argv=argv,
-        trials=planned,
-        shard=label,
-    )
-    return Resolution(await store.campaign(cid), created=True)
-
 
 ProgressFn = Callable[[str, TrialRow | None, TrialStatus | None], None]
 

@@ -12,7 +12,6 @@ ConfigError carrying every problem found, one line each (file, key path, reason)
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,10 +32,8 @@ from chaos_eval.errors import ConfigError
 from chaos_eval.spec import registry
 from chaos_eval.spec.consistency import (
     DEFAULT_MAX_TRIALS,
-    Problem,
     campaign_problems,
-    describe_error,
-    key_path,
+    field_problems,
 )
 from chaos_eval.spec.drift import Drift
 from chaos_eval.spec.image_ref import reference_problem, tag_problem
@@ -264,9 +261,6 @@ class CampaignConfig(_Frozen):
 ChaosSpec.model_rebuild()
 
 
-# a loc part naming which member of the Scalar union an error is about: one line, not five
-_UNION_BRANCH = re.compile(r"str|int|float|bool|list\[.*\]")
-_NOT_SCALAR = "must be a string, number or boolean (or, in a fault's params, a list of them)"
 
 
 def parse_campaign(raw: object, file: str) -> CampaignConfig:
@@ -278,19 +272,7 @@ def parse_campaign(raw: object, file: str) -> CampaignConfig:
     try:
         cfg = CampaignConfig.model_validate(raw)
     except ValidationError as e:
-        problems: list[Problem] = []
-        for err in e.errors():
-            loc = [p for p in err["loc"]
-                   if not (isinstance(p, str) and p.startswith("function-"))]
-            branch = [p for p in loc if isinstance(p, str) and _UNION_BRANCH.fullmatch(p)]
-            loc = [p for p in loc if p not in branch]
-            value = err.get("input")
-            finite = not isinstance(value, float) or math.isfinite(value)
-            reason = _NOT_SCALAR if branch and finite else describe_error(err)
-            problem = (key_path(loc) or "(top level)", reason)
-            if problem not in problems:
-                problems.append(problem)
-        raise ConfigError.of(file, problems) from None
+        raise ConfigError.of(file, field_problems(e)) from None
     problems = campaign_problems(cfg)
     if problems:
         raise ConfigError.of(file, problems)

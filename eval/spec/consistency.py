@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -190,3 +191,25 @@ def slo_problems(cfg: CampaignConfig) -> list[Problem]:
     ]
     return [(f"{where}.linearizable", "needs `workload: {kind: register}` (a history)")
             for where, slo in slos if slo.linearizable and cfg.workload.kind != "register"]
+
+
+# a loc part naming which member of the Scalar union an error is about: one line, not five
+_UNION_BRANCH = re.compile(r"str|int|float|bool|list\[.*\]")
+_NOT_SCALAR = "must be a string, number or boolean (or, in a fault's params, a list of them)"
+
+
+def field_problems(e: ValidationError) -> list[Problem]:
+    """Every field error of a campaign document, one line each (a value that fits none of the
+    Scalar union's members is one problem, not one per member; NaN is named as NaN)."""
+    problems: list[Problem] = []
+    for err in e.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        branch = [p for p in loc if isinstance(p, str) and _UNION_BRANCH.fullmatch(p)]
+        loc = [p for p in loc if p not in branch]
+        value = err.get("input")
+        finite = not isinstance(value, float) or math.isfinite(value)
+        reason = _NOT_SCALAR if branch and finite else describe_error(err)
+        problem = (key_path(loc) or "(top level)", reason)
+        if problem not in problems:
+            problems.append(problem)
+    return problems

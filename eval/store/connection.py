@@ -27,7 +27,7 @@ import aiosqlite
 
 from chaos_eval.errors import StoreCorrupt, StoreError
 from chaos_eval.store.access import Access
-from chaos_eval.store.migrations import prepare
+from chaos_eval.store.upgrade import prepare
 
 T = TypeVar("T")
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from chaos_eval.errors import StoreError
+from chaos_eval.errors import StoreCorrupt, StoreError
 from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.store.connection import Connection
 from chaos_eval.store.records import TrialRow, trial_row
@@ -33,18 +34,20 @@ class Trials:
         """Like `of_campaign`, without the proof column (read as '{}'): what analysis reads,
         at a fraction of the bytes (snapshots are most of a row)."""
         cols = ", ".join("'{}' AS proof" if c == "proof" else c for c in TRIAL_COLUMNS)
-        rows = await self._conn.rows(
-            f"SELECT {cols} FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,)
+        return await self._conn.read(
+            f"SELECT {cols} FROM trials WHERE campaign_id = ? ORDER BY ordinal",
+            (campaign_id,),
+            trial_row,
         )
-        return [trial_row(r) for r in rows]
 
     async def counts(self, campaign_id: int) -> dict[TrialStatus, int]:
         """Trials per status (statuses with none are absent)."""
-        rows = await self._conn.rows(
-            "SELECT status, COUNT(*) FROM trials WHERE campaign_id = ? GROUP BY status",
+        rows = await self._conn.read(
+            "SELECT status, COUNT(*), MIN(id) FROM trials WHERE campaign_id = ? GROUP BY status",
             (campaign_id,),
+            _status_count,
         )
-        return {TrialStatus(r[0]): int(r[1]) for r in rows}
+        return dict(rows)
 
     async def get(self, trial_id: int) -> TrialRow:
         rows = await self._conn.read("SELECT * FROM trials WHERE id = ?", (trial_id,), trial_row)
@@ -146,3 +149,14 @@ class Trials:
                 (TrialStatus.INTERRUPTED.value, campaign_id, TrialStatus.RUNNING.value),
             )
             return cur.rowcount
+
+
+def _status_count(r: sqlite3.Row) -> tuple[TrialStatus, int]:
+    """One (status, count) row, its status checked like every row read (records.py)."""
+    try:
+        return TrialStatus(r[0]), int(r[1])
+    except ValueError:
+        known = ", ".join(s.value for s in TrialStatus)
+        raise StoreCorrupt(
+            f"table trials, row {r[2]}: column status: unknown value {r[0]!r} (known: {known})"
+        ) from None

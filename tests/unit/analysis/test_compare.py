@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from chaos_eval.analysis.analyze import analyze
 from chaos_eval.analysis.compare import compare
 from chaos_eval.outcomes import TrialStatus
-from chaos_eval.run.campaign import resolve_campaign
+from chaos_eval.run.resolve import resolve_campaign
 from chaos_eval.spec.config import parse_campaign
 from chaos_eval.store.store import Store
 from tests.unit.run.test_harness import doc

@@ -232,7 +232,8 @@ async def test_a_trial_whose_snapshots_differ_ends_cleanup_failed(
     of removal holds, the snapshot comparison does not, so the trial is cleanup_failed."""
     import chaos_eval.cleanup.removal_proof
     from chaos_eval.outcomes import TrialStatus
-    from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+    from chaos_eval.run.campaign import CampaignRunner
+    from chaos_eval.run.resolve import resolve_campaign
     from chaos_eval.spec import registry
     from chaos_eval.spec.config import parse_campaign
     from chaos_eval.store.store import Store

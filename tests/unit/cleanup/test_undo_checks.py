@@ -131,7 +131,7 @@ def test_malformed_undo_plans_are_refused_without_assert(raw: str) -> None:
 
 
 async def test_resume_refuses_and_records_a_foreign_undo_plan(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "e.db", create=True) as store:
+    async with await Store.open(tmp_path / "e.db") as store:
         cid = await new_campaign(store, n=2)
         label = (await store.campaign(cid)).uid
         t1, t2 = await store.trials(cid)

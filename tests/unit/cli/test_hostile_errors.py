@@ -108,22 +108,25 @@ READS = {
     "compare": lambda db, out: ["compare", "1", "1", "--db", str(db)],
 }
 Damage = tuple[list[str], tuple[str, ...], tuple[str, ...]]  # sql, needles, commands it breaks
+# `status` counts trials in SQL and never reads their JSON or figures, so it cannot (and
+# need not) notice damage there; what it does read (statuses) it checks.
+NOT_STATUS = tuple(c for c in READS if c != "status")
 DAMAGE: dict[str, Damage] = {
     "missing-table": (["DROP TABLE ops"], ("table ops is missing",), tuple(READS)),
     "malformed-json": (
         ["UPDATE trials SET params = '{\"label\": ' WHERE id = 3"],
         ("table trials, row 3", "params", "malformed JSON"),
-        tuple(READS),
+        NOT_STATUS,
     ),
     "json-of-wrong-shape": (
         ["UPDATE trials SET reasons = '{\"a\": 1}' WHERE id = 2"],
         ("table trials, row 2", "reasons", "expected a list"),
-        tuple(READS),
+        NOT_STATUS,
     ),
     "wrong-type": (
         ["UPDATE trials SET recovery_s = 'fast' WHERE id = 2"],
         ("table trials, row 2", "recovery_s", "'fast'"),
-        tuple(READS),
+        NOT_STATUS,
     ),
     "unknown-trial-status": (
         ["UPDATE trials SET status = 'exploded' WHERE id = 4"],

@@ -11,7 +11,8 @@ import pytest
 
 from chaos_eval.errors import StoreError
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
-from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+from chaos_eval.run.campaign import CampaignRunner
+from chaos_eval.run.resolve import resolve_campaign
 from chaos_eval.spec import registry
 from chaos_eval.spec.config import parse_campaign
 from chaos_eval.spec.matrix import expand

@@ -10,8 +10,9 @@ import pytest
 
 from chaos_eval.errors import CampaignStateError, LeaseHeldError
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
-from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+from chaos_eval.run.campaign import CampaignRunner
 from chaos_eval.run.control import check_resumable, close_campaign, hold_campaign
+from chaos_eval.run.resolve import resolve_campaign
 from chaos_eval.spec.config import parse_campaign
 from chaos_eval.store.store import Store
 from tests.unit.run.test_harness import NoDocker, doc, fake_subject, run

@@ -74,7 +74,7 @@ async def trial(
     }, "mem")
     ((planned, coords),) = expand(cfg)
     engine = UndoEngine()
-    async with await Store.open(tmp_path / "e.db", create=True) as store:
+    async with await Store.open(tmp_path / "e.db") as store:
         cid = await store.create_campaign(
             name="lc", spec_hash="h", spec_json="{}", config_path="c.yaml", seed=1,
             harness_version="t", git_sha="x", argv=["eval"], trials=[planned])

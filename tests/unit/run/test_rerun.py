@@ -15,8 +15,9 @@ from chaos_eval.commands import cli_command, rerun_command
 from chaos_eval.errors import CampaignNotFound, ConfigError, StoreError, TrialNotFound
 from chaos_eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
 from chaos_eval.render.reruns import not_passed, rerun_lines
-from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+from chaos_eval.run.campaign import CampaignRunner
 from chaos_eval.run.rerun import create_rerun, find_trial, plan_rerun, provenance_note
+from chaos_eval.run.resolve import resolve_campaign
 from chaos_eval.spec import registry
 from chaos_eval.spec.config import parse_campaign
 from chaos_eval.spec.matrix import expand

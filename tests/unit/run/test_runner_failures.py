@@ -15,7 +15,8 @@ from chaos_eval.errors import StoreError
 from chaos_eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
 from chaos_eval.run import campaign as campaign_mod
 from chaos_eval.run import lease as lease_mod
-from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+from chaos_eval.run.campaign import CampaignRunner
+from chaos_eval.run.resolve import resolve_campaign
 from chaos_eval.spec import registry
 from chaos_eval.spec.config import parse_campaign
 from chaos_eval.store.store import Store
@@ -41,7 +42,7 @@ async def test_a_heartbeat_that_cannot_be_written_stops_the_campaign(
 ) -> None:
     monkeypatch.setattr(lease_mod, "HEARTBEAT_S", 0.02)
     Tracker.up_delay_s = 0.1
-    async with await Store.open(tmp_path / "e.db", create=True) as store:
+    async with await Store.open(tmp_path / "e.db") as store:
         runner = await start(store, doc(parallel=1, trials_per_combination=10))
 
         async def broken(*_: Any) -> bool:
@@ -75,7 +76,7 @@ async def test_an_exception_escaping_a_trial_is_recorded_on_it(
         return await real(plan, *a)
 
     monkeypatch.setattr(campaign_mod, "run_trial", exploding)
-    async with await Store.open(tmp_path / "e.db", create=True) as store:
+    async with await Store.open(tmp_path / "e.db") as store:
         runner = await start(store, doc(max_retries=0, trials_per_combination=1))
         with caplog.at_level(logging.ERROR):
             status = await runner.run()

@@ -26,8 +26,10 @@ RECORDED = {
         "f7d82df5a90f46d97c37fd62a3cad7493b2c6f307fed28bdcab7d7d388e30749",
     "campaigns/smoke.yaml":
         "2371a0d037969c4b2da7a3242ef725b7a726704ce10f408a5b428e66d6d9af53",
+    # TiKV's changed on purpose (issue 11, class 6): its spec now records the data_mb the
+    # subject is built with (1024), so a resumed TiKV campaign builds the same subject
     "campaigns/tikv.yaml":
-        "706935741553b73c5a5dce6944ae33d08d5be7dccd8fc761bf1b50ff027a69e7",
+        "a78c7d08d3b5740a65f263d492b90f913a61952d1ef76c4e992f6c36ac08cdfc",
 }
 
 

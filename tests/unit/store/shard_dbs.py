@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from chaos_eval.outcomes import CampaignStatus
-from chaos_eval.run.campaign import CampaignRunner, resolve_campaign
+from chaos_eval.run.campaign import CampaignRunner
+from chaos_eval.run.resolve import resolve_campaign
 from chaos_eval.spec.config import parse_campaign
 from chaos_eval.spec.shard import ShardSpec
 from chaos_eval.store.store import Store

@@ -14,7 +14,7 @@ from tests.unit.store.test_store import new_campaign
 async def test_writes_cancelled_at_every_await_leave_the_connection_usable(
     tmp_path: Path,
 ) -> None:
-    async with await Store.open(tmp_path / "e.db", create=True) as store:
+    async with await Store.open(tmp_path / "e.db") as store:
         cid = await new_campaign(store, n=1)
         (trial,) = await store.trials(cid)
         cancelled = 0

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 from chaos_eval.outcomes import TrialStatus
@@ -28,8 +29,9 @@ SPEC = {
 }
 
 
-async def shard_db(path: Path, recoveries: list[float]) -> None:
-    """A finished shard 1/1 whose trials recovered in `recoveries` seconds."""
+async def shard_db(path: Path, recoveries: list[float], failed: int = 0) -> None:
+    """A finished shard 1/1 whose trials recovered in `recoveries` seconds (the first
+    `failed` of them missed their SLO)."""
     cfg = parse_campaign(SPEC, "mem")
     planned = shard_plan([p for p, _ in expand(cfg)], ShardSpec(1, 1))
     async with await Store.open(path) as store:
@@ -38,12 +40,13 @@ async def shard_db(path: Path, recoveries: list[float]) -> None:
             config_path="mem.yaml", seed=campaign_seed(cfg), harness_version="t", git_sha="g",
             argv=["t"], trials=planned, shard="1/1",
         )  # fmt: skip
-        for t, rec in zip(await store.trials(cid), recoveries, strict=True):
+        for i, (t, rec) in enumerate(zip(await store.trials(cid), recoveries, strict=True)):
             await store.record_trial_started(t.id)
             metrics = {"availability": {"during": 0.9, "after": 1.0}, "lost_writes": 0}
+            status = TrialStatus.FAILED if i < failed else TrialStatus.PASSED
             await store.record_trial_finished(
-                t.id, TrialStatus.PASSED, recovery_s=rec, measurements={"metrics": metrics},
-                proof={}, reasons=[],
+                t.id, status, recovery_s=rec, measurements={"metrics": metrics},
+                proof={}, reasons=["recovery too slow"] if i < failed else [],
             )  # fmt: skip
 
 
@@ -97,3 +100,15 @@ def test_workflow_steps_refuse_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "x.db").exists()
     key = nightly("image-key")
     assert key.returncode == 0 and key.stdout.startswith("chaos-eval-images-")
+
+
+def test_the_gate_bundles_every_trial_that_did_not_pass(tmp_path: Path) -> None:
+    asyncio.run(shard_db(tmp_path / "thu.db", [9.0, 8.0, 1.0, 1.1, 0.9], failed=2))
+    thu = nightly("gate", "--out", str(tmp_path / "thu"), str(tmp_path / "thu.db"))
+    assert thu.returncode == 1, thu.stdout + thu.stderr  # two trials missed their SLO
+    bundles = sorted((tmp_path / "thu" / "bundles").glob("*.tar.gz"))
+    assert len(bundles) == 2
+    with tarfile.open(bundles[0]) as tar:
+        names = tar.getnames()
+    assert any(n.endswith("trial.json") for n in names), names
+    assert "2 failure bundle(s)" in (tmp_path / "thu" / "summary.md").read_text()

@@ -37,8 +37,3 @@ async def poll_until(
             return result, now - t0
         await asyncio.sleep(min(delay, max(0.0, deadline - now)))
         delay = min(delay * backoff, max(cap, interval_s))
-
-
-def remaining_s(deadline: float) -> float:
-    """Seconds left until a `time.monotonic()` deadline (never negative)."""
-    return max(0.0, deadline - time.monotonic())

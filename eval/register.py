@@ -70,7 +70,6 @@ class RegisterWorkload:
         self._latest: dict[str, str | None] = {}  # key -> last value seen by any client
         self._ids = 0
         self._values = 0
-        self._next_process = 0
 
     def stop(self) -> None:
         self._stop.set()

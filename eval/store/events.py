@@ -41,11 +41,3 @@ class Events:
             sql += " AND kind = ?"
             args.append(kind)
         return await self._conn.read(sql + " ORDER BY id", args, event_row)
-
-    async def exists(self, campaign_id: int, kind: str, detail: str) -> bool:
-        """Whether the campaign has an event of that kind and detail."""
-        rows = await self._conn.rows(
-            "SELECT 1 FROM events WHERE campaign_id = ? AND kind = ? AND detail = ? LIMIT 1",
-            (campaign_id, kind, detail),
-        )
-        return bool(rows)

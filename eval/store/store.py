@@ -282,8 +282,5 @@ class Store:
         """trial id -> when it last started or crossed a phase boundary."""
         return await self._events.last_progress(campaign_id)
 
-    async def has_event(self, campaign_id: int, kind: str, detail: str) -> bool:
-        return await self._events.exists(campaign_id, kind, detail)
-
     async def events(self, campaign_id: int, kind: str | None = None) -> list[EventRow]:
         return await self._events.of_campaign(campaign_id, kind)

@@ -22,6 +22,7 @@ from chaos_eval.outcomes import CampaignStatus, TrialStatus
 from chaos_eval.run.deadline import run_to_deadline
 from chaos_eval.run.lease import CampaignLease
 from chaos_eval.run.plan import RunControl, TrialPlan
+from chaos_eval.run.sampling import SampledScheduler, sampled_cells
 from chaos_eval.run.shield import shielded
 from chaos_eval.run.signals import handling_signals
 from chaos_eval.run.trial import run_trial
@@ -139,18 +140,31 @@ class CampaignRunner:
         # missed its SLO means the environment is broken, so the matrix does not run.
         tasks = await self._launch([t for t in todo if t[1].chaos is None], sem)
         matrix = [t for t in todo if t[1].chaos is not None]
-        if tasks and matrix:
+        sampled = self.cfg.samples is not None and bool(self.cfg.chaos_types)
+        if tasks and (matrix or sampled):
             await self._wait(tasks)
-        if matrix and not self.stop.is_set() and not await self._pilot_passed():
+        if (matrix or sampled) and not self.stop.is_set() and not await self._pilot_passed():
             self.stop.set()
-        tasks += await self._launch(matrix, sem)
+        sampler = None
+        if self.cfg.samples is not None:  # the matrix's trials start lazily, cell by cell
+            sampler = SampledScheduler(self.store, self.campaign.id, self.cfg.samples,
+                                       sampled_cells(expand(self.cfg), self.campaign.seed),
+                                       self.stop)
+            tasks += await sampler.run(sem, self._slot, self._track)
+        else:
+            tasks += await self._launch(matrix, sem)
         await self._wait(tasks)
         if self.abort_reason:
             return CampaignStatus.ABORTED
         if self.signals:
             return CampaignStatus.INTERRUPTED
         final = all(r.status.is_final for r in await self.store.trials(self.campaign.id))
+        final = final and (sampler is None or sampler.all_ended)
         return CampaignStatus.FINISHED if final else CampaignStatus.INTERRUPTED
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _launch(
         self, todo: Sequence[tuple[TrialRow, Coordinates]], sem: asyncio.Semaphore
@@ -163,8 +177,7 @@ class CampaignRunner:
                 sem.release()
                 break
             task = asyncio.create_task(self._slot(row, coords, sem), name=f"trial-{row.key[:8]}")
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._track(task)
             tasks.append(task)
         return tasks
 

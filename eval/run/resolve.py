@@ -12,6 +12,7 @@ from chaos_eval.run.control import continues
 from chaos_eval.run.provenance import git_sha
 from chaos_eval.spec.config import CampaignConfig
 from chaos_eval.spec.matrix import (
+    BASELINE,
     campaign_seed,
     expand,
     spec_hash,
@@ -53,6 +54,8 @@ async def resolve_campaign(
                 f"{latest.id}`, or pass --new to start a fresh campaign"
             )
     planned = [p for p, _ in expand(cfg)]
+    if cfg.samples is not None:  # a sampled cell's trials are added as they start
+        planned = [p for p in planned if p.fault == BASELINE]
     if shard is not None:
         check_shard_size(planned, shard, config_path)
         planned = shard_plan(planned, shard)

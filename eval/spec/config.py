@@ -38,6 +38,7 @@ from chaos_eval.spec.consistency import (
 from chaos_eval.spec.drift import Drift
 from chaos_eval.spec.image_ref import reference_problem, tag_problem
 from chaos_eval.spec.loader import read_yaml
+from chaos_eval.spec.samples import Samples
 from chaos_eval.spec.targeting import validate_target
 from chaos_eval.spec.vocabulary import FAULT_ALIASES, normalize_chaos
 from chaos_eval.spec.workloads import KVWorkloadSpec, WorkloadSpec
@@ -226,16 +227,20 @@ class CampaignConfig(_Frozen):
     drift: Drift = Field(default_factory=Drift)  # chaos_eval.spec.drift
     # above how many trials the campaign is refused (consistency.DEFAULT_MAX_TRIALS if unset)
     max_trials: int | None = Field(default=None, ge=1, le=10_000_000)
+    # run each cell to a sample target / stopping rule instead (chaos_eval.spec.samples)
+    samples: Samples | None = None
 
     @model_serializer(mode="wrap")
     def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """No `drift` key when it is the default and no `max_trials` when unset: specs
+        """No `drift` key when it is the default, no `max_trials`/`samples` when unset: specs
         written before they existed keep their spec hash (and so their trial keys)."""
         data: dict[str, Any] = handler(self)
         if self.drift == Drift():
             data.pop("drift", None)
         if data.get("max_trials") is None:
             data.pop("max_trials", None)
+        if data.get("samples") is None:
+            data.pop("samples", None)
         return data
 
     @property
@@ -259,8 +264,6 @@ class CampaignConfig(_Frozen):
 
 
 ChaosSpec.model_rebuild()
-
-
 
 
 def parse_campaign(raw: object, file: str) -> CampaignConfig:

@@ -73,7 +73,8 @@ def trial_count(cfg: CampaignConfig) -> int:
     """How many trials the campaign expands to, computed from the axis lengths alone."""
     cells = sum(math.prod(len(a) for a in axes(c).values()) for c in cfg.chaos_types)
     base = len(cfg.subjects) if cfg.include_baseline else 0
-    return base + len(cfg.subjects) * cells * cfg.trials_per_combination
+    per_cell = cfg.samples.max_trials if cfg.samples else cfg.trials_per_combination
+    return base + len(cfg.subjects) * cells * per_cell
 
 
 def size_problems(cfg: CampaignConfig) -> list[Problem]:
@@ -82,8 +83,18 @@ def size_problems(cfg: CampaignConfig) -> list[Problem]:
     if n == 0:
         return [("chaos_types", "the campaign expands to zero trials (no faults, no baseline)")]
     if n > limit:
-        return [("max_trials", f"the campaign expands to {n:,} trials, above the limit of "
-                 f"{limit:,}; shrink the grid or raise `max_trials:` to run it anyway")]
+        per_cell = " (samples.max_trials per cell)" if cfg.samples else ""
+        return [("max_trials", f"the campaign expands to {n:,} trials{per_cell}, above the "
+                 f"limit of {limit:,}; shrink the grid or raise `max_trials:` to run it anyway")]
+    return []
+
+
+def samples_problems(cfg: CampaignConfig) -> list[Problem]:
+    """`samples:` replaces `trials_per_combination`; a campaign says one or the other."""
+    if cfg.samples is not None and cfg.trials_per_combination != 1:
+        return [("samples", f"give either samples or trials_per_combination "
+                 f"({cfg.trials_per_combination}), not both: samples decides how many trials "
+                 "each cell runs")]
     return []
 
 
@@ -178,10 +189,10 @@ def campaign_problems(cfg: CampaignConfig) -> list[Problem]:
     size = size_problems(cfg)
     if size:
         return (size + subject_problems(cfg) + target_problems(cfg) + timing_problems(cfg)
-                + slo_problems(cfg))
+                + slo_problems(cfg) + samples_problems(cfg))
     problems = [p for i, c in enumerate(cfg.chaos_types) for p in fault_problems(i, c)]
     return (problems + subject_problems(cfg) + target_problems(cfg) + timing_problems(cfg)
-            + slo_problems(cfg))
+            + slo_problems(cfg) + samples_problems(cfg))
 
 
 def slo_problems(cfg: CampaignConfig) -> list[Problem]:

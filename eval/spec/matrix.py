@@ -96,12 +96,13 @@ def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
     coords: list[Coordinates] = []
     if cfg.include_baseline:
         coords += [Coordinates(s, None, -1, {}, 0) for s in cfg.subjects]
+    # with `samples:`, every trial a cell may spend (0 .. max_trials-1); the runner starts
+    # them lazily, in order, while the cell has not ended (chaos_eval.run.sampling)
+    reps = cfg.samples.max_trials if cfg.samples else cfg.trials_per_combination
     for s in cfg.subjects:
         for i, chaos in enumerate(cfg.chaos_types):
             for point in chaos.grid():
-                coords += [
-                    Coordinates(s, chaos, i, point, r) for r in range(cfg.trials_per_combination)
-                ]
+                coords += [Coordinates(s, chaos, i, point, r) for r in range(reps)]
     out = []
     cell_of: dict[tuple[int, int, int], tuple[str, str]] = {}  # per cell: key prefix, params JSON
     for ordinal, c in enumerate(coords):

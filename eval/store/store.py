@@ -178,6 +178,10 @@ class Store:
     async def trial(self, trial_id: int) -> TrialRow:
         return await self._trials.get(trial_id)
 
+    async def add_trial(self, campaign_id: int, planned: PlannedTrial) -> TrialRow:
+        """A sampled cell's next trial, added `pending` as it starts (idempotent by key)."""
+        return await self._trials.add(campaign_id, planned)
+
     async def record_trial_started(self, trial_id: int) -> int:
         """Mark the trial running and count the attempt; returns the attempt number."""
         return await self._trials.started(trial_id)

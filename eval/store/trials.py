@@ -14,6 +14,7 @@ from typing import Any
 from chaos_eval.errors import StoreCorrupt, StoreError
 from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.store.connection import Connection
+from chaos_eval.spec.matrix import PlannedTrial
 from chaos_eval.store.records import TrialRow, trial_row
 
 TRIAL_COLUMNS = tuple(f.name for f in dataclasses.fields(TrialRow))
@@ -53,6 +54,22 @@ class Trials:
         rows = await self._conn.read("SELECT * FROM trials WHERE id = ?", (trial_id,), trial_row)
         if not rows:
             raise StoreError(f"no trial with id {trial_id}")
+        return rows[0]
+
+    async def add(self, campaign_id: int, t: PlannedTrial) -> TrialRow:
+        """Add one planned trial, `pending` (a sampled cell's next trial: its rows are made
+        as they are started); idempotent by key. Returns its row."""
+        async with self._conn.transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO trials(campaign_id, key, ordinal, subject, subject_type,"
+                " fault, params, target, repetition, seed, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (campaign_id, t.key, t.ordinal, t.subject, t.subject_type, t.fault, t.params,
+                 t.target, t.repetition, t.seed, TrialStatus.PENDING.value),
+            )
+        rows = await self._conn.read(
+            "SELECT * FROM trials WHERE campaign_id = ? AND key = ?", (campaign_id, t.key),
+            trial_row,
+        )
         return rows[0]
 
     async def started(self, trial_id: int) -> int:

@@ -71,6 +71,11 @@ class Cell:
     per_node: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
     by_role: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
     histories: dict[str, int] | None = None  # register workload: linearizable / not / unknown
+    ended: str | None = None  # a sampled cell: which rule ended it (analysis/cell_ends.py)
+
+    @property
+    def params_json(self) -> str:
+        return json.dumps(self.params, sort_keys=True)
 
     @property
     def label(self) -> str:
@@ -104,7 +109,8 @@ class Cell:
             "reasons": list(self.reasons),
             "per_node": self.per_node,
             "by_role": self.by_role,
-        } | ({} if self.histories is None else {"histories": self.histories})
+        } | ({} if self.histories is None else {"histories": self.histories}) | (
+            {} if self.ended is None else {"ended": self.ended})
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chaos_eval.analysis.sharing import shared_makespan, work_shares
 from chaos_eval.spec.config import CampaignConfig, Timing
@@ -38,6 +38,7 @@ class CellEstimate:
     todo: int  # a run of the file would still run
     seconds: float  # one trial
     source: str  # where `seconds` comes from
+    max_trials: int | None = None  # a sampled cell: `trials` is its target, this its bound
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Forecast:
     what_runs: str  # what `run campaign FILE` would do with this db
     fresh_s: float  # a fresh run of every trial
     todo_s: float  # what a run (or resume) would still run
+    fresh_max_s: float | None = None  # sampled: a fresh run where every cell spends max_trials
 
     @property
     def trials(self) -> int:
@@ -155,9 +157,10 @@ class Forecast:
                 {"subject": c.subject, "fault": c.fault, "params": json.loads(c.params),
                  "trials": c.trials, "todo": c.todo, "trial_s": round(c.seconds, 1),
                  "source": c.source}
+                | ({} if c.max_trials is None else {"max_trials": c.max_trials})
                 for c in self.cells
             ],
-        }
+        } | ({} if self.fresh_max_s is None else {"eta_fresh_max_s": round(self.fresh_max_s, 1)})
 
 
 def forecast(
@@ -167,14 +170,23 @@ def forecast(
     what_runs: str,
     h: History,
 ) -> Forecast:
-    """The plan of a campaign. Pure."""
+    """The plan of a campaign. Pure. A sampled campaign (`samples:`) is planned at its
+    targets (every trial a sample), with the bound where every cell spends max_trials."""
+    upper = list(planned)
+    if cfg.samples is not None:
+        planned = [p for p in planned if p.fault == BASELINE or p.repetition < cfg.samples.target]
     cells = estimate_cells(cfg, planned, todo_keys, h)
+    if cfg.samples is not None:
+        cells = [replace(c, max_trials=cfg.samples.max_trials) if c.fault != BASELINE else c
+                 for c in cells]
     seconds = {(c.subject, c.fault, c.params): c.seconds for c in cells}
     todo = [p for p in planned if p.key in todo_keys]
     phases = phases_s(cfg.timing)
+    par, cool = cfg.parallel, cfg.cooldown_seconds
     return Forecast(
-        name=cfg.name, parallel=cfg.parallel, cooldown_s=cfg.cooldown_seconds,
+        name=cfg.name, parallel=par, cooldown_s=cool,
         cells=tuple(cells), what_runs=what_runs,
-        fresh_s=makespan(planned, seconds, cfg.parallel, cfg.cooldown_seconds, phases),
-        todo_s=makespan(todo, seconds, cfg.parallel, cfg.cooldown_seconds, phases) if todo else 0.0,
+        fresh_s=makespan(planned, seconds, par, cool, phases),
+        todo_s=makespan(todo, seconds, par, cool, phases) if todo else 0.0,
+        fresh_max_s=(makespan(upper, seconds, par, cool, phases) if cfg.samples else None),
     )

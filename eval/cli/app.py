@@ -193,6 +193,7 @@ def run_campaign(
     ] = False,
 ) -> None:
     """Run (or continue) a campaign: finished trials are skipped, the rest run."""
+    from chaos_eval.errors import ConfigError
     from chaos_eval.run.resolve import resolve_campaign
     from chaos_eval.spec.config import load_campaign
     from chaos_eval.spec.matrix import expand
@@ -201,6 +202,9 @@ def run_campaign(
     with boundary():  # everything about the input is checked before the db is opened
         part = parse_shard(shard) if shard is not None else None
         cfg = load_campaign(config)
+        if part is not None and cfg.samples is not None:
+            raise ConfigError(str(config), "samples", "--shard: a sampled campaign is not "
+                              "sharded (each cell decides its own count); run it whole")
         if part is not None:
             check_shard_size([p for p, _ in expand(cfg)], part, str(config))
 

@@ -36,16 +36,34 @@ async def _what_runs(
     try:
         same = latest.spec_hash == spec_hash(cfg) and continues(latest)
     except CampaignStateError:
-        left = {t.key for t in await store.trials(latest.id) if not t.status.is_final}
+        left = await _left(store, cfg, latest.id, planned)
         return (f"is refused: campaign {latest.id} is held; "
                 f"{cli_command('resume', latest.id)} would run {len(left)} trial(s)"), left
     if same:
-        left = {t.key for t in await store.trials(latest.id) if not t.status.is_final}
-        return f"continues campaign {latest.id} ({len(every) - len(left)} trials done)", left
+        left = await _left(store, cfg, latest.id, planned)
+        done = sum(t.status.is_final for t in await store.trials(latest.id))
+        return f"continues campaign {latest.id} ({done} trials done)", left
     if not latest.status.is_over and latest.spec_hash != spec_hash(cfg):
         return (f"is refused: unfinished campaign {latest.id} has another spec; --new "
                 "starts a fresh campaign (the estimate assumes that)"), every
     return "creates a new campaign", every
+
+
+async def _left(
+    store: Store, cfg: CampaignConfig, campaign_id: int, planned: list[PlannedTrial]
+) -> set[str]:
+    """The keys a continued run would still run. Sampled: every planned key not finished
+    in a cell that has not ended (the forecast counts those up to each cell's target)."""
+    from chaos_eval.analysis.sampling import CELL_ENDED, CellEnd
+
+    trials = await store.trials(campaign_id)
+    if cfg.samples is None:
+        return {t.key for t in trials if not t.status.is_final}
+    ends = [CellEnd.from_detail(e.detail) for e in await store.events(campaign_id, CELL_ENDED)]
+    ended = {(e.subject, e.fault, e.params) for e in ends if e is not None}
+    final = {t.key for t in trials if t.status.is_final}
+    return {p.key for p in planned
+            if p.key not in final and (p.subject, p.fault, p.params) not in ended}
 
 
 async def _history(store: Store, cfg: CampaignConfig) -> History:
@@ -104,6 +122,11 @@ def validate(config: Annotated[Path, typer.Argument(help="Campaign YAML file.")]
         planned = expand(cfg)
     cells = {(p.subject, p.fault, p.params) for p, _ in planned}
     out.print(
-        f"{config}: ok: campaign {cfg.name!r}, {len(cells)} cells, {len(planned)} trials, "
-        f"parallel {cfg.parallel}"
+        f"{config}: ok: campaign {cfg.name!r}, {len(cells)} cells, {len(planned)} trials"
+        + (" at most" if cfg.samples else "") + f", parallel {cfg.parallel}"
     )
+    if cfg.samples:
+        s = cfg.samples
+        rule = f", stop when {s.stop_when.describe} after {s.min_samples}" if s.stop_when else ""
+        out.print(f"samples: target {s.target}, max_trials {s.max_trials} per cell{rule}",
+                  markup=False)

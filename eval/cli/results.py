@@ -43,9 +43,13 @@ def analyze(
     check_format(fmt, ("table", "json", "csv", "markdown"))
 
     async def load() -> Any:
+        from chaos_eval.analysis.cell_ends import cell_ends, with_ends
+
         async with await open_store(db) as store:
             row = await store.campaign(campaign_id)
-            return do_analyze(row, await store.trial_results(campaign_id))
+            trials = await store.trial_results(campaign_id)
+            ends = cell_ends(row, trials, await store.events(campaign_id, "cell_ended"))
+            return with_ends(do_analyze(row, trials), ends)
 
     result = run_async(load)
     if junit is not None:  # before anything is printed: a refusal is the only output

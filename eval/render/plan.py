@@ -23,7 +23,8 @@ def plan_table(f: Forecast) -> Table:
         params = ", ".join(f"{k}={v}" for k, v in sorted(json.loads(c.params).items()))
         t.add_row(
             escape(f"{c.subject} / {c.fault}") + (f"\n[dim]{escape(params)}[/]" if params else ""),
-            str(c.trials), str(c.todo), duration(c.seconds), escape(c.source),
+            str(c.trials) + ("" if c.max_trials is None else f" (max {c.max_trials})"),
+            str(c.todo), duration(c.seconds), escape(c.source),
         )
     return t
 
@@ -54,3 +55,9 @@ def render_plan(
         f"({cells} cell(s), parallel {f.parallel}, cooldown {f.cooldown_s:g}s)",
         markup=False, highlight=False,
     )
+    if f.fresh_max_s is not None:
+        console.print(
+            f"sampled: trials per cell are each cell's target (every trial a sample); up to "
+            f"{duration(f.fresh_max_s)} if every cell spends its max_trials "
+            "(error trials are no samples)", markup=False, highlight=False,
+        )

@@ -123,6 +123,9 @@ def render_analysis(
             "Those clusters were not reused.[/]"
         )
     for cell in a.cells:
+        if cell.ended:
+            console.print(f"  {escape(cell.label)}: [bold]{escape(cell.ended)}[/]")
+    for cell in a.cells:
         for reason in cell.reasons[:3]:
             console.print(f"  [dim]{escape(cell.label)}:[/] {escape(reason)}")
     for line in rerun_lines(a.campaign.id, a.trials, db):

@@ -1,0 +1,51 @@
+"""How each cell of a sampled campaign ended, for `analyze`: the `cell_ended` events the runner
+recorded (chaos_eval.analysis.sampling), and `not ended (...)` for the cells still open. A
+campaign without `samples:` has none (its cells run a fixed count)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+from chaos_eval.analysis.analyze import Analysis
+from chaos_eval.analysis.sampling import CELL_ENDED, CellEnd, not_ended_text
+from chaos_eval.errors import ConfigError
+from chaos_eval.spec.matrix import BASELINE, recorded_config
+from chaos_eval.store.records import CampaignRow, EventRow, TrialRow
+
+CellKey = tuple[str, str, str]  # subject, fault, params JSON
+
+
+def cell_ends(
+    campaign: CampaignRow, trials: Sequence[TrialRow], events: Sequence[EventRow]
+) -> dict[CellKey, str] | None:
+    """Cell -> how it ended; None when the campaign does not sample. Pure."""
+    try:
+        s = recorded_config(campaign.spec_json, f"campaign {campaign.id}").samples
+    except ConfigError:
+        return None
+    if s is None:
+        return None
+    out: dict[CellKey, str] = {}
+    for e in events:
+        end = CellEnd.from_detail(e.detail) if e.kind == CELL_ENDED else None
+        if end is not None:
+            out.setdefault((end.subject, end.fault, end.params), end.text)
+    cells: dict[CellKey, list[TrialRow]] = {}
+    for t in trials:
+        if t.fault != BASELINE:
+            cells.setdefault((t.subject, t.fault, t.params), []).append(t)
+    for key, ts in cells.items():
+        out.setdefault(key, not_ended_text(ts, s))
+    return out
+
+
+def with_ends(a: Analysis, ends: Mapping[CellKey, str] | None) -> Analysis:
+    """The analysis with each sampled cell's `ended` filled in."""
+    if not ends:
+        return a
+    cells = tuple(
+        dataclasses.replace(c, ended=ends.get((c.subject, c.fault, c.params_json)))
+        for c in a.cells
+    )
+    return dataclasses.replace(a, cells=cells)

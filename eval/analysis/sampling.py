@@ -25,9 +25,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from chaos_eval.analysis.intervals import bootstrap_median, wilson
+from chaos_eval.errors import ConfigError
 from chaos_eval.outcomes import TrialStatus
+from chaos_eval.spec.matrix import recorded_config
 from chaos_eval.spec.samples import Samples
-from chaos_eval.store.records import TrialRow
+from chaos_eval.store.records import CampaignRow, TrialRow
+from chaos_eval.store.store import Store
 
 CELL_ENDED = "cell_ended"
 TARGET, RULE, MAX_TRIALS = "target", "stopping_rule", "max_trials"
@@ -132,3 +135,19 @@ def not_ended_text(trials: Sequence[TrialRow], s: Samples) -> str:
     done = [t for t in trials if t.status.is_final]
     n = sum(t.status in SAMPLE for t in done)
     return f"not ended ({n}/{s.target} samples, {len(done)}/{s.max_trials} trials)"
+
+
+async def samples_line(store: Store, c: CampaignRow) -> str:
+    """`status`'s word on a sampled campaign: cells ended out of cells, and the targets."""
+    if '"samples"' not in c.spec_json:  # no spec without `samples:` records that key
+        return ""
+    try:
+        cfg = recorded_config(c.spec_json, f"campaign {c.id}")
+    except ConfigError:
+        return ""
+    s = cfg.samples
+    if s is None:
+        return ""
+    cells = len(cfg.subjects) * sum(len(ch.grid()) for ch in cfg.chaos_types)
+    ended = len({e.detail for e in await store.events(c.id, CELL_ENDED)})
+    return f"{ended}/{cells} cells ended (target {s.target}, max_trials {s.max_trials} per cell)"

@@ -8,7 +8,8 @@
   operator's pause that sits forgotten; the hint says how to resume or close it.
 A running campaign also carries its snapshot (rates, ETA, drift alarms:
 chaos_eval.analysis.snapshot).
-Flags are computed on every call and never recorded: `eval status` opens the db read-only
+A held campaign flagged by `chaos-eval watch` (once per hold episode, chaos_eval.analysis.held)
+says so. Flags are computed on every call and never recorded by status: `eval status` opens the db read-only
 (it must not take the write lock a live runner needs, nor change a db it only reads). What a
 flag means is in the rows it is computed from; the runner that acts on a campaign (resume,
 gc) records what it does as events.
@@ -20,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaos_eval.analysis.held import hold_episode
+from chaos_eval.analysis.sampling import samples_line
 from chaos_eval.analysis.snapshot import Snapshot, snapshot_of
 from chaos_eval.commands import cli_command
 from chaos_eval.errors import ConfigError
@@ -48,6 +51,8 @@ class CampaignStatusView:
     hint: str
     rerun_of: int | None = None  # the campaign one of whose trials this one re-runs
     snapshot: Snapshot | None = None  # a running campaign's rates, ETA and drift alarms
+    held_flagged_at: float | None = None  # `chaos-eval watch` flagged this hold episode then
+    samples: str = ""  # a sampled campaign: how many cells have ended
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -66,7 +71,8 @@ class CampaignStatusView:
             "hint": self.hint,
             "rerun_of": self.rerun_of,
             "snapshot": None if self.snapshot is None else self.snapshot.to_json(),
-        }
+            "held_flagged_at": self.held_flagged_at,
+        } | ({"samples": self.samples} if self.samples else {})
 
 
 def flags_for(
@@ -130,7 +136,14 @@ async def campaign_status(
         counts = await store.trial_counts(c.id)  # counted in SQL: 100k trials stay cheap
         by = {s.value: counts.get(s, 0) for s in TrialStatus}
         flags = flags_for(c, now, stuck_after_s=stuck_after_s, held_window_s=held_window_s)
+        episode = await hold_episode(store, c.id) if c.status == CampaignStatus.HELD else None
+        if episode is not None:  # held since the hold began, not since the last write
+            flags.pop("held", None)
+            if episode.held_for(now) >= held_window_s:
+                flags["held"] = episode.key
         hint = hint_for(c, flags, store.path)
+        if episode is not None and episode.flagged is not None:
+            hint += " (flagged by `chaos-eval watch`)"
         running = c.status == CampaignStatus.RUNNING  # only a running one has a snapshot
         trials = await store.trials(c.id) if running else []
         snap = _snapshot(c, trials, await store.last_progress(c.id) if running else {}, now)
@@ -149,6 +162,8 @@ async def campaign_status(
                 hint=hint,
                 rerun_of=c.rerun_of,
                 snapshot=snap,
+                held_flagged_at=episode.flagged.at if episode and episode.flagged else None,
+                samples=await samples_line(store, c),
             )
         )
     return views

@@ -108,7 +108,7 @@ Opener = Callable[["Store", ImagesFn], Awaitable[Opened]]
 
 
 async def _run_campaign(
-    db: Path, opener: Opener, access: Access, skip_images: bool
+    db: Path, opener: Opener, access: Access, skip_images: bool, unless_held: bool = False
 ) -> tuple[int, CampaignStatus, list[TrialStatus]]:
     from chaos_eval.cli.live import live_dashboard
     from chaos_eval.engine.client import Docker
@@ -136,7 +136,8 @@ async def _run_campaign(
             f"campaign {row.id} ({row.name}) {verb}: {done}/{len(trials)} trials done, db {db}",
             markup=False,
         )
-        runner = CampaignRunner(cfg, row, store, docker, progress=_progress)
+        runner = CampaignRunner(cfg, row, store, docker, progress=_progress,
+                                unless_held=unless_held)
         async with live_dashboard(store, cfg, row, out):
             status = await runner.run()
         if runner.abort_reason:
@@ -144,10 +145,12 @@ async def _run_campaign(
         return row.id, status, [t.status for t in await store.trials(row.id)]
 
 
-def _run_to_end(db: Path, opener: Opener, *, access: Access, skip_images: bool) -> None:
+def _run_to_end(db: Path, opener: Opener, *, access: Access, skip_images: bool,
+                unless_held: bool = False) -> None:
     """Run what is left of the campaign, then show its analysis (with the command that
     re-runs each trial that did not pass) and exit with the campaign's exit code."""
-    cid, status, final = run_async(lambda: _run_campaign(db, opener, access, skip_images))
+    cid, status, final = run_async(
+        lambda: _run_campaign(db, opener, access, skip_images, unless_held))
     cli_results.analyze(cid, db=db, fmt="table", check=False, junit=None)
     out.print(f"\nresults: {cli_command('analyze', cid, '--db', db)}", markup=False)
     code = campaign_exit_code(status, final)
@@ -230,6 +233,7 @@ def resume(
     db: DbOpt = Path("eval.db"),
     skip_images: SkipImagesOpt = False,
     verbose: VerboseOpt = False,
+    unless_held: Annotated[bool, typer.Option("--unless-held", hidden=True)] = False,
 ) -> None:
     """Repair and continue an interrupted campaign by id, with its recorded spec."""
     from chaos_eval.run.control import check_resumable
@@ -242,8 +246,9 @@ def resume(
         await images(cfg.subjects)
         return row, cfg, "resuming"
 
-    setup_logging(verbose)
-    _run_to_end(db, recorded, access=Access.WRITE, skip_images=skip_images)
+    setup_logging(verbose)  # --unless-held (--detach's run): a hold before the lease wins
+    _run_to_end(db, recorded, access=Access.WRITE, skip_images=skip_images,
+                unless_held=unless_held)
 
 
 @app.command()
@@ -289,4 +294,5 @@ app.command()(guarded(cli_plan.plan))
 app.command()(guarded(cli_control.hold))
 app.command()(guarded(cli_control.close))
 app.command()(guarded(cli_control.logs))
+app.command()(guarded(cli_control.watch))
 images_app.command("build")(guarded(cli_admin.images_build))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chaos_eval.cli.boundary import DbOpt, err, open_store, out, run_async
+from chaos_eval.cli.boundary import DbOpt, err, open_store, out, parse_duration, run_async
 from chaos_eval.commands import cli_command
 from chaos_eval.outcomes import ExitCode
 from chaos_eval.store.access import Access
@@ -36,7 +36,10 @@ def detach(db: Path, campaign_id: int, skip_images: bool, verbose: bool) -> None
     """Continue the campaign in a background process (`resume ID`) and say how to watch it."""
     from chaos_eval.engine.process import spawn_detached
 
-    argv = [sys.executable, "-m", "chaos_eval", "resume", str(campaign_id), "--db", str(db)]
+    # --unless-held: a `hold` issued before the background run takes its lease is honoured
+    # when it does (same transaction), not overwritten by the run starting
+    argv = [sys.executable, "-m", "chaos_eval", "resume", str(campaign_id), "--db", str(db),
+            "--unless-held"]
     argv += ["--skip-image-build"] * skip_images + ["--verbose"] * verbose
     log = log_path(db, campaign_id)
     try:
@@ -156,3 +159,56 @@ def resolve_only(config: Path, db: Path, new: bool, part: ShardSpec | None) -> i
             return res.campaign.id
 
     return run_async(go)
+
+
+def watch(
+    db: DbOpt = Path("eval.db"),
+    held_window: Annotated[
+        str, typer.Option("--held-window",
+                          help="Flag a campaign held longer than this (90m, 24h, 2d; plain = s).")
+    ] = "24h",
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit.")] = False,
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Seconds between passes (default 60).")
+    ] = None,
+) -> None:
+    """Flag held campaigns forgotten past --held-window, once per hold episode (a hold until
+    resume or close): records a `held_flagged` event (status shows it) and prints how to
+    resume or close each. Writes to the db; runs until interrupted unless --once."""
+    import time
+
+    from chaos_eval.render.progress import duration
+    from chaos_eval.run.held_watch import watch_held
+
+    window = parse_duration(held_window, "--held-window")
+    if once and interval is not None:
+        err.print("[bold red]error:[/] --once and --interval: give one (a single pass, or "
+                  "passes every --interval seconds)")
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    every = 60.0 if interval is None else interval
+    if not 0 < every <= 86400:
+        err.print(f"[bold red]error:[/] --interval: {every:g} is not in (0, 86400] seconds")
+        raise typer.Exit(ExitCode.BAD_INPUT)
+
+    async def go() -> None:
+        async with await open_store(db, Access.WRITE) as store:
+            while True:
+                flags = await watch_held(store, window, time.time())
+                for f in flags:
+                    c, when = f.campaign, time.strftime("%Y-%m-%d %H:%M", time.localtime(
+                        (f.episode.flagged.at if f.episode.flagged else time.time())))
+                    what = "flagged" if f.new else f"flagged already ({when})"
+                    out.print(f"campaign {c.id} ({c.name}) held for {duration(f.held_s)}, past "
+                              f"{duration(window)}: {what}", markup=False)
+                    if f.new:
+                        out.print(f"  resume: {cli_command('resume', c.id, '--db', db)}",
+                                  markup=False)
+                        close_cmd = cli_command("close", c.id, "--reason", "TEXT", "--db", db)
+                        out.print(f"  close:  {close_cmd}", markup=False)
+                if once:
+                    if not flags:
+                        out.print(f"no campaign held past {duration(window)}", markup=False)
+                    return
+                await asyncio.sleep(every)  # the configured --interval between passes
+
+    run_async(go)

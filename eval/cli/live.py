@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from rich.console import Console, RenderableType
 from rich.live import Live
@@ -17,16 +17,22 @@ from chaos_eval.analysis.progress import cell_progress
 from chaos_eval.analysis.snapshot import snapshot_of
 from chaos_eval.render.dashboard import dashboard
 from chaos_eval.spec.config import CampaignConfig
+from chaos_eval.spec.matrix import PlannedTrial, expand
 from chaos_eval.store.records import CampaignRow
 from chaos_eval.store.store import Store
 
 REFRESH_S = 1.0  # how often the dashboard re-reads the store
 
 
-async def frame(store: Store, cfg: CampaignConfig, c: CampaignRow) -> RenderableType:
+async def frame(store: Store, cfg: CampaignConfig, c: CampaignRow,
+                planned: Sequence[PlannedTrial] = ()) -> RenderableType:
+    """`planned`: a sampled campaign's matrix (its cells have bars before their first trial)."""
     trials = await store.trials(c.id)
     snap = snapshot_of(cfg, trials, await store.last_progress(c.id), time.time())
-    return dashboard(f"campaign {c.id} · {c.name}", snap, cell_progress(trials))
+    title = f"campaign {c.id} · {c.name}"
+    if cfg.samples:
+        title += f" · samples per cell: target {cfg.samples.target}, max {cfg.samples.max_trials}"
+    return dashboard(title, snap, cell_progress(trials, cfg.samples, planned))
 
 
 @contextlib.asynccontextmanager
@@ -36,12 +42,14 @@ async def live_dashboard(
     if not console.is_terminal:
         yield
         return
-    with Live(await frame(store, cfg, c), console=console, refresh_per_second=4) as live:
+    planned = [p for p, _ in expand(cfg)] if cfg.samples else []
+    with Live(await frame(store, cfg, c, planned), console=console,
+              refresh_per_second=4) as live:
 
         async def redraw() -> None:
             while True:
                 await asyncio.sleep(REFRESH_S)  # the dashboard's refresh period
-                live.update(await frame(store, cfg, c))
+                live.update(await frame(store, cfg, c, planned))
 
         task = asyncio.create_task(redraw())
         try:
@@ -51,4 +59,4 @@ async def live_dashboard(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             with contextlib.suppress(Exception):  # the last frame is best effort
-                live.update(await frame(store, cfg, c))
+                live.update(await frame(store, cfg, c, planned))

@@ -202,6 +202,10 @@ def render_status(views: Sequence[Any], fmt: str, console: Console) -> None:
         if v.snapshot is not None:
             render_lines(console, [escape(x) for x in snapshot_lines(v.id, v.snapshot)])
     for v in views:
+        if v.samples:
+            console.print(f"campaign {v.id}: samples: {v.samples}", markup=False,
+                          highlight=False)
+    for v in views:
         if v.hint:
             flags = ", ".join(v.flags) or v.status
             console.print(f"campaign {v.id}: {flags}: {v.hint}", markup=False, highlight=False)

@@ -52,6 +52,7 @@ class CampaignRunner:
         docker: Docker,
         *,
         progress: ProgressFn | None = None,
+        unless_held: bool = False,
     ) -> None:
         self.cfg, self.campaign, self.store, self.docker = cfg, campaign, store, docker
         self.progress = progress or (lambda *_: None)
@@ -59,7 +60,8 @@ class CampaignRunner:
         self.stop = asyncio.Event()
         self.signals = 0
         self.token = uuid.uuid4().hex
-        self.lease = CampaignLease(store, campaign.id, self.token)
+        # unless_held: a background run (`--detach`) honours a hold that came before it
+        self.lease = CampaignLease(store, campaign.id, self.token, unless_held)
         self.consecutive_errors = 0
         self.abort_reason = ""
         self.held = False  # a hold arrived through the db (eval/run/watch.py)
@@ -97,7 +99,9 @@ class CampaignRunner:
 
     async def run(self) -> CampaignStatus:
         cid = self.campaign.id
-        await self.lease.acquire()
+        if not await self.lease.acquire():  # held before this run began: nothing runs
+            self.on_hold()
+            return CampaignStatus.HELD
         heart = asyncio.create_task(self.lease.keep_fresh(self.on_lease_lost))
         watch = asyncio.create_task(self.watch.run(self.on_hold))
         status = CampaignStatus.INTERRUPTED  # what the record says if repair itself fails

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from chaos_eval.errors import LeaseHeldError
+from chaos_eval.outcomes import CampaignStatus
 from chaos_eval.store.leases import HEARTBEAT_S, LEASE_STALE_S, holder_is_dead
 from chaos_eval.store.records import CampaignRow
 from chaos_eval.store.store import Store
@@ -22,15 +23,20 @@ log = logging.getLogger(__name__)
 class CampaignLease:
     """One runner's hold on one campaign, under a token of its own."""
 
-    def __init__(self, store: Store, campaign_id: int, token: str) -> None:
+    def __init__(self, store: Store, campaign_id: int, token: str,
+                 unless_held: bool = False) -> None:
         self.store, self.campaign_id, self.token = store, campaign_id, token
+        self.unless_held = unless_held  # a background run: a hold before it starts wins
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> bool:
         """Take the lease: free, stale, or held by a process on this host that no longer
         exists (taken over at once, with a `lease_holder_dead` event). LeaseHeldError when
-        a live runner holds it."""
+        a live runner holds it. False (nothing taken) when `unless_held` and the campaign
+        was held before the lease could be taken."""
         cid = self.campaign_id
         holder = await self._take(LEASE_STALE_S)
+        if holder is not None and self.unless_held and holder.status == CampaignStatus.HELD:
+            return False
         if holder is not None and holder_is_dead(holder):
             await self.store.event(
                 cid, "lease_holder_dead", f"pid {holder.lease_pid} on {holder.lease_host}"
@@ -42,6 +48,7 @@ class CampaignLease:
                 f"campaign {cid} is being run by pid {holder.lease_pid} on {holder.lease_host} "
                 f"(heartbeat {age:.0f}s ago); wait for it or stop it first"
             )
+        return True
 
     async def _take(self, stale_after_s: float) -> CampaignRow | None:
         return await self.store.acquire_lease(
@@ -50,6 +57,7 @@ class CampaignLease:
             pid=os.getpid(),
             host=socket.gethostname(),
             stale_after_s=stale_after_s,
+            unless_held=self.unless_held,
         )
 
     async def keep_fresh(self, on_lost: Callable[[str], None]) -> None:

@@ -24,6 +24,22 @@ class Events:
                 (campaign_id, trial_id, time.time(), kind, detail),
             )
 
+    async def record_once(self, campaign_id: int, kind: str, episode: str, detail: str) -> bool:
+        """Record `kind` with detail `<episode> | <detail>` unless one of that episode exists
+        (checked and written in one transaction); True if this call recorded it."""
+        async with self._conn.transaction() as db:
+            rows = list(await db.execute_fetchall(
+                "SELECT 1 FROM events WHERE campaign_id = ? AND kind = ? AND substr(detail, 1, ?)"
+                " = ? LIMIT 1", (campaign_id, kind, len(episode) + 3, f"{episode} | "),
+            ))
+            if rows:
+                return False
+            await db.execute(
+                "INSERT INTO events(campaign_id, at, kind, detail) VALUES (?,?,?,?)",
+                (campaign_id, time.time(), kind, f"{episode} | {detail}"),
+            )
+        return True
+
     async def last_progress(self, campaign_id: int) -> dict[int, float]:
         """trial id -> when it last started or crossed a phase boundary (what a stuck trial
         stops doing)."""

@@ -59,10 +59,13 @@ class Leases:
         self._conn = conn
 
     async def acquire(
-        self, campaign_id: int, *, token: str, pid: int, host: str, stale_after_s: float
+        self, campaign_id: int, *, token: str, pid: int, host: str, stale_after_s: float,
+        unless_held: bool = False,
     ) -> CampaignRow | None:
         """Take the campaign's lease. Returns None on success, or the row of the holder whose
-        heartbeat is fresh (the caller decides whether that holder is dead)."""
+        heartbeat is fresh (the caller decides whether that holder is dead); with
+        `unless_held`, a `held` campaign's row too, untouched (a hold that landed before the
+        lease was taken is honoured, in the same transaction that would take it)."""
         now = time.time()
         async with self._conn.transaction() as db:
             rows = list(
@@ -71,6 +74,8 @@ class Leases:
             if not rows:
                 raise CampaignNotFound(f"no campaign with id {campaign_id}")
             row = campaign_row(rows[0])
+            if unless_held and row.status == CampaignStatus.HELD:
+                return row
             held = row.lease_token is not None and row.lease_token != token
             if held and heartbeat_fresh(row, now, stale_after_s):
                 return row

@@ -147,12 +147,13 @@ class Store:
     # -- lease ----------------------------------------------------------------------------
 
     async def acquire_lease(
-        self, campaign_id: int, *, token: str, pid: int, host: str, stale_after_s: float
+        self, campaign_id: int, *, token: str, pid: int, host: str, stale_after_s: float,
+        unless_held: bool = False,
     ) -> CampaignRow | None:
-        """Take the campaign's lease. Returns None on success, or the row of the live holder."""
-        return await self._leases.acquire(
-            campaign_id, token=token, pid=pid, host=host, stale_after_s=stale_after_s
-        )
+        """Take the campaign's lease. Returns None on success, or the row of the live holder
+        (with `unless_held`: or of the campaign, held, whose lease was not taken)."""
+        return await self._leases.acquire(campaign_id, token=token, pid=pid, host=host,
+                                          stale_after_s=stale_after_s, unless_held=unless_held)
 
     async def heartbeat(self, campaign_id: int, token: str) -> bool:
         """Refresh the lease; False if someone else took it over."""
@@ -281,6 +282,10 @@ class Store:
         self, campaign_id: int | None, kind: str, detail: str = "", trial_id: int | None = None
     ) -> None:
         await self._events.record(campaign_id, kind, detail, trial_id)
+
+    async def event_once(self, campaign_id: int, kind: str, episode: str, detail: str) -> bool:
+        """An event recorded once per episode (detail `<episode> | <detail>`), atomically."""
+        return await self._events.record_once(campaign_id, kind, episode, detail)
 
     async def last_progress(self, campaign_id: int) -> dict[int, float]:
         """trial id -> when it last started or crossed a phase boundary."""

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from chaos_eval.analysis.analyze import Analysis
 from chaos_eval.analysis.sampling import CELL_ENDED, CellEnd, not_ended_text
 from chaos_eval.errors import ConfigError
-from chaos_eval.spec.matrix import BASELINE, recorded_config
+from chaos_eval.spec.matrix import BASELINE, expand, recorded_config
+from chaos_eval.spec.samples import Samples, cell_samples
 from chaos_eval.store.records import CampaignRow, EventRow, TrialRow
 
 CellKey = tuple[str, str, str]  # subject, fault, params JSON
@@ -21,11 +22,16 @@ def cell_ends(
 ) -> dict[CellKey, str] | None:
     """Cell -> how it ended; None when the campaign does not sample. Pure."""
     try:
-        s = recorded_config(campaign.spec_json, f"campaign {campaign.id}").samples
+        cfg = recorded_config(campaign.spec_json, f"campaign {campaign.id}")
     except ConfigError:
         return None
-    if s is None:
+    if cfg.samples is None:
         return None
+    per: dict[CellKey, Samples] = {}
+    for p, c in expand(cfg):
+        s = cell_samples(cfg, c.chaos) if p.repetition == 0 else None
+        if s is not None:
+            per[(p.subject, p.fault, p.params)] = s
     out: dict[CellKey, str] = {}
     for e in events:
         end = CellEnd.from_detail(e.detail) if e.kind == CELL_ENDED else None
@@ -36,7 +42,7 @@ def cell_ends(
         if t.fault != BASELINE:
             cells.setdefault((t.subject, t.fault, t.params), []).append(t)
     for key, ts in cells.items():
-        out.setdefault(key, not_ended_text(ts, s))
+        out.setdefault(key, not_ended_text(ts, per.get(key, cfg.samples)))
     return out
 
 

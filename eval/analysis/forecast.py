@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from chaos_eval.analysis.sharing import shared_makespan, work_shares
@@ -169,16 +169,19 @@ def forecast(
     todo_keys: set[str],
     what_runs: str,
     h: History,
+    bounds: Mapping[Cell, tuple[int, int]] | None = None,
 ) -> Forecast:
-    """The plan of a campaign. Pure. A sampled campaign (`samples:`) is planned at its
-    targets (every trial a sample), with the bound where every cell spends max_trials."""
+    """The plan of a campaign. Pure. A sampled campaign (`bounds`: cell -> its target and
+    max_trials) is planned at its targets (every trial a sample), with the bound where every
+    cell spends max_trials."""
     upper = list(planned)
-    if cfg.samples is not None:
-        planned = [p for p in planned if p.fault == BASELINE or p.repetition < cfg.samples.target]
+    if bounds:
+        planned = [p for p in planned if (p.subject, p.fault, p.params) not in bounds
+                   or p.repetition < bounds[(p.subject, p.fault, p.params)][0]]
     cells = estimate_cells(cfg, planned, todo_keys, h)
-    if cfg.samples is not None:
-        cells = [replace(c, max_trials=cfg.samples.max_trials) if c.fault != BASELINE else c
-                 for c in cells]
+    if bounds:
+        cells = [replace(c, max_trials=bounds[(c.subject, c.fault, c.params)][1])
+                 if (c.subject, c.fault, c.params) in bounds else c for c in cells]
     seconds = {(c.subject, c.fault, c.params): c.seconds for c in cells}
     todo = [p for p in planned if p.key in todo_keys]
     phases = phases_s(cfg.timing)
@@ -188,5 +191,5 @@ def forecast(
         cells=tuple(cells), what_runs=what_runs,
         fresh_s=makespan(planned, seconds, par, cool, phases),
         todo_s=makespan(todo, seconds, par, cool, phases) if todo else 0.0,
-        fresh_max_s=(makespan(upper, seconds, par, cool, phases) if cfg.samples else None),
+        fresh_max_s=makespan(upper, seconds, par, cool, phases) if bounds else None,
     )

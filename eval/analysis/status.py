@@ -9,10 +9,10 @@
 A running campaign also carries its snapshot (rates, ETA, drift alarms:
 chaos_eval.analysis.snapshot).
 A held campaign flagged by `chaos-eval watch` (once per hold episode, chaos_eval.analysis.held)
-says so. Flags are computed on every call and never recorded by status: `eval status` opens the db read-only
-(it must not take the write lock a live runner needs, nor change a db it only reads). What a
-flag means is in the rows it is computed from; the runner that acts on a campaign (resume,
-gc) records what it does as events.
+says so. Flags are computed on every call and never recorded by status: it opens the db
+read-only (it must not take the write lock a live runner needs, nor change a db it only
+reads). What a flag means is in the rows it is computed from; the runner that acts on a
+campaign (resume, gc) records what it does as events.
 """
 
 from __future__ import annotations

@@ -196,7 +196,7 @@ def watch(
                 flags = await watch_held(store, window, time.time())
                 for f in flags:
                     c, when = f.campaign, time.strftime("%Y-%m-%d %H:%M", time.localtime(
-                        (f.episode.flagged.at if f.episode.flagged else time.time())))
+                        f.episode.flagged.at if f.episode.flagged else time.time()))
                     what = "flagged" if f.new else f"flagged already ({when})"
                     out.print(f"campaign {c.id} ({c.name}) held for {duration(f.held_s)}, past "
                               f"{duration(window)}: {what}", markup=False)

@@ -8,16 +8,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping
 
 from rich.console import Console, RenderableType
 from rich.live import Live
 
-from chaos_eval.analysis.progress import cell_progress
+from chaos_eval.analysis.progress import cell_progress, sample_targets
 from chaos_eval.analysis.snapshot import snapshot_of
 from chaos_eval.render.dashboard import dashboard
 from chaos_eval.spec.config import CampaignConfig
-from chaos_eval.spec.matrix import PlannedTrial, expand
 from chaos_eval.store.records import CampaignRow
 from chaos_eval.store.store import Store
 
@@ -25,14 +24,14 @@ REFRESH_S = 1.0  # how often the dashboard re-reads the store
 
 
 async def frame(store: Store, cfg: CampaignConfig, c: CampaignRow,
-                planned: Sequence[PlannedTrial] = ()) -> RenderableType:
-    """`planned`: a sampled campaign's matrix (its cells have bars before their first trial)."""
+                targets: Mapping[str, int] | None = None) -> RenderableType:
+    """`targets`: a sampled campaign's cells and their targets (sample_targets)."""
     trials = await store.trials(c.id)
     snap = snapshot_of(cfg, trials, await store.last_progress(c.id), time.time())
     title = f"campaign {c.id} · {c.name}"
-    if cfg.samples:
-        title += f" · samples per cell: target {cfg.samples.target}, max {cfg.samples.max_trials}"
-    return dashboard(title, snap, cell_progress(trials, cfg.samples, planned))
+    if targets:
+        title += " · samples per cell (done/target; error trials are no samples)"
+    return dashboard(title, snap, cell_progress(trials, targets))
 
 
 @contextlib.asynccontextmanager
@@ -42,14 +41,14 @@ async def live_dashboard(
     if not console.is_terminal:
         yield
         return
-    planned = [p for p, _ in expand(cfg)] if cfg.samples else []
-    with Live(await frame(store, cfg, c, planned), console=console,
+    targets = sample_targets(cfg)
+    with Live(await frame(store, cfg, c, targets), console=console,
               refresh_per_second=4) as live:
 
         async def redraw() -> None:
             while True:
                 await asyncio.sleep(REFRESH_S)  # the dashboard's refresh period
-                live.update(await frame(store, cfg, c, planned))
+                live.update(await frame(store, cfg, c, targets))
 
         task = asyncio.create_task(redraw())
         try:
@@ -59,4 +58,4 @@ async def live_dashboard(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             with contextlib.suppress(Exception):  # the last frame is best effort
-                live.update(await frame(store, cfg, c, planned))
+                live.update(await frame(store, cfg, c, targets))

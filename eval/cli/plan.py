@@ -88,12 +88,16 @@ def plan(
     from chaos_eval.spec.config import load_campaign
     from chaos_eval.spec.matrix import expand
     from chaos_eval.spec.registry import required_images
+    from chaos_eval.spec.samples import cell_samples
     from chaos_eval.store.store import Store
 
     check_format(fmt, ("table", "json"))
     with boundary():
         cfg = load_campaign(config)
-        planned = [p for p, _ in expand(cfg)]
+        matrix = expand(cfg)
+        planned = [p for p, _ in matrix]
+    bounds = {(p.subject, p.fault, p.params): (s.target, s.max_trials)  # a sampled cell's
+              for p, c in matrix if (s := cell_samples(cfg, c.chaos)) is not None}
 
     async def go() -> tuple[Any, list[Any], str]:
         what, keys, history = "creates a new campaign (no db yet)", {p.key for p in planned}, None
@@ -101,7 +105,7 @@ def plan(
             async with await Store.open(db, Access.READ) as store:
                 what, keys = await _what_runs(store, cfg, planned)
                 history = await _history(store, cfg)
-        fc = forecast(cfg, planned, keys, what, history or History({}, {}))
+        fc = forecast(cfg, planned, keys, what, history or History({}, {}), bounds)
         builds, external = required_images(cfg.subjects)
         try:
             return fc, await image_states(builds, external, Docker()), ""

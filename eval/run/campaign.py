@@ -151,9 +151,8 @@ class CampaignRunner:
             self.stop.set()
         sampler = None
         if self.cfg.samples is not None:  # the matrix's trials start lazily, cell by cell
-            sampler = SampledScheduler(self.store, self.campaign.id, self.cfg.samples,
-                                       sampled_cells(expand(self.cfg), self.campaign.seed),
-                                       self.stop)
+            cells = sampled_cells(self.cfg, expand(self.cfg), self.campaign.seed)
+            sampler = SampledScheduler(self.store, self.campaign.id, cells, self.stop)
             tasks += await sampler.run(sem, self._slot, self._track)
         else:
             tasks += await self._launch(matrix, sem)

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 
 from chaos_eval.analysis.sampling import CELL_ENDED, CellEnd, cell_seed, finish_order, first_end
 from chaos_eval.outcomes import TrialStatus
+from chaos_eval.spec.config import CampaignConfig
 from chaos_eval.spec.matrix import Coordinates, PlannedTrial
-from chaos_eval.spec.samples import Samples
+from chaos_eval.spec.samples import Samples, cell_samples
 from chaos_eval.store.records import TrialRow
 from chaos_eval.store.store import Store
 
@@ -38,6 +39,7 @@ SlotFn = Callable[[TrialRow, Coordinates, asyncio.Semaphore], Awaitable[None]]
 @dataclass
 class SampledCell:
     index: int
+    s: Samples  # its sampling (the fault's own, else the campaign's)
     planned: list[tuple[PlannedTrial, Coordinates]]  # repetition order
     seed: int
     rows: dict[str, TrialRow] = field(default_factory=dict)  # key -> latest known row
@@ -54,8 +56,8 @@ class SampledCell:
     def spent(self) -> int:
         return sum(r.status.is_final for r in self.rows.values())
 
-    def wants(self, s: Samples) -> bool:
-        busy = len(self.in_flight)
+    def wants(self) -> bool:
+        s, busy = self.s, len(self.in_flight)
         return (self.end is None and self.samples + busy < s.target
                 and self.spent + busy < s.max_trials)
 
@@ -70,26 +72,28 @@ class SampledCell:
 
 
 def sampled_cells(
-    matrix: Sequence[tuple[PlannedTrial, Coordinates]], campaign_seed: int
+    cfg: CampaignConfig, matrix: Sequence[tuple[PlannedTrial, Coordinates]], campaign_seed: int
 ) -> list[SampledCell]:
-    """The matrix's cells (baselines excluded), in matrix order."""
+    """The matrix's sampled cells (baselines excluded), in matrix order."""
     by: dict[tuple[str, int, str], list[tuple[PlannedTrial, Coordinates]]] = {}
     for p, c in matrix:
         if c.chaos is not None:
             by.setdefault((p.subject, c.chaos_index, p.params), []).append((p, c))
-    return [
-        SampledCell(i, ts, cell_seed(campaign_seed, ts[0][0].subject, ts[0][0].fault,
-                                     ts[0][0].params))
-        for i, ts in enumerate(by.values())
-    ]
+    out = []
+    for i, ts in enumerate(by.values()):
+        (p, c) = ts[0]
+        s = cell_samples(cfg, c.chaos)
+        assert s is not None  # a sampled campaign's fault cells
+        out.append(SampledCell(i, s, ts, cell_seed(campaign_seed, p.subject, p.fault, p.params)))
+    return out
 
 
 class SampledScheduler:
     """Runs one sampled campaign's matrix under the runner's semaphore."""
 
-    def __init__(self, store: Store, campaign_id: int, s: Samples, cells: list[SampledCell],
+    def __init__(self, store: Store, campaign_id: int, cells: list[SampledCell],
                  stop: asyncio.Event) -> None:
-        self.store, self.campaign_id, self.s, self.cells = store, campaign_id, s, cells
+        self.store, self.campaign_id, self.cells = store, campaign_id, cells
         self.stop = stop
         self.changed = asyncio.Event()
 
@@ -113,7 +117,7 @@ class SampledScheduler:
     async def _judge(self, cell: SampledCell) -> None:
         if cell.end is not None:
             return
-        end, cell.judged = first_end(finish_order(list(cell.rows.values())), self.s, cell.seed,
+        end, cell.judged = first_end(finish_order(list(cell.rows.values())), cell.s, cell.seed,
                                      cell.judged)
         if end is not None:
             cell.end = end
@@ -122,10 +126,10 @@ class SampledScheduler:
 
     def pick(self) -> SampledCell | None:
         """The cell furthest from its target that still wants a trial."""
-        open_ = [c for c in self.cells if c.wants(self.s)]
+        open_ = [c for c in self.cells if c.wants()]
         if not open_:
             return None
-        return min(open_, key=lambda c: ((c.samples + len(c.in_flight)) / self.s.target, c.index))
+        return min(open_, key=lambda c: ((c.samples + len(c.in_flight)) / c.s.target, c.index))
 
     @property
     def all_ended(self) -> bool:

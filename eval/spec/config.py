@@ -135,8 +135,7 @@ class SubjectSpec(_Frozen):
 
     @model_serializer(mode="wrap")
     def _omit_empty_params(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """No `params` key when there are none: specs written before subjects took params
-        keep their spec hash (and so their trial keys)."""
+        """No `params` key when there are none: older specs keep their hash (and trial keys)."""
         data: dict[str, Any] = handler(self)
         if not data.get("params"):
             data.pop("params", None)
@@ -151,6 +150,13 @@ class ChaosSpec(_Frozen):
     role: str | None = None
     params: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)
     slo: SLO | None = None  # overrides the campaign SLO for this fault
+    samples: Samples | None = None  # overrides the campaign's `samples:` for this fault
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_samples(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """No `samples` key unless set: older specs keep their spec hash."""
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k != "samples" or v is not None}
 
     @model_validator(mode="before")
     @classmethod
@@ -205,9 +211,7 @@ class SLO(_Frozen):
     def _omit_unset_linearizable(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """No `linearizable` key unless set: older specs keep their spec hash."""
         data: dict[str, Any] = handler(self)
-        if data.get("linearizable") is None:
-            data.pop("linearizable", None)
-        return data
+        return {k: v for k, v in data.items() if k != "linearizable" or v is not None}
 
 
 class CampaignConfig(_Frozen):

@@ -71,10 +71,13 @@ def axes(chaos: ChaosSpec) -> dict[str, list[Any]]:
 
 def trial_count(cfg: CampaignConfig) -> int:
     """How many trials the campaign expands to, computed from the axis lengths alone."""
-    cells = sum(math.prod(len(a) for a in axes(c).values()) for c in cfg.chaos_types)
+    def per_cell(c: ChaosSpec) -> int:  # samples: each cell's max_trials
+        sampled = (c.samples or cfg.samples) if cfg.samples else None
+        return sampled.max_trials if sampled else cfg.trials_per_combination
+
+    cells = sum(math.prod(len(a) for a in axes(c).values()) * per_cell(c) for c in cfg.chaos_types)
     base = len(cfg.subjects) if cfg.include_baseline else 0
-    per_cell = cfg.samples.max_trials if cfg.samples else cfg.trials_per_combination
-    return base + len(cfg.subjects) * cells * per_cell
+    return base + len(cfg.subjects) * cells
 
 
 def size_problems(cfg: CampaignConfig) -> list[Problem]:
@@ -91,11 +94,16 @@ def size_problems(cfg: CampaignConfig) -> list[Problem]:
 
 def samples_problems(cfg: CampaignConfig) -> list[Problem]:
     """`samples:` replaces `trials_per_combination`; a campaign says one or the other."""
+    problems: list[Problem] = [
+        (f"chaos_types[{i}].samples", "a fault's own samples need the campaign's `samples:` "
+         "(the campaign samples every cell, or none)")
+        for i, c in enumerate(cfg.chaos_types) if c.samples is not None and cfg.samples is None
+    ]
     if cfg.samples is not None and cfg.trials_per_combination != 1:
-        return [("samples", f"give either samples or trials_per_combination "
-                 f"({cfg.trials_per_combination}), not both: samples decides how many trials "
-                 "each cell runs")]
-    return []
+        problems.append(("samples", f"give either samples or trials_per_combination "
+                         f"({cfg.trials_per_combination}), not both: samples decides how many "
+                         "trials each cell runs"))
+    return problems
 
 
 def fault_problems(i: int, chaos: ChaosSpec) -> list[Problem]:

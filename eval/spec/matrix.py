@@ -20,6 +20,7 @@ from chaos_eval.spec.config import (
     canonical_params,
     parse_campaign,
 )
+from chaos_eval.spec.samples import cell_samples
 
 BASELINE = "baseline"
 
@@ -98,9 +99,10 @@ def expand(cfg: CampaignConfig) -> list[tuple[PlannedTrial, Coordinates]]:
         coords += [Coordinates(s, None, -1, {}, 0) for s in cfg.subjects]
     # with `samples:`, every trial a cell may spend (0 .. max_trials-1); the runner starts
     # them lazily, in order, while the cell has not ended (chaos_eval.run.sampling)
-    reps = cfg.samples.max_trials if cfg.samples else cfg.trials_per_combination
     for s in cfg.subjects:
         for i, chaos in enumerate(cfg.chaos_types):
+            sampled = cell_samples(cfg, chaos)
+            reps = sampled.max_trials if sampled else cfg.trials_per_combination
             for point in chaos.grid():
                 coords += [Coordinates(s, chaos, i, point, r) for r in range(reps)]
     out = []

@@ -14,6 +14,10 @@ A cell ends when, after one of its trials finished: its stopping rule holds (at 
 samples, else it spent `max_trials` trials. Error trials (the harness's) and cleanup_failed
 trials are no samples: they say nothing about the subject, but they count as trials spent.
 
+A fault entry may give its own `samples:` (the same keys), overriding the campaign's for its
+cells; only in a campaign that has `samples:` itself. Baselines are never sampled (one per
+subject, the pilot gate).
+
 Validated whole here (all problems at once, each naming `samples.<key>`): a rule that can
 never fire is refused with the numbers: the narrowest Wilson interval at `target` samples
 (all passed or all failed) is z^2 / (target + z^2), the same formula as
@@ -23,8 +27,12 @@ chaos_eval.analysis.intervals.wilson at p = 0 (a unit test holds them equal).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:
+    from chaos_eval.spec.config import CampaignConfig, ChaosSpec
 
 Z95 = 1.959964
 MIN_RECOVERY_SAMPLES = 3  # a bootstrap interval of fewer recovery times says nothing
@@ -101,3 +109,10 @@ class Samples(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def cell_samples(cfg: CampaignConfig, chaos: ChaosSpec | None) -> Samples | None:
+    """The sampling of a cell of fault entry `chaos` (None: a baseline, or not sampled)."""
+    if cfg.samples is None or chaos is None:
+        return None
+    return chaos.samples or cfg.samples

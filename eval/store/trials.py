@@ -13,8 +13,8 @@ from typing import Any
 
 from chaos_eval.errors import StoreCorrupt, StoreError
 from chaos_eval.outcomes import TrialPhase, TrialStatus
-from chaos_eval.store.connection import Connection
 from chaos_eval.spec.matrix import PlannedTrial
+from chaos_eval.store.connection import Connection
 from chaos_eval.store.records import TrialRow, trial_row
 
 TRIAL_COLUMNS = tuple(f.name for f in dataclasses.fields(TrialRow))

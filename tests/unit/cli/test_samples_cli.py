@@ -105,3 +105,10 @@ def test_validate_and_plan_show_the_targets(tmp_path: Path) -> None:
     assert data["eta_fresh_max_s"] > data["eta_fresh_s"] > 0
     res = invoke("plan", str(path), "--db", str(tmp_path / "none.db"))
     assert "up to" in res.output and "max_trials" in res.output
+
+
+def test_a_fault_samples_only_in_a_sampled_campaign(tmp_path: Path) -> None:
+    d = doc(chaos_types=[{"type": "noop", "samples": {"target": 2, "max_trials": 2}}])
+    res = invoke("validate", str(write(tmp_path, d)))
+    assert res.exit_code == 2
+    assert "chaos_types[0].samples: a fault's own samples need the campaign's" in res.output

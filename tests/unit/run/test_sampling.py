@@ -178,3 +178,20 @@ async def test_resume_replays_ends_lost_in_a_crash_and_reruns_only_the_dead_tria
         assert await CampaignRunner(cfg, row, store, NoDocker()).run() == (  # type: ignore[arg-type]
             CampaignStatus.FINISHED)
         assert Tracker.started == [] and len(await store.events(cid, CELL_ENDED)) == 2
+
+
+async def test_a_fault_may_sample_on_its_own_terms(tmp_path: Path) -> None:
+    """One fault with its own stopping rule ends early; the other runs to the campaign's
+    target; the furthest-first order weighs each cell against its own target."""
+    d = sdoc({"target": 3, "max_trials": 4}, parallel=1, chaos_types=[
+        {"type": "noop", "params": {"label": "plain"}},
+        {"type": "noop", "params": {"label": "ruled"},
+         "samples": {"target": 8, "max_trials": 8, "stop_when": {"pass_rate_ci_width": 0.6}}},
+    ])
+    async with await Store.open(tmp_path / "eval.db") as store:
+        cid, status = await run(store, d)
+        assert status == CampaignStatus.FINISHED
+        got = {e.params: (e.rule, e.samples) for e in (await ends(store, cid)).values()}
+        assert got == {'{"label": "plain"}': ("target", 3),
+                       '{"label": "ruled"}': ("stopping_rule", 3)}
+        assert len(await store.trials(cid)) == 6

@@ -49,6 +49,11 @@ class CellEnd:
     width: float | None  # the stopping rule's interval width when it was judged
     threshold: float | None
     text: str
+    target: str = ""  # the fault's target: two entries of one fault and grid point differ
+
+    @property
+    def cell(self) -> tuple[str, str, str, str]:
+        return (self.subject, self.fault, self.params, self.target)
 
     def to_detail(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -115,7 +120,7 @@ def judge(done: Sequence[TrialRow], s: Samples, seed: int) -> CellEnd | None:
     if not what:
         return None
     return CellEnd(first.subject, first.fault, first.params, what, n, spent, errors,
-                   None if width is None else round(width, 4), threshold, text)
+                   None if width is None else round(width, 4), threshold, text, first.target)
 
 
 def first_end(

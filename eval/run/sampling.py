@@ -101,11 +101,11 @@ class SampledScheduler:
         """Read back recorded ends and trials; replay the cells that have no recorded end."""
         recorded = [CellEnd.from_detail(e.detail)
                     for e in await self.store.events(self.campaign_id, CELL_ENDED)]
-        ended = {(e.subject, e.fault, e.params): e for e in recorded if e is not None}
+        ended = {e.cell: e for e in recorded if e is not None}
         await self._refresh()
         for cell in self.cells:
             p = cell.planned[0][0]
-            cell.end = ended.get((p.subject, p.fault, p.params))
+            cell.end = ended.get((p.subject, p.fault, p.params, p.target))
             if cell.end is None:
                 await self._judge(cell)
 

@@ -91,6 +91,9 @@ def test_analyze_says_which_rule_ended_each_cell(tmp_path: Path) -> None:
     cells = json.loads(res.output)["cells"]
     assert [c.get("ended") for c in cells] == [
         None, *["stopping rule: pass-rate 95% CI width 0.56 < 0.6 after 3"] * 2]
+    res = invoke("status", "1", "--db", str(db))
+    assert "campaign 1: samples: 2/2 cells ended (target 10, max_trials 12 per cell)" in (
+        res.output)
 
 
 def test_validate_and_plan_show_the_targets(tmp_path: Path) -> None:

@@ -20,7 +20,10 @@ CellKey = tuple[str, str, str]  # subject, fault, params JSON
 def cell_ends(
     campaign: CampaignRow, trials: Sequence[TrialRow], events: Sequence[EventRow]
 ) -> dict[CellKey, str] | None:
-    """Cell -> how it ended; None when the campaign does not sample. Pure."""
+    """Cell -> how it ended; None when the campaign does not sample (a rerun of one trial
+    does not). Pure."""
+    if campaign.rerun_of is not None:
+        return None
     try:
         cfg = recorded_config(campaign.spec_json, f"campaign {campaign.id}")
     except ConfigError:

@@ -144,7 +144,7 @@ def not_ended_text(trials: Sequence[TrialRow], s: Samples) -> str:
 
 async def samples_line(store: Store, c: CampaignRow) -> str:
     """`status`'s word on a sampled campaign: cells ended out of cells, and the targets."""
-    if '"samples"' not in c.spec_json:  # no spec without `samples:` records that key
+    if c.rerun_of is not None or '"samples"' not in c.spec_json:  # (only `samples:` has it)
         return ""
     try:
         cfg = recorded_config(c.spec_json, f"campaign {c.id}")

@@ -144,13 +144,15 @@ class CampaignRunner:
         # missed its SLO means the environment is broken, so the matrix does not run.
         tasks = await self._launch([t for t in todo if t[1].chaos is None], sem)
         matrix = [t for t in todo if t[1].chaos is not None]
-        sampled = self.cfg.samples is not None and bool(self.cfg.chaos_types)
+        # a sampled campaign's cells start lazily; a rerun runs its one recorded trial
+        sampled = self.cfg.samples is not None and self.campaign.rerun_of is None
+        sampled = sampled and bool(self.cfg.chaos_types)
         if tasks and (matrix or sampled):
             await self._wait(tasks)
         if (matrix or sampled) and not self.stop.is_set() and not await self._pilot_passed():
             self.stop.set()
         sampler = None
-        if self.cfg.samples is not None:  # the matrix's trials start lazily, cell by cell
+        if sampled:  # the matrix's trials start lazily, cell by cell
             cells = sampled_cells(self.cfg, expand(self.cfg), self.campaign.seed)
             sampler = SampledScheduler(self.store, self.campaign.id, cells, self.stop)
             tasks += await sampler.run(sem, self._slot, self._track)

@@ -195,3 +195,20 @@ async def test_a_fault_may_sample_on_its_own_terms(tmp_path: Path) -> None:
         assert got == {'{"label": "plain"}': ("target", 3),
                        '{"label": "ruled"}': ("stopping_rule", 3)}
         assert len(await store.trials(cid)) == 6
+
+
+async def test_a_rerun_of_a_sampled_trial_runs_that_trial_alone(tmp_path: Path) -> None:
+    from chaos_eval.run.rerun import create_rerun, plan_rerun
+
+    d = sdoc({"target": 2, "max_trials": 3}, parallel=1)
+    async with await Store.open(tmp_path / "eval.db") as store:
+        cid, _ = await run(store, d)
+        key = cell_keys(d)["b"][1]
+        plan = await plan_rerun(store, cid, key)
+        row = await create_rerun(store, plan, ["chaos-eval", "rerun", str(cid), key])
+        Tracker.reset()
+        cfg = parse_campaign(d, "mem")
+        status = await CampaignRunner(cfg, row, store, NoDocker()).run()  # type: ignore[arg-type]
+        assert status == CampaignStatus.FINISHED and Tracker.started == [key]
+        assert [t.key for t in await store.trials(row.id)] == [key]
+        assert await store.events(row.id, CELL_ENDED) == []

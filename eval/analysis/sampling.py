@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from chaos_eval.analysis.intervals import bootstrap_median, wilson
 from chaos_eval.errors import ConfigError
 from chaos_eval.outcomes import TrialStatus
-from chaos_eval.spec.matrix import recorded_config
-from chaos_eval.spec.samples import Samples
+from chaos_eval.spec.config import CampaignConfig
+from chaos_eval.spec.matrix import expand, recorded_config
+from chaos_eval.spec.samples import Samples, cell_samples
 from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.store import Store
 
@@ -156,3 +157,35 @@ async def samples_line(store: Store, c: CampaignRow) -> str:
     cells = len(cfg.subjects) * sum(len(ch.grid()) for ch in cfg.chaos_types)
     ended = len({e.detail for e in await store.events(c.id, CELL_ENDED)})
     return f"{ended}/{cells} cells ended (target {s.target}, max_trials {s.max_trials} per cell)"
+
+
+Cell4 = tuple[str, str, str, str]  # subject, fault, params JSON, target
+
+
+def sampled_cells_of(cfg: CampaignConfig) -> dict[Cell4, Samples]:
+    """A sampled campaign's cells and their sampling ({} when it does not sample)."""
+    out: dict[Cell4, Samples] = {}
+    for p, c in expand(cfg) if cfg.samples else ():
+        s = cell_samples(cfg, c.chaos) if p.repetition == 0 else None
+        if s is not None:
+            out[(p.subject, p.fault, p.params, p.target)] = s
+    return out
+
+
+def trials_to_come(
+    cells: Mapping[Cell4, Samples], trials: Sequence[TrialRow], ended: Collection[Cell4]
+) -> int:
+    """How many trials a sampled campaign will still add if every trial to come is a sample:
+    per open cell, its target less its samples and its unfinished trials. Pure."""
+    have: dict[Cell4, int] = {}
+    for t in trials:
+        cell = (t.subject, t.fault, t.params, t.target)
+        if cell in cells and (t.status in SAMPLE or not t.status.is_final):
+            have[cell] = have.get(cell, 0) + 1
+    return sum(max(s.target - have.get(cell, 0), 0)
+               for cell, s in cells.items() if cell not in ended)
+
+
+async def ended_cells(store: Store, campaign_id: int) -> set[Cell4]:
+    ends = [CellEnd.from_detail(e.detail) for e in await store.events(campaign_id, CELL_ENDED)]
+    return {e.cell for e in ends if e is not None}

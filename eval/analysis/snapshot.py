@@ -95,9 +95,11 @@ def _duration(t: TrialRow) -> float | None:
 
 
 def snapshot_of(
-    cfg: CampaignConfig, trials: list[TrialRow], progress_at: dict[int, float], now: float
+    cfg: CampaignConfig, trials: list[TrialRow], progress_at: dict[int, float], now: float,
+    to_come: int = 0,
 ) -> Snapshot:
-    """The snapshot of a campaign's trials at `now`. Pure."""
+    """The snapshot of a campaign's trials at `now`. Pure. `to_come`: trials a sampled
+    campaign will still add (chaos_eval.analysis.sampling.trials_to_come)."""
     count = {s: sum(t.status == s for t in trials) for s in TrialStatus}
     done = [t for t in trials if t.status.is_final]
     durations = [d for t in done if t.status != TrialStatus.ERROR if (d := _duration(t))]
@@ -116,13 +118,13 @@ def snapshot_of(
     per_hour = len(done) / span * 3600 if done and span > 0 else None
     eta = None
     if mean is not None:
-        left = sum(not t.status.is_final for t in trials) - len(running)
+        left = sum(not t.status.is_final for t in trials) - len(running) + to_come
         work = left * (mean + cfg.cooldown_seconds) + sum(
             max(mean - r.elapsed_s, 0.0) for r in running
         )
         eta = work / cfg.parallel
     return Snapshot(
-        total=len(trials), done=len(done), passed=count[TrialStatus.PASSED],
+        total=len(trials) + to_come, done=len(done), passed=count[TrialStatus.PASSED],
         failed=count[TrialStatus.FAILED], errors=count[TrialStatus.ERROR],
         retries=sum(max(t.attempts - 1, 0) for t in trials), mean_trial_s=mean,
         trials_per_hour=per_hour, eta_s=eta, running=running,

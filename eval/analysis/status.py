@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos_eval.analysis.held import hold_episode
-from chaos_eval.analysis.sampling import samples_line
+from chaos_eval.analysis.sampling import (
+    ended_cells,
+    sampled_cells_of,
+    samples_line,
+    trials_to_come,
+)
 from chaos_eval.analysis.snapshot import Snapshot, snapshot_of
 from chaos_eval.commands import cli_command
 from chaos_eval.errors import ConfigError
@@ -108,15 +113,17 @@ def hint_for(c: CampaignRow, flags: dict[str, str], db: Path) -> str:
     return ""
 
 
-def _snapshot(c: CampaignRow, trials: list[TrialRow], progress: dict[int, float],
-              now: float) -> Snapshot | None:
+async def _snapshot(store: Store, c: CampaignRow, trials: list[TrialRow],
+                    progress: dict[int, float], now: float) -> Snapshot | None:
     if c.status != CampaignStatus.RUNNING:
         return None
     try:
         cfg = recorded_config(c.spec_json, f"campaign {c.id}")
     except ConfigError:
         return None
-    return snapshot_of(cfg, trials, progress, now)
+    cells = sampled_cells_of(cfg) if c.rerun_of is None else {}
+    to_come = trials_to_come(cells, trials, await ended_cells(store, c.id)) if cells else 0
+    return snapshot_of(cfg, trials, progress, now, to_come)
 
 
 async def campaign_status(
@@ -146,7 +153,8 @@ async def campaign_status(
             hint += " (flagged by `chaos-eval watch`)"
         running = c.status == CampaignStatus.RUNNING  # only a running one has a snapshot
         trials = await store.trials(c.id) if running else []
-        snap = _snapshot(c, trials, await store.last_progress(c.id) if running else {}, now)
+        progress = await store.last_progress(c.id) if running else {}
+        snap = await _snapshot(store, c, trials, progress, now)
         views.append(
             CampaignStatusView(
                 id=c.id,

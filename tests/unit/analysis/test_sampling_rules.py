@@ -86,3 +86,15 @@ def test_progress_counts_samples_toward_each_target() -> None:
     plain = cell_progress(trials)[0]
     assert (plain.done, plain.target) == (2, 3)
     assert [c.label for c in cell_progress([], {"etcd / pause": 2})] == ["etcd / pause"]
+
+
+def test_trials_to_come_counts_each_open_cell_to_its_target() -> None:
+    from chaos_eval.analysis.sampling import trials_to_come
+
+    cell = ("etcd", "pause", "{}", "leader")
+    other = ("etcd", "pause", '{"x": 1}', "leader")
+    cells = {cell: Samples(target=5, max_trials=8), other: Samples(target=2, max_trials=2)}
+    trials = [row(0, S.ERROR), row(1, S.PASSED), row(2, S.RUNNING), row(3, S.FAILED)]
+    # cell: 2 samples + 1 running of 5 -> 2 to come; other: none yet, 2 to come
+    assert trials_to_come(cells, trials, set()) == 4
+    assert trials_to_come(cells, trials, {other}) == 2  # an ended cell adds nothing

@@ -45,9 +45,8 @@ def timed(argv: list[str]) -> dict[str, Any]:
 
 async def plan(db: Path, yaml_path: Path) -> dict[str, Any]:
     """Resume planning, in-process: resolve, load trials, pick the unfinished ones."""
-    from chaos_eval.run.resolve import resolve_campaign
+    from chaos_eval.run.resolve import remaining, resolve_campaign
     from chaos_eval.spec.config import load_campaign
-    from chaos_eval.spec.matrix import expand
     from chaos_eval.store.store import Store
 
     t0 = time.monotonic()
@@ -57,12 +56,11 @@ async def plan(db: Path, yaml_path: Path) -> dict[str, Any]:
     store = await Store.open(db, Access.READ)
     try:
         res = await resolve_campaign(store, cfg, str(yaml_path), ["bench.scale"], new=False)
-        rows = {r.key: r for r in await store.trial_results(res.campaign.id)}
-        todo = [p for p, _ in expand(cfg) if p.key in rows and not rows[p.key].status.is_final]
+        todo = await remaining(store, cfg, res.campaign.id)  # what run campaign FILE does
     finally:
         await store.close()
     return {"seconds": round(time.monotonic() - t0, 3), "created": res.created,
-            "todo": len(todo), "trials": len(rows)}
+            "todo": len(todo)}
 
 
 def bench_db(db: Path) -> dict[str, Any]:

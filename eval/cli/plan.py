@@ -36,16 +36,21 @@ async def _what_runs(
     try:
         same = latest.spec_hash == spec_hash(cfg) and continues(latest)
     except CampaignStateError:
-        left = {t.key for t in await store.trials(latest.id) if not t.status.is_final}
+        left = await _left(store, latest.id)
         return (f"is refused: campaign {latest.id} is held; "
                 f"{cli_command('resume', latest.id)} would run {len(left)} trial(s)"), left
     if same:
-        left = {t.key for t in await store.trials(latest.id) if not t.status.is_final}
+        left = await _left(store, latest.id)
         return f"continues campaign {latest.id} ({len(every) - len(left)} trials done)", left
     if not latest.status.is_over and latest.spec_hash != spec_hash(cfg):
         return (f"is refused: unfinished campaign {latest.id} has another spec; --new "
                 "starts a fresh campaign (the estimate assumes that)"), every
     return "creates a new campaign", every
+
+
+async def _left(store: Store, campaign_id: int) -> set[str]:
+    """The keys of the campaign's trials a run would still run (from the index alone)."""
+    return {k for k, s in (await store.trial_statuses(campaign_id)).items() if not s.is_final}
 
 
 async def _history(store: Store, cfg: CampaignConfig) -> History:

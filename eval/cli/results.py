@@ -36,7 +36,6 @@ def analyze(
     force: ForceOpt = False,
 ) -> None:
     """Per-cell verdicts and statistics for a campaign."""
-    from chaos_eval.analysis.analyze import analyze as do_analyze
     from chaos_eval.render.junit import MARKER, junit_xml
     from chaos_eval.render.report import render_analysis
 
@@ -44,8 +43,7 @@ def analyze(
 
     async def load() -> Any:
         async with await open_store(db) as store:
-            row = await store.campaign(campaign_id)
-            return do_analyze(row, await store.trial_results(campaign_id))
+            return await tally(store, campaign_id)
 
     result = run_async(load)
     if junit is not None:  # before anything is printed: a refusal is the only output
@@ -61,20 +59,24 @@ def analyze(
 MAX_TIMELINES = 10  # history timelines drawn per report
 
 
-def history_failed(t: Any) -> bool:
-    """Whether a trial recorded a register history that is not linearizable."""
-    lin = t.measurements_dict.get("linearizability")
-    return isinstance(lin, dict) and lin.get("verdict") == "not_linearizable"
+async def tally(store: Any, campaign_id: int) -> Any:
+    """The campaign's analysis, its trials streamed from the store in run order and each
+    cell summarised as soon as its last trial is read (eval/analysis/analyze.py)."""
+    from chaos_eval.analysis.analyze import CampaignTally
+
+    t = CampaignTally(await store.campaign(campaign_id), await store.cell_sizes(campaign_id))
+    async for chunk in store.trial_results(campaign_id):
+        for trial in chunk:
+            t.add(trial)
+    return t.analysis()
 
 
 # -- compare and report ---------------------------------------------------------------------
 
 
 async def _load_analysis(db: Path, campaign_id: int) -> Any:
-    from chaos_eval.analysis.analyze import analyze as do_analyze
-
     async with await open_store(db) as store:
-        return do_analyze(await store.campaign(campaign_id), await store.trial_results(campaign_id))
+        return await tally(store, campaign_id)
 
 
 def compare(
@@ -127,19 +129,20 @@ def html_report(
     the per-cell table."""
     import datetime
 
-    from chaos_eval.analysis.analyze import analyze as do_analyze
     from chaos_eval.history import parse_history
     from chaos_eval.render.html import MARKER, TrialChart, chart_trials, render_html
     from chaos_eval.render.timeline import HistoryChart
 
     async def load() -> tuple[Any, list[TrialChart], list[HistoryChart]]:
         async with await open_store(db) as store:
-            row = await store.campaign(campaign_id)
-            analysis = do_analyze(row, await store.trial_results(campaign_id))
+            analysis = await tally(store, campaign_id)
             charted = chart_trials(analysis, trials)
-            failing = [t for t in analysis.trials if history_failed(t)][:MAX_TIMELINES]
-            return analysis, [TrialChart(t, await store.ops(t.id)) for t in charted], [
-                HistoryChart(t, parse_history(text, f"trial {t.id} history"))
+            failing = [t for t in analysis.trials
+                       if t.history_verdict == "not_linearizable"][:MAX_TIMELINES]
+            return analysis, [
+                TrialChart(await store.trial(t.id), await store.ops(t.id)) for t in charted
+            ], [
+                HistoryChart(await store.trial(t.id), parse_history(text, f"trial {t.id} history"))
                 for t in failing if (text := await store.history(t.id)) is not None
             ]
 

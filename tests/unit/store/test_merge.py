@@ -153,19 +153,27 @@ def test_refuses_other_schema_unrelated_and_corrupt_dbs(tmp_path: Path) -> None:
     con.execute("DELETE FROM _migrations WHERE name = '0006_shards'")
     con.commit()
     con.close()
-    with pytest.raises(StoreError, match="schema version differs"):
+    with pytest.raises(StoreError, match=r"^shard .*old\.db: written by an older chaos-eval"):
         asyncio.run(load_shard(old))
+    newer = tmp_path / "newer.db"
+    newer.write_bytes(shard.read_bytes())
+    con = sqlite3.connect(newer)
+    con.execute("INSERT INTO _migrations(name, applied_at) VALUES ('9999_future', 0)")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match=r"^shard .*newer\.db: made by a newer chaos-eval"):
+        asyncio.run(load_shard(newer))
     unsharded = tmp_path / "plain.db"
     asyncio.run(run_shard(unsharded, doc(), None))
-    with pytest.raises(StoreError, match="holds 0 shard campaigns"):
+    with pytest.raises(StoreError, match=r"^shard .*plain\.db: holds 0 shard campaigns"):
         asyncio.run(load_shard(unsharded))
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"SQLite format 3\x00" + b"\x13" * 5000)
-    with pytest.raises(StoreError, match=r"corrupt\.db"):
+    with pytest.raises(StoreError, match=r"^shard .*corrupt\.db: not a usable chaos-eval"):
         asyncio.run(load_shard(corrupt))
     foreign = tmp_path / "foreign.db"
     sqlite3.connect(foreign).execute("CREATE TABLE t (x)").connection.commit()
-    with pytest.raises(StoreError, match="not a chaos-eval database"):
+    with pytest.raises(StoreError, match=r"^shard .*foreign\.db: .*not made by chaos-eval"):
         asyncio.run(load_shard(foreign))
 
 

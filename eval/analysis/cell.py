@@ -133,30 +133,32 @@ def _median(xs: Sequence[float | None]) -> float | None:
 
 
 class _Groups:
-    """group -> phase -> the trials' per-node availabilities and p50s."""
+    """group -> the per-node figures of each trial: availability, then p50, per phase."""
 
     def __init__(self) -> None:
-        self.av: dict[str, dict[str, list[Any]]] = {}
-        self.p50: dict[str, dict[str, list[Any]]] = {}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {}
 
-    def add(self, group: str, phases: dict[str, Any]) -> None:
-        av, p50 = self.av.get(group), self.p50.get(group)
-        if av is None or p50 is None:
-            av = self.av[group] = {ph: [] for ph in PHASES}
-            p50 = self.p50[group] = {ph: [] for ph in PHASES}
-        for ph in PHASES:
-            figures = phases.get(ph) or {}
-            av[ph].append(figures.get("availability"))
-            p50[ph].append(figures.get("p50_ms"))
+    def add(self, group: str, figures: tuple[Any, ...]) -> None:
+        rows = self.rows.get(group)
+        if rows is None:
+            rows = self.rows[group] = []
+        rows.append(figures)
 
     def figures(self) -> NodeFigures:
-        return {
-            g: {
-                "availability": {ph: _r(_mean(self.av[g][ph])) for ph in PHASES},
-                "latency_p50_ms": {ph: _r(_median(self.p50[g][ph])) for ph in PHASES},
+        out: NodeFigures = {}
+        for g in sorted(self.rows):
+            cols = list(zip(*self.rows[g], strict=True))
+            out[g] = {
+                "availability": {ph: _r(_mean(cols[i])) for i, ph in enumerate(PHASES)},
+                "latency_p50_ms": {ph: _r(_median(cols[4 + i])) for i, ph in enumerate(PHASES)},
             }
-            for g in sorted(self.av)
-        }
+        return out
+
+
+def node_figures(phases: dict[str, Any]) -> tuple[Any, ...]:
+    """One node's figures in one trial: availability per phase, then p50 (ms) per phase."""
+    f = [phases.get(ph) or {} for ph in PHASES]
+    return (*[x.get("availability") for x in f], *[x.get("p50_ms") for x in f])
 
 
 class CellTally:
@@ -194,8 +196,9 @@ class CellTally:
         self.judged.append((av.get("during"), av.get("after"), av.get("active"),
                             lat.get("p50"), lat.get("p99"), m.get("lost_writes")))  # fmt: skip
         for node, phases in (m.get("per_node") or {}).items():
-            self.nodes.add(node, phases)
-            self.roles.add("target" if node in t.targets else "other", phases)
+            figures = node_figures(phases)
+            self.nodes.add(node, figures)
+            self.roles.add("target" if node in t.targets else "other", figures)
 
     def cell(self, seed: int) -> Cell:
         c, rec = self.count, self.rec[TrialStatus.PASSED] + self.rec[TrialStatus.FAILED]

@@ -200,9 +200,10 @@ CREATE INDEX fault_ledger_trial ON fault_ledger(trial_id)
 """
 
 # Reads at scale, per trial: analysis streams a campaign's trials in run order (no sort of
-# 100k wide rows), and resume planning reads each trial's key and status from the index alone.
+# 100k wide rows) after counting each cell's trials, and resume planning reads each trial's
+# key and status: both counts and keys come from the index alone (a trial row is ~7 kB).
 TRIAL_ORDER = """
-CREATE INDEX trials_order ON trials(campaign_id, ordinal, status, key)
+CREATE INDEX trials_order ON trials(campaign_id, ordinal, status, key, subject, fault, params)
 """
 
 # (name, sql) in application order.

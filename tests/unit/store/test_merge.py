@@ -147,22 +147,18 @@ def test_refuses_a_key_with_two_different_results(tmp_path: Path) -> None:
 
 def test_refuses_other_schema_unrelated_and_corrupt_dbs(tmp_path: Path) -> None:
     (shard,) = make_shards(tmp_path, 1)
-    old = tmp_path / "old.db"
-    old.write_bytes(shard.read_bytes())
-    con = sqlite3.connect(old)
-    con.execute("DELETE FROM _migrations WHERE name = '0006_shards'")
-    con.commit()
-    con.close()
-    with pytest.raises(StoreError, match=r"^shard .*old\.db: written by an older chaos-eval"):
-        asyncio.run(load_shard(old))
-    newer = tmp_path / "newer.db"
-    newer.write_bytes(shard.read_bytes())
-    con = sqlite3.connect(newer)
-    con.execute("INSERT INTO _migrations(name, applied_at) VALUES ('9999_future', 0)")
-    con.commit()
-    con.close()
-    with pytest.raises(StoreError, match=r"^shard .*newer\.db: made by a newer chaos-eval"):
-        asyncio.run(load_shard(newer))
+    for name, edit, why in (
+        ("old", "DELETE FROM _migrations WHERE name = '0006_shards'", "written by an older"),
+        ("newer", "INSERT INTO _migrations VALUES ('9999_future', 0)", "made by a newer"),
+    ):
+        other = tmp_path / f"{name}.db"
+        other.write_bytes(shard.read_bytes())
+        con = sqlite3.connect(other)
+        con.execute(edit)
+        con.commit()
+        con.close()
+        with pytest.raises(StoreError, match=rf"^shard .*{name}\.db: {why} chaos-eval"):
+            asyncio.run(load_shard(other))
     unsharded = tmp_path / "plain.db"
     asyncio.run(run_shard(unsharded, doc(), None))
     with pytest.raises(StoreError, match=r"^shard .*plain\.db: holds 0 shard campaigns"):

@@ -5,6 +5,7 @@ a file that is not a previous output of ours without --force)."""
 from __future__ import annotations
 
 import gc
+from contextlib import aclosing
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,9 +72,10 @@ async def tally(store: Any, campaign_id: int) -> Any:
     # a fifth of the time. Paused for the loop, back on (and run by need) after it.
     gc.disable()
     try:
-        async for chunk in store.trial_results(campaign_id):
-            for trial in chunk:
-                t.add(trial)
+        async with aclosing(store.trial_results(campaign_id)) as chunks:  # its cursor closed
+            async for chunk in chunks:  # even when a trial is refused midway
+                for trial in chunk:
+                    t.add(trial)
     finally:
         gc.enable()
     return t.analysis()

@@ -69,11 +69,17 @@ def brief(t: TrialResult) -> TrialBrief:
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Analysis:
     campaign: CampaignRow
     cells: tuple[Cell, ...]
     trials: tuple[TrialBrief, ...]  # in run order
+
+    def __repr__(self) -> str:
+        # short: asyncio.run (3.11) formats its main task, result included, when it restores
+        # the SIGINT handler; a full repr of 100k trials cost seconds there
+        return (f"Analysis(campaign {self.campaign.id}, {len(self.cells)} cells, "
+                f"{len(self.trials)} trials)")
 
     @cached_property
     def by_id(self) -> dict[int, TrialBrief]:

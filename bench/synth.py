@@ -110,6 +110,7 @@ async def generate(out: Path, n: int, seed: int, ops_trials: int) -> tuple[int, 
         extra += 50
     raw["trials_per_combination"] = max(1, n // len(raw["chaos_types"]))
     raw["name"] = f"synth-{n}"
+    raw["max_trials"] = max(n + 1000, 10_000)  # above the config's default cap on purpose
     cfg_path = out.with_suffix(".yaml")
     cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     cfg = parse_campaign(raw, str(cfg_path))

@@ -5,6 +5,7 @@ live here, below all four (stdlib only)."""
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 CLI = "chaos-eval"  # never `eval`: in bash that is a builtin, not this program
@@ -18,3 +19,10 @@ def cli_command(*args: str | int | Path) -> str:
 def rerun_command(campaign_id: int, trial_key: str, db: str | Path | None = None) -> str:
     """The command that re-runs one trial of a campaign (`--db` only when a db is named)."""
     return cli_command("rerun", campaign_id, trial_key, *(("--db", db) if db is not None else ()))
+
+
+def rerun_commands(campaign_id: int, db: str | Path | None = None) -> Callable[[str], str]:
+    """`rerun_command` for many trials of one campaign: what they share is quoted once."""
+    head = cli_command("rerun", campaign_id)
+    tail = "" if db is None else " " + shlex.join(["--db", str(db)])
+    return lambda key: f"{head} {shlex.quote(key)}{tail}"

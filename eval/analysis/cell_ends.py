@@ -7,18 +7,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from chaos_eval.analysis.analyze import Analysis
+from chaos_eval.analysis.analyze import Analysis, TrialBrief
 from chaos_eval.analysis.sampling import CELL_ENDED, CellEnd, not_ended_text
 from chaos_eval.errors import ConfigError
 from chaos_eval.spec.matrix import BASELINE, expand, recorded_config
 from chaos_eval.spec.samples import Samples, cell_samples
-from chaos_eval.store.records import CampaignRow, EventRow, TrialRow
+from chaos_eval.store.records import CampaignRow, EventRow
 
 CellKey = tuple[str, str, str]  # subject, fault, params JSON
 
 
 def cell_ends(
-    campaign: CampaignRow, trials: Sequence[TrialRow], events: Sequence[EventRow]
+    campaign: CampaignRow, trials: Sequence[TrialBrief], events: Sequence[EventRow]
 ) -> dict[CellKey, str] | None:
     """Cell -> how it ended; None when the campaign does not sample (a rerun of one trial
     does not). Pure."""
@@ -40,7 +40,7 @@ def cell_ends(
         end = CellEnd.from_detail(e.detail) if e.kind == CELL_ENDED else None
         if end is not None:
             out.setdefault((end.subject, end.fault, end.params), end.text)
-    cells: dict[CellKey, list[TrialRow]] = {}
+    cells: dict[CellKey, list[TrialBrief]] = {}
     for t in trials:
         if t.fault != BASELINE:
             cells.setdefault((t.subject, t.fault, t.params), []).append(t)

@@ -20,11 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_eval.analysis.analyze import Analysis, Cell, _metric
+from chaos_eval.analysis.analyze import Analysis, Cell, TrialBrief
 from chaos_eval.analysis.intervals import rounded as _r
 from chaos_eval.analysis.stats import mann_whitney_u
 from chaos_eval.outcomes import TrialStatus
-from chaos_eval.store.records import TrialRow
 
 ALPHA = 0.05
 
@@ -126,8 +125,8 @@ def _key(c: Cell) -> tuple[str, str, str]:
     return c.subject, c.fault, json.dumps(c.params, sort_keys=True)
 
 
-def _judged(a: Analysis, cell: Cell) -> list[TrialRow]:
-    by_id = {t.id: t for t in a.trials}
+def _judged(a: Analysis, cell: Cell) -> list[TrialBrief]:
+    by_id = a.by_id
     ok = (TrialStatus.PASSED, TrialStatus.FAILED)
     return [by_id[i] for i in cell.trial_ids if by_id[i].status in ok]
 
@@ -144,7 +143,7 @@ def _test(
     return r.p, r.method, worse, worse and r.p < alpha
 
 
-def _recovery(ta: list[TrialRow], tb: list[TrialRow], alpha: float) -> MetricChange:
+def _recovery(ta: list[TrialBrief], tb: list[TrialBrief], alpha: float) -> MetricChange:
     xa = [math.inf if t.recovery_s is None else t.recovery_s for t in ta]
     xb = [math.inf if t.recovery_s is None else t.recovery_s for t in tb]
     fa, fb = [v for v in xa if v != math.inf], [v for v in xb if v != math.inf]
@@ -163,9 +162,9 @@ def _recovery(ta: list[TrialRow], tb: list[TrialRow], alpha: float) -> MetricCha
     )
 
 
-def _availability(ta: list[TrialRow], tb: list[TrialRow], alpha: float) -> MetricChange:
-    def values(ts: list[TrialRow]) -> list[float]:
-        vals = (_metric(t, "availability", "during") for t in ts)
+def _availability(ta: list[TrialBrief], tb: list[TrialBrief], alpha: float) -> MetricChange:
+    def values(ts: list[TrialBrief]) -> list[float]:
+        vals = (t.availability_during for t in ts)
         return [float(v) for v in vals if v is not None]
 
     xa, xb = values(ta), values(tb)

@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 from chaos_eval.analysis.intervals import bootstrap_median, wilson
 from chaos_eval.errors import ConfigError
@@ -137,7 +138,14 @@ def first_end(
     return None, max(start, len(done))
 
 
-def not_ended_text(trials: Sequence[TrialRow], s: Samples) -> str:
+class Statused(Protocol):
+    """A trial row or a trial's brief: all `not_ended_text` reads."""
+
+    @property
+    def status(self) -> TrialStatus: ...
+
+
+def not_ended_text(trials: Sequence[Statused], s: Samples) -> str:
     done = [t for t in trials if t.status.is_final]
     n = sum(t.status in SAMPLE for t in done)
     return f"not ended ({n}/{s.target} samples, {len(done)}/{s.max_trials} trials)"

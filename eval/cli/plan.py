@@ -41,7 +41,7 @@ async def _what_runs(
                 f"{cli_command('resume', latest.id)} would run {len(left)} trial(s)"), left
     if same:
         left = await _left(store, cfg, latest.id, planned)
-        done = sum(t.status.is_final for t in await store.trials(latest.id))
+        done = sum(s.is_final for s in (await store.trial_statuses(latest.id)).values())
         return f"continues campaign {latest.id} ({done} trials done)", left
     if not latest.status.is_over and latest.spec_hash != spec_hash(cfg):
         return (f"is refused: unfinished campaign {latest.id} has another spec; --new "
@@ -52,16 +52,17 @@ async def _what_runs(
 async def _left(
     store: Store, cfg: CampaignConfig, campaign_id: int, planned: list[PlannedTrial]
 ) -> set[str]:
-    """The keys a continued run would still run. Sampled: every planned key not finished
-    in a cell that has not ended (the forecast counts those up to each cell's target)."""
+    """The keys a continued run would still run, from the index alone. Sampled: every planned
+    key not finished in a cell that has not ended (the forecast counts those up to each
+    cell's target)."""
     from chaos_eval.analysis.sampling import CELL_ENDED, CellEnd
 
-    trials = await store.trials(campaign_id)
+    statuses = await store.trial_statuses(campaign_id)
     if cfg.samples is None:
-        return {t.key for t in trials if not t.status.is_final}
+        return {k for k, s in statuses.items() if not s.is_final}
     ends = [CellEnd.from_detail(e.detail) for e in await store.events(campaign_id, CELL_ENDED)]
     ended = {(e.subject, e.fault, e.params) for e in ends if e is not None}
-    final = {t.key for t in trials if t.status.is_final}
+    final = {k for k, s in statuses.items() if s.is_final}
     return {p.key for p in planned
             if p.key not in final and (p.subject, p.fault, p.params) not in ended}
 

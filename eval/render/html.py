@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from chaos_eval.analysis.analyze import Analysis, Cell
+from chaos_eval.analysis.analyze import Analysis, Cell, TrialBrief
 from chaos_eval.analysis.metrics import timeseries
 from chaos_eval.commands import cli_command, rerun_command
 from chaos_eval.outcomes import TrialStatus
@@ -59,16 +59,17 @@ class TrialChart:
     ops: Sequence[OpRecord]  # as the store reads them back
 
 
-def chart_trials(a: Analysis, per_cell: int) -> list[TrialRow]:
-    """Per cell, the first `per_cell` trials to finish with a verdict and a fault window."""
-    by_id = {t.id: t for t in a.trials}
-    out: list[TrialRow] = []
+def chart_trials(a: Analysis, per_cell: int) -> list[TrialBrief]:
+    """Per cell, the first `per_cell` trials to finish with a verdict and a fault window (the
+    caller reads their rows and ops to chart them)."""
+    by_id = a.by_id
+    out: list[TrialBrief] = []
     for cell in a.cells:
         judged = sorted(
             (by_id[i] for i in cell.trial_ids if by_id[i].status in JUDGED),
             key=lambda t: (t.finished_at or 0.0, t.id),
         )
-        with_window = (t for t in judged if "window" in t.measurements_dict)  # parsed lazily
+        with_window = (t for t in judged if t.windowed)
         out += [t for _, t in zip(range(per_cell), with_window, strict=False)]
     return out
 
@@ -168,7 +169,7 @@ def sampled(a: Analysis) -> bool:
 
 
 def recovery_strips(a: Analysis) -> str:
-    by_id = {t.id: t for t in a.trials}
+    by_id = a.by_id
     groups = []
     for c in a.cells:
         judged = [by_id[i] for i in c.trial_ids if by_id[i].status in JUDGED]

@@ -3,7 +3,6 @@ cell, every count attribute equal to what its children say."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -26,7 +25,7 @@ def junit_xml(a: Analysis, db: str | Path | None = None) -> str:
         errors=str(sum(c.errors + c.cleanup_failed for c in a.cells)),
         skipped=str(sum(c.unfinished for c in a.cells)),
     )
-    by_id = {t.id: t for t in a.trials}
+    by_id = a.by_id
     for cell in a.cells:
         suite = ET.SubElement(
             root,
@@ -39,7 +38,7 @@ def junit_xml(a: Analysis, db: str | Path | None = None) -> str:
         )
         for tid in cell.trial_ids:
             t = by_id[tid]
-            wall = t.measurements_dict.get("wall_s")
+            wall = t.wall_s
             case = ET.SubElement(
                 suite,
                 "testcase",
@@ -47,7 +46,7 @@ def junit_xml(a: Analysis, db: str | Path | None = None) -> str:
                 name=f"trial {t.id} rep {t.repetition} ({t.key[:8]})",
                 time=str(wall if wall is not None else 0),
             )
-            reasons = "; ".join(json.loads(t.reasons)) or t.error
+            reasons = "; ".join(t.reasons) or t.error
             rerun = f"re-run: {rerun_command(a.campaign.id, t.key, db)}"
             if t.status == TrialStatus.FAILED:
                 ET.SubElement(case, "failure", message=reasons or "missed SLO").text = \

@@ -6,20 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from chaos_eval.analysis.analyze import TrialBrief
 from chaos_eval.commands import cli_command, rerun_command
 from chaos_eval.outcomes import TrialStatus
-from chaos_eval.store.records import TrialRow, trial_label
+from chaos_eval.store.records import trial_label
 
 NOT_PASSED = frozenset({TrialStatus.FAILED, TrialStatus.ERROR, TrialStatus.CLEANUP_FAILED})
 
 
-def not_passed(trials: Iterable[TrialRow]) -> list[TrialRow]:
+def not_passed(trials: Iterable[TrialBrief]) -> list[TrialBrief]:
     """The trials that ended without passing (failed, error, cleanup_failed), in run order."""
     return sorted((t for t in trials if t.status in NOT_PASSED), key=lambda t: t.ordinal)
 
 
 def rerun_lines(
-    campaign_id: int, trials: Iterable[TrialRow], db: str | Path | None, limit: int = 10
+    campaign_id: int, trials: Iterable[TrialBrief], db: str | Path | None, limit: int = 10
 ) -> list[str]:
     """Plain text for a terminal: each trial that did not pass (at most `limit`) and, on a line
     of its own, the bash command that re-runs it. [] when every trial passed."""

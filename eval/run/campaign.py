@@ -23,16 +23,13 @@ from chaos_eval.run.deadline import run_to_deadline
 from chaos_eval.run.lease import CampaignLease
 from chaos_eval.run.plan import RunControl, TrialPlan
 from chaos_eval.run.sampling import SampledScheduler, sampled_cells
+from chaos_eval.run.resolve import remaining
 from chaos_eval.run.shield import shielded
 from chaos_eval.run.signals import handling_signals
 from chaos_eval.run.trial import run_trial
 from chaos_eval.run.watch import CampaignWatch
 from chaos_eval.spec.config import CampaignConfig
-from chaos_eval.spec.matrix import (
-    BASELINE,
-    Coordinates,
-    expand,
-)
+from chaos_eval.spec.matrix import BASELINE, Coordinates, expand
 from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.store import Store
 
@@ -133,12 +130,7 @@ class CampaignRunner:
                                f"({status.value}){why}: {type(e).__name__}: {e}") from e
 
     async def _schedule(self) -> CampaignStatus:
-        rows = {r.key: r for r in await self.store.trial_results(self.campaign.id)}
-        todo = [
-            (rows[p.key], c)
-            for p, c in expand(self.cfg)
-            if p.key in rows and not rows[p.key].status.is_final
-        ]
+        todo = await remaining(self.store, self.cfg, self.campaign.id)
         sem = asyncio.Semaphore(self.cfg.parallel)  # THE concurrency bound
         # Pilot gate: every baseline finishes before any other trial starts; a baseline that
         # missed its SLO means the environment is broken, so the matrix does not run.
@@ -163,7 +155,7 @@ class CampaignRunner:
             return CampaignStatus.ABORTED
         if self.signals:
             return CampaignStatus.INTERRUPTED
-        final = all(r.status.is_final for r in await self.store.trials(self.campaign.id))
+        final = not await self.store.unfinished_trials(self.campaign.id)
         final = final and (sampler is None or sampler.all_ended)
         return CampaignStatus.FINISHED if final else CampaignStatus.INTERRUPTED
 

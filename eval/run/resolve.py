@@ -13,14 +13,25 @@ from chaos_eval.run.provenance import git_sha
 from chaos_eval.spec.config import CampaignConfig
 from chaos_eval.spec.matrix import (
     BASELINE,
+    Coordinates,
     campaign_seed,
     expand,
     spec_hash,
     spec_json,
 )
 from chaos_eval.spec.shard import ShardSpec, check_shard_size, shard_plan
-from chaos_eval.store.records import CampaignRow
+from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.store import Store
+
+
+async def remaining(
+    store: Store, cfg: CampaignConfig, campaign_id: int
+) -> list[tuple[TrialRow, Coordinates]]:
+    """The campaign's trials a run still runs (not final), in run order, each with where it
+    sits in the matrix. Reads only the unfinished rows (from the index trials_order); a
+    finished campaign, the usual resume of a big one, expands and hashes nothing."""
+    rows = {r.key: r for r in await store.unfinished_trials(campaign_id)}
+    return [(rows[p.key], c) for p, c in expand(cfg) if p.key in rows] if rows else []
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,32 @@ class Connection:
                 f"{self.path}: corrupt row: {e} (the database was damaged or edited by hand)"
             ) from None
 
+    async def stream(
+        self, sql: str, args: Sequence[object], record: Callable[[sqlite3.Row], T],
+        size: int = 2000,
+    ) -> AsyncIterator[list[T]]:
+        """`read`, a chunk of `size` records at a time from one cursor: what a read of 100k
+        wide rows uses, so that no more than a chunk of rows is held at once."""
+        try:
+            cursor = await self._db.execute(sql, args)
+            try:
+                while rows := await cursor.fetchmany(size):
+                    try:
+                        chunk = [record(r) for r in rows]
+                    except StoreCorrupt as e:
+                        raise StoreCorrupt(f"{self.path}: corrupt row: {e} (the database was "
+                                           "damaged or edited by hand)") from None
+                    yield chunk
+            finally:
+                await cursor.close()
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot read ({e})") from None
+
     async def integrity_check(self) -> str:
         rows = await self.rows("PRAGMA integrity_check")
         return str(rows[0][0])
+
+    async def quick_check(self) -> str:
+        """SQLite's quick_check: "ok", or its first finding (a damaged file)."""
+        rows = await self.rows("PRAGMA quick_check")
+        return str(rows[0][0]) if rows else "no answer"

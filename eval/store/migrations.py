@@ -199,6 +199,13 @@ CREATE INDEX events_trial ON events(trial_id);
 CREATE INDEX fault_ledger_trial ON fault_ledger(trial_id)
 """
 
+# Reads at scale, per trial: analysis streams a campaign's trials in run order (no sort of
+# 100k wide rows) after counting each cell's trials, and resume planning reads each trial's
+# key and status: both counts and keys come from the index alone (a trial row is ~7 kB).
+TRIAL_ORDER = """
+CREATE INDEX trials_order ON trials(campaign_id, ordinal, status, key, subject, fault, params)
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
@@ -208,6 +215,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0005_campaign_held_closed", HELD_CLOSED),  # rebuilds campaigns: before 0006 adds a column
     ("0006_shards", SHARDS),
     ("0007_read_indexes", READ_INDEXES),
+    ("0008_trial_order", TRIAL_ORDER),
 )
 # migrations that rebuild a table others reference: run with foreign keys off, checked after
 REBUILDS = frozenset({"0005_campaign_held_closed"})

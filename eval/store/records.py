@@ -88,7 +88,20 @@ class TrialRow:
         return loaded
 
 
-def trial_label(t: TrialRow) -> str:
+class Labelled(Protocol):
+    """What a trial's label is made of (a TrialRow, or analysis's brief of one)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def fault(self) -> str: ...
+    @property
+    def params_dict(self) -> dict[str, Any]: ...
+    @property
+    def repetition(self) -> int: ...
+
+
+def trial_label(t: Labelled) -> str:
     """`subject / fault (k=v,...) #repetition`, as the progress lines and tables name a trial."""
     params = ",".join(f"{k}={v}" for k, v in sorted(t.params_dict.items()))
     return f"{t.subject} / {t.fault}" + (f" ({params})" if params else "") + f" #{t.repetition}"

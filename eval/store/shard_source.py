@@ -1,23 +1,21 @@
-"""One shard's db, read for `merge`: opened read-only (`file:...?mode=ro`), checked, loaded.
+"""One shard's db, read for `merge`: opened as every read command opens a db (Access.READ:
+`mode=ro`, never migrated), checked, loaded.
 
-A shard db must be a chaos-eval db of this schema version (the same named migrations, no
-more, no fewer), pass SQLite's quick_check, and hold exactly one shard campaign (`run
-campaign FILE --shard I/N`). Anything else is refused with one line naming the file. Nothing
-here writes: the file, its -wal and its -shm are left as they were.
+A shard db must be a chaos-eval db of this schema version (what opening with Access.READ
+checks: eval/store/upgrade.py), pass SQLite's quick_check, and hold exactly one shard
+campaign (`run campaign FILE --shard I/N`). Anything else is refused with one line naming the
+shard file and why. Nothing here writes: the file, its -wal and its -shm are left as they were.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import aiosqlite
 
 from chaos_eval.errors import StoreError
-from chaos_eval.store.migrations import MIGRATIONS
+from chaos_eval.store.access import Access
+from chaos_eval.store.connection import Connection
 from chaos_eval.store.records import CampaignRow, campaign_row
 
 Row = dict[str, Any]
@@ -41,56 +39,41 @@ class ShardSource:
         return self.campaign.shard or ""
 
 
-def read_only_uri(path: Path) -> str:
-    return f"file:{quote(str(path.resolve()))}?mode=ro"
-
-
-async def _rows(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...] = ()) -> list[Row]:
-    return [dict(r) for r in await db.execute_fetchall(sql, args)]
+async def _rows(db: Connection, sql: str, args: tuple[Any, ...] = ()) -> list[Row]:
+    return [dict(r) for r in await db.rows(sql, args)]
 
 
 async def load_shard(path: Path) -> ShardSource:
-    """Read one shard db, refusing (StoreError) what merge must not take."""
+    """Read one shard db, refusing (StoreError, naming the file and why) what merge must not
+    take. Opened as every read command opens a db (Access.READ: eval/store/upgrade.py checks
+    it is a chaos-eval db of this schema version, with the columns the records read)."""
     if not path.is_file():
         raise StoreError(f"{path}: no such shard database")
     try:
-        db = await aiosqlite.connect(read_only_uri(path), uri=True, isolation_level=None)
-    except (sqlite3.Error, OSError) as e:
-        raise StoreError(f"{path}: cannot open read-only: {e}") from None
-    db.row_factory = sqlite3.Row
+        db = await Connection.open(path, Access.READ)
+    except StoreError as e:
+        raise StoreError(f"shard {e}") from None
     try:
         return await _load(db, path)
-    except sqlite3.DatabaseError as e:
-        raise StoreError(f"{path}: not a usable chaos-eval database ({e})") from None
     finally:
         await db.close()
 
 
-async def _load(db: aiosqlite.Connection, path: Path) -> ShardSource:
-    check = await _rows(db, "PRAGMA quick_check")
-    if not check or next(iter(check[0].values())) != "ok":
-        raise StoreError(f"{path}: the database is damaged (quick_check failed)")
-    tables = {r["name"] for r in await _rows(db, "SELECT name FROM sqlite_master")}
-    if "_migrations" not in tables:
-        raise StoreError(f"{path}: not a chaos-eval database (no _migrations table)")
-    done = {r["name"] for r in await _rows(db, "SELECT name FROM _migrations")}
-    known = {name for name, _ in MIGRATIONS}
-    if done != known:
-        raise StoreError(
-            f"{path}: schema version differs from this chaos-eval's "
-            f"(migrations {sorted(done ^ known)} differ); merge shards of one version"
-        )
-    shards = list(
-        await db.execute_fetchall(
-            "SELECT * FROM campaigns WHERE shard IS NOT NULL AND rerun_of IS NULL ORDER BY id"
-        )
+async def _load(db: Connection, path: Path) -> ShardSource:
+    check = await db.quick_check()
+    if check != "ok":
+        raise StoreError(f"shard {path}: the database is damaged (quick_check: {check})")
+    shards = await db.read(
+        "SELECT * FROM campaigns WHERE shard IS NOT NULL AND rerun_of IS NULL ORDER BY id",
+        (),
+        campaign_row,
     )
     if len(shards) != 1:
         raise StoreError(
-            f"{path}: holds {len(shards)} shard campaigns; merge takes a db made by exactly "
-            "one `chaos-eval run campaign FILE --shard I/N`"
+            f"shard {path}: holds {len(shards)} shard campaigns; merge takes a db made by "
+            "exactly one `chaos-eval run campaign FILE --shard I/N`"
         )
-    campaign = campaign_row(shards[0])
+    campaign = shards[0]
     cid = campaign.id
     trials = await _rows(db, "SELECT * FROM trials WHERE campaign_id = ? ORDER BY id", (cid,))
     ops: dict[int, list[Row]] = {}

@@ -9,7 +9,7 @@ modules with SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -33,6 +33,7 @@ from chaos_eval.store.records import (
     OpRow,
     TrialRow,
 )
+from chaos_eval.store.results import TrialResult
 from chaos_eval.store.shard_source import ShardSource
 from chaos_eval.store.trials import Trials
 
@@ -167,10 +168,22 @@ class Store:
     async def trials(self, campaign_id: int) -> list[TrialRow]:
         return await self._trials.of_campaign(campaign_id)
 
-    async def trial_results(self, campaign_id: int) -> list[TrialRow]:
-        """The campaign's trials without their proof (its column reads '{}'): for analysis,
-        which never reads it, at a fraction of the memory."""
-        return await self._trials.results(campaign_id)
+    def trial_results(self, campaign_id: int) -> AsyncIterator[list[TrialResult]]:
+        """The campaign's trials as analysis reads them (no proof), in run order, streamed a
+        chunk at a time."""
+        return self._trials.results(campaign_id)
+
+    async def unfinished_trials(self, campaign_id: int) -> list[TrialRow]:
+        """The trials a run of the campaign would still run (not final), in run order."""
+        return await self._trials.unfinished(campaign_id)
+
+    async def cell_sizes(self, campaign_id: int) -> dict[tuple[str, str, str], int]:
+        """(subject, fault, params) -> the campaign's number of trials of that cell."""
+        return await self._trials.cell_sizes(campaign_id)
+
+    async def trial_statuses(self, campaign_id: int) -> dict[str, TrialStatus]:
+        """key -> status of each trial (resume planning: from an index, nothing else read)."""
+        return await self._trials.statuses(campaign_id)
 
     async def trial_counts(self, campaign_id: int) -> dict[TrialStatus, int]:
         """Trials per status, counted by the database (statuses with none are absent)."""

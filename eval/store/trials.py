@@ -3,12 +3,11 @@ phases, its targets, finished), and the marks the harness puts on trials it had 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from chaos_eval.errors import StoreCorrupt, StoreError
@@ -16,8 +15,7 @@ from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.spec.matrix import PlannedTrial
 from chaos_eval.store.connection import Connection
 from chaos_eval.store.records import TrialRow, trial_row
-
-TRIAL_COLUMNS = tuple(f.name for f in dataclasses.fields(TrialRow))
+from chaos_eval.store.results import RESULT_COLUMNS, ResultReader, TrialResult
 
 
 class Trials:
@@ -31,15 +29,44 @@ class Trials:
             "SELECT * FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,), trial_row
         )
 
-    async def results(self, campaign_id: int) -> list[TrialRow]:
-        """Like `of_campaign`, without the proof column (read as '{}'): what analysis reads,
-        at a fraction of the bytes (snapshots are most of a row)."""
-        cols = ", ".join("'{}' AS proof" if c == "proof" else c for c in TRIAL_COLUMNS)
-        return await self._conn.read(
-            f"SELECT {cols} FROM trials WHERE campaign_id = ? ORDER BY ordinal",
+    def results(self, campaign_id: int) -> AsyncIterator[list[TrialResult]]:
+        """The campaign's trials in run order, without their proof, a chunk at a time (the
+        index trials_order walks them: no sort of wide rows)."""
+        return self._conn.stream(
+            f"SELECT {RESULT_COLUMNS} FROM trials WHERE campaign_id = ? ORDER BY ordinal",
             (campaign_id,),
+            ResultReader(),
+        )
+
+    async def unfinished(self, campaign_id: int) -> list[TrialRow]:
+        """The campaign's trials not in a final state, in run order (what a run still runs)."""
+        final = [s.value for s in TrialStatus if s.is_final]
+        marks = ", ".join("?" * len(final))
+        return await self._conn.read(
+            f"SELECT * FROM trials WHERE campaign_id = ? AND status NOT IN ({marks})"
+            " ORDER BY ordinal",
+            (campaign_id, *final),
             trial_row,
         )
+
+    async def cell_sizes(self, campaign_id: int) -> dict[tuple[str, str, str], int]:
+        """(subject, fault, params) -> how many trials the campaign holds of that cell."""
+        rows = await self._conn.rows(
+            "SELECT subject, fault, params, COUNT(*) FROM trials WHERE campaign_id = ?"
+            " GROUP BY subject, fault, params",
+            (campaign_id,),
+        )
+        return {(str(r[0]), str(r[1]), str(r[2])): int(r[3]) for r in rows}
+
+    async def statuses(self, campaign_id: int) -> dict[str, TrialStatus]:
+        """key -> status of each of the campaign's trials, from the index alone: what resume
+        planning needs of a campaign (a finished 100k-trial one is read in well under 1 s)."""
+        rows = await self._conn.read(
+            "SELECT key, status, ordinal AS id FROM trials WHERE campaign_id = ?",
+            (campaign_id,),
+            _key_status,
+        )
+        return dict(rows)
 
     async def counts(self, campaign_id: int) -> dict[TrialStatus, int]:
         """Trials per status (statuses with none are absent)."""
@@ -166,6 +193,15 @@ class Trials:
                 (TrialStatus.INTERRUPTED.value, campaign_id, TrialStatus.RUNNING.value),
             )
             return cur.rowcount
+
+
+def _key_status(r: sqlite3.Row) -> tuple[str, TrialStatus]:
+    status = TrialStatus._value2member_map_.get(r[1]) if isinstance(r[1], str) else None
+    if status is None or not isinstance(r[0], str):
+        known = ", ".join(s.value for s in TrialStatus)
+        raise StoreCorrupt(f"table trials, ordinal {r[2]}: key {r[0]!r} / status {r[1]!r}: "
+                           f"not a key and a known status ({known})")
+    return r[0], TrialStatus(r[1])
 
 
 def _status_count(r: sqlite3.Row) -> tuple[TrialStatus, int]:

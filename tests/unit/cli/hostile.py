@@ -1,22 +1,47 @@
 """What every hostile-input test of the CLI checks: a file left exactly as it was, one clear
-error line, the documented exit code, never a traceback; and the files those tests start from
-(real SQLite files: a chaos-eval db, an empty file, an empty SQLite file, a foreign one)."""
+error line, the documented exit code, never a traceback; the files those tests start from
+(real SQLite files: a chaos-eval db, an empty file, an empty SQLite file, a foreign one); and
+the fixtures they share (imported by the modules that use them, so they apply there only:
+`from tests.unit.cli.hostile import fake_subject, pristine`)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from chaos_eval.cli.app import app
+from chaos_eval.spec import registry
+from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import doc, run
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def fake_subject(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The fake subject registered, its tracker reset (autouse in a module that imports it)."""
+    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    Tracker.reset()
+    yield
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results db with one finished campaign, made once per module; copy it, never edit it."""
+    mp = pytest.MonkeyPatch()
+    mp.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    try:
+        return make_results_db(tmp_path_factory.mktemp("pristine") / "eval.db", parallel=2)
+    finally:
+        mp.undo()
 
 
 def invoke(*args: str) -> Any:

@@ -6,40 +6,26 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from chaos_eval.spec import registry
+from tests.unit.cli import hostile
 from tests.unit.cli.hostile import (
     FileState,
     assert_one_error,
     invoke,
     make_file,
-    make_results_db,
 )
-from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import doc
 
-
-@pytest.fixture(autouse=True)
-def fake_subject(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
-    Tracker.reset()
-    yield
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    mp = pytest.MonkeyPatch()
-    mp.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
-    try:
-        return make_results_db(tmp_path_factory.mktemp("errors") / "eval.db", parallel=2)
-    finally:
-        mp.undo()
+# the shared fixtures (tests/unit/cli/hostile.py): the fake subject, autouse in this module,
+# and the results db made once per module
+fake_subject = hostile.fake_subject
+pristine = hostile.pristine
 
 
 def copy_db(pristine: Path, to: Path, *sql: str) -> Path:
@@ -245,7 +231,7 @@ def test_an_unexpected_exception_is_one_internal_error_line(
     def bug(*a: Any, **k: Any) -> Any:
         raise ZeroDivisionError("division by zero in a metric")
 
-    monkeypatch.setattr("chaos_eval.analysis.analyze.analyze", bug)
+    monkeypatch.setattr("chaos_eval.analysis.analyze.CampaignTally.analysis", bug)
     db = copy_db(pristine, tmp_path / "eval.db")
     res = invoke("analyze", "1", "--db", str(db))
     line = assert_one_error(res, 3, "internal error", "ZeroDivisionError", "please report")

@@ -8,38 +8,23 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chaos_eval.spec import registry
+from tests.unit.cli import hostile
 from tests.unit.cli.hostile import (
     FileState,
     assert_one_error,
     invoke,
     make_file,
     make_foreign_sqlite,
-    make_results_db,
 )
-from tests.unit.fakes import Tracker
 
-
-@pytest.fixture(autouse=True)
-def fake_subject(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
-    Tracker.reset()
-    yield
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    mp = pytest.MonkeyPatch()
-    mp.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
-    try:
-        return make_results_db(tmp_path_factory.mktemp("outputs") / "eval.db", parallel=2)
-    finally:
-        mp.undo()
+# the shared fixtures (tests/unit/cli/hostile.py): the fake subject, autouse in this module,
+# and the results db made once per module
+fake_subject = hostile.fake_subject
+pristine = hostile.pristine
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from chaos_eval.spec import registry
+from tests.unit.cli import hostile
 from tests.unit.cli.hostile import (
     FileState,
     assert_one_error,
@@ -31,10 +32,11 @@ from tests.unit.cli.hostile import (
     make_empty_sqlite,
     make_file,
     make_foreign_sqlite,
-    make_results_db,
 )
 from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import doc
+
+pristine = hostile.pristine  # the results db shared with the other hostile tests
 
 
 class LabelsOnlyDocker:
@@ -131,24 +133,12 @@ def test_foreign_sqlite_is_not_switched_to_wal(tmp_path: Path) -> None:
     con.close()
 
 
-@pytest.fixture(scope="module")
-def results_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import pytest as _pytest
-
-    mp = _pytest.MonkeyPatch()
-    mp.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
-    try:
-        return make_results_db(tmp_path_factory.mktemp("ro") / "eval.db", parallel=2)
-    finally:
-        mp.undo()
-
-
 @pytest.mark.parametrize("cmd", READERS)
 def test_read_only_db_is_read_and_left_as_it_was(
-    tmp_path: Path, results_db: Path, cmd: str
+    tmp_path: Path, pristine: Path, cmd: str
 ) -> None:
     db = tmp_path / "eval.db"
-    db.write_bytes(results_db.read_bytes())
+    db.write_bytes(pristine.read_bytes())
     make_file(db, db.read_bytes())
     db.chmod(0o444)
     before = FileState.of(db)
@@ -167,11 +157,11 @@ def test_read_only_db_is_read_and_left_as_it_was(
     assert out.exists() == (cmd == "report")
 
 
-def test_read_commands_do_not_migrate_an_old_db(tmp_path: Path, results_db: Path) -> None:
+def test_read_commands_do_not_migrate_an_old_db(tmp_path: Path, pristine: Path) -> None:
     """A db written before migration 0002: read commands refuse it, naming what migrates it,
     and leave it as it was."""
     db = tmp_path / "old.db"
-    db.write_bytes(results_db.read_bytes())
+    db.write_bytes(pristine.read_bytes())
     con = sqlite3.connect(db)
     con.execute("DELETE FROM _migrations WHERE name = '0002_rerun_of'")
     con.execute("ALTER TABLE campaigns DROP COLUMN rerun_of")
@@ -196,9 +186,9 @@ def _stale(db: Path) -> None:
     con.close()
 
 
-def test_status_flags_a_stale_campaign_without_writing(tmp_path: Path, results_db: Path) -> None:
+def test_status_flags_a_stale_campaign_without_writing(tmp_path: Path, pristine: Path) -> None:
     db = tmp_path / "eval.db"
-    db.write_bytes(results_db.read_bytes())
+    db.write_bytes(pristine.read_bytes())
     _stale(db)
     make_file(db, db.read_bytes())
     before = FileState.of(db)
@@ -212,10 +202,10 @@ def test_status_flags_a_stale_campaign_without_writing(tmp_path: Path, results_d
 
 
 def test_status_reads_while_a_runner_holds_the_write_lock(
-    tmp_path: Path, results_db: Path
+    tmp_path: Path, pristine: Path
 ) -> None:
     db = tmp_path / "eval.db"
-    db.write_bytes(results_db.read_bytes())
+    db.write_bytes(pristine.read_bytes())
     _stale(db)
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("PRAGMA journal_mode = WAL")
@@ -259,7 +249,7 @@ NOBODY = 65534
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root+setpriv")
 @pytest.mark.parametrize("cmd", ["status", "analyze", "report"])
 def test_another_user_reads_a_db_in_a_directory_it_may_not_write(
-    results_db: Path, cmd: str
+    pristine: Path, cmd: str
 ) -> None:
     """A read-only WAL db in a read-only directory (results handed to another user): SQLite
     cannot create its -shm there, so the reader opens it immutable; it used to be refused
@@ -267,7 +257,7 @@ def test_another_user_reads_a_db_in_a_directory_it_may_not_write(
     d = Path(tempfile.mkdtemp(prefix="chaos-eval-ro-"))
     try:
         d.chmod(0o755)
-        db = make_file(d / "eval.db", results_db.read_bytes())
+        db = make_file(d / "eval.db", pristine.read_bytes())
         db.chmod(0o444)
         before = FileState.of(db)
         out = Path(tempfile.mkdtemp(prefix="chaos-eval-out-"))

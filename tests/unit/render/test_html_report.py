@@ -8,7 +8,6 @@ import asyncio
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from chaos_eval.render.plot import Series, Span, heatmap, line_chart, strip_plot
 from chaos_eval.render.svg_frame import nice_ticks
 from chaos_eval.spec import registry
 from chaos_eval.store.store import Store
+from tests.unit.cli import hostile
 from tests.unit.fakes import Tracker
 from tests.unit.run.test_harness import doc, run
 
@@ -26,11 +26,7 @@ runner = CliRunner()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(autouse=True)
-def fake_subject(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
-    Tracker.reset()
-    yield
+fake_subject = hostile.fake_subject  # the fake subject registered, autouse here
 
 
 @pytest.fixture(scope="module")

@@ -147,25 +147,29 @@ def test_refuses_a_key_with_two_different_results(tmp_path: Path) -> None:
 
 def test_refuses_other_schema_unrelated_and_corrupt_dbs(tmp_path: Path) -> None:
     (shard,) = make_shards(tmp_path, 1)
-    old = tmp_path / "old.db"
-    old.write_bytes(shard.read_bytes())
-    con = sqlite3.connect(old)
-    con.execute("DELETE FROM _migrations WHERE name = '0006_shards'")
-    con.commit()
-    con.close()
-    with pytest.raises(StoreError, match="schema version differs"):
-        asyncio.run(load_shard(old))
+    for name, edit, why in (
+        ("old", "DELETE FROM _migrations WHERE name = '0006_shards'", "written by an older"),
+        ("newer", "INSERT INTO _migrations VALUES ('9999_future', 0)", "made by a newer"),
+    ):
+        other = tmp_path / f"{name}.db"
+        other.write_bytes(shard.read_bytes())
+        con = sqlite3.connect(other)
+        con.execute(edit)
+        con.commit()
+        con.close()
+        with pytest.raises(StoreError, match=rf"^shard .*{name}\.db: {why} chaos-eval"):
+            asyncio.run(load_shard(other))
     unsharded = tmp_path / "plain.db"
     asyncio.run(run_shard(unsharded, doc(), None))
-    with pytest.raises(StoreError, match="holds 0 shard campaigns"):
+    with pytest.raises(StoreError, match=r"^shard .*plain\.db: holds 0 shard campaigns"):
         asyncio.run(load_shard(unsharded))
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"SQLite format 3\x00" + b"\x13" * 5000)
-    with pytest.raises(StoreError, match=r"corrupt\.db"):
+    with pytest.raises(StoreError, match=r"^shard .*corrupt\.db: not a usable chaos-eval"):
         asyncio.run(load_shard(corrupt))
     foreign = tmp_path / "foreign.db"
     sqlite3.connect(foreign).execute("CREATE TABLE t (x)").connection.commit()
-    with pytest.raises(StoreError, match="not a chaos-eval database"):
+    with pytest.raises(StoreError, match=r"^shard .*foreign\.db: .*not made by chaos-eval"):
         asyncio.run(load_shard(foreign))
 
 

@@ -1,0 +1,97 @@
+"""A trial as the read commands analyse it (`TrialResult`), and its checked, fast conversion
+from a row: what `analyze`, `report`, `compare` and `--junit` stream, cell by cell.
+
+Every column but the proof; the JSON columns parsed once, here, and checked like every row
+read (eval/store/records.py: a value of the wrong type, an unknown status, JSON that does not
+parse to what it should is a StoreCorrupt naming the table, the row and the column). At 100k
+trials the conversion is on the hot path: the common case is one type test per column, the
+generic check only builds the message; the small JSON columns repeat (a cell's params, a
+target list, "[]") and are parsed once per distinct text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from chaos_eval.outcomes import TrialStatus
+from chaos_eval.store.records import _check, _corrupt
+
+
+@dataclass(frozen=True, slots=True)
+class TrialResult:
+    id: int
+    key: str
+    ordinal: int
+    subject: str
+    fault: str
+    params: str  # canonical JSON of the grid point (checked to be an object)
+    repetition: int
+    seed: int
+    status: TrialStatus
+    finished_at: float | None
+    recovery_s: float | None
+    targets: tuple[Any, ...]  # the nodes the fault targeted
+    measurements: dict[str, Any]
+    reasons: tuple[Any, ...]
+    error: str
+
+
+# column, the types its value may have (the first is the usual one), in SELECT order
+_COLUMNS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("id", (int,)), ("key", (str,)), ("ordinal", (int,)), ("subject", (str,)),
+    ("fault", (str,)), ("params", (str,)), ("repetition", (int,)), ("seed", (int,)),
+    ("status", (TrialStatus,)), ("finished_at", (float, type(None))),
+    ("recovery_s", (float, type(None))), ("targets", (str,)), ("measurements", (str,)),
+    ("reasons", (str,)), ("error", (str,)),
+)  # fmt: skip
+RESULT_COLUMNS = ", ".join(name for name, _ in _COLUMNS)
+_PLAIN = tuple((i, c) for i, c in enumerate(_COLUMNS) if c[0] != "status")
+_STATUS = TrialStatus._value2member_map_
+_JSON_SHAPES = {"params": dict, "targets": list, "measurements": dict, "reasons": list}
+
+
+class ResultReader:
+    """Rows (selected as RESULT_COLUMNS) to TrialResults; one per stream: it caches the
+    parsed text of the small JSON columns."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[tuple[str, str], Any] = {}
+
+    def _json(self, rid: object, column: str, text: str, cache: bool) -> Any:
+        if cache and (hit := self._parsed.get((column, text))) is not None:
+            return hit
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise _corrupt("trials", rid, column, f"malformed JSON ({e})") from None
+        shape = _JSON_SHAPES[column]
+        if not isinstance(value, shape):
+            got = type(value).__name__
+            raise _corrupt("trials", rid, column, f"JSON {got}, expected a {shape.__name__}")
+        if cache:
+            value = tuple(value) if isinstance(value, list) else value
+            self._parsed[(column, text)] = value
+        return value
+
+    def __call__(self, r: sqlite3.Row) -> TrialResult:
+        v = list(r)
+        rid = v[0]
+        for i, (name, kinds) in _PLAIN:
+            x = v[i]
+            if type(x) is not kinds[0] and not (x is None and type(None) in kinds):
+                v[i] = _check("trials", rid, name, x, kinds)
+        status = _STATUS.get(v[8]) if isinstance(v[8], str) else None
+        if not isinstance(status, TrialStatus):
+            _check("trials", rid, "status", v[8], (TrialStatus,))  # raises, naming the value
+            raise AssertionError("unreachable")
+        self._json(rid, "params", v[5], cache=True)
+        return TrialResult(
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], status, v[9], v[10],
+            self._json(rid, "targets", v[11], cache=True),
+            self._json(rid, "measurements", v[12], cache=False),
+            self._json(rid, "reasons", v[13], cache=True),
+            v[14],
+        )  # fmt: skip

@@ -11,6 +11,7 @@ trials, p50 latency per phase the median of the trials' per-node p50s.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field

@@ -22,8 +22,8 @@ from chaos_eval.outcomes import CampaignStatus, TrialStatus
 from chaos_eval.run.deadline import run_to_deadline
 from chaos_eval.run.lease import CampaignLease
 from chaos_eval.run.plan import RunControl, TrialPlan
-from chaos_eval.run.sampling import SampledScheduler, sampled_cells
 from chaos_eval.run.resolve import remaining
+from chaos_eval.run.sampling import SampledScheduler, sampled_cells
 from chaos_eval.run.shield import shielded
 from chaos_eval.run.signals import handling_signals
 from chaos_eval.run.trial import run_trial

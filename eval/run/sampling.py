@@ -110,7 +110,7 @@ class SampledScheduler:
                 await self._judge(cell)
 
     async def _refresh(self) -> None:
-        rows = {r.key: r for r in await self.store.trial_results(self.campaign_id)}
+        rows = {r.key: r for r in await self.store.trials(self.campaign_id)}
         for cell in self.cells:
             cell.rows = {p.key: rows[p.key] for p, _ in cell.planned if p.key in rows}
 

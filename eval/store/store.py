@@ -9,7 +9,7 @@ modules with SQL.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -20,6 +20,7 @@ from chaos_eval.store.campaigns import Campaigns
 from chaos_eval.store.connection import Connection
 from chaos_eval.store.container_logs import ContainerLogs
 from chaos_eval.store.events import Events
+from chaos_eval.store.evidence import EvidenceVerbs
 from chaos_eval.store.histories import Histories
 from chaos_eval.store.leases import Leases
 from chaos_eval.store.ledger import Ledger
@@ -29,8 +30,6 @@ from chaos_eval.store.records import (
     CampaignRow,
     EventRow,
     LedgerRow,
-    OpRecord,
-    OpRow,
     TrialRow,
 )
 from chaos_eval.store.results import TrialResult
@@ -38,7 +37,7 @@ from chaos_eval.store.shard_source import ShardSource
 from chaos_eval.store.trials import Trials
 
 
-class Store:
+class Store(EvidenceVerbs):
     """Every verb over eval.db; open one with `await Store.open(path)`."""
 
     def __init__(self, conn: Connection) -> None:
@@ -234,32 +233,6 @@ class Store:
     async def mark_running_interrupted(self, campaign_id: int) -> int:
         """Trials left `running` by a dead or stopped runner become `interrupted`."""
         return await self._trials.mark_running_interrupted(campaign_id)
-
-    # -- ops ------------------------------------------------------------------------------
-
-    async def record_ops(self, trial_id: int, attempt: int, ops: Iterable[OpRecord]) -> None:
-        await self._ops.record(trial_id, attempt, ops)
-
-    async def ops(self, trial_id: int) -> list[OpRow]:
-        """The ops of the trial's latest attempt."""
-        return await self._ops.latest_attempt(trial_id)
-
-    async def record_history(self, trial_id: int, attempt: int, text: str) -> None:
-        """A register workload's history, as chaos_eval.history JSON lines."""
-        await self._histories.record(trial_id, attempt, text)
-
-    async def history(self, trial_id: int) -> str | None:
-        """The history of the trial's latest attempt (None: it recorded none)."""
-        return await self._histories.latest_attempt(trial_id)
-
-    async def record_container_logs(
-        self, trial_id: int, attempt: int, logs: Mapping[str, str]
-    ) -> None:
-        await self._logs.record(trial_id, attempt, logs)
-
-    async def container_logs(self, trial_id: int) -> dict[str, str]:
-        """node -> container log captured at teardown of the latest attempt (may be empty)."""
-        return await self._logs.latest_attempt(trial_id)
 
     # -- fault ledger ---------------------------------------------------------------------
 

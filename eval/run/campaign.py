@@ -210,7 +210,6 @@ class CampaignRunner:
                 status = await self._record_escaped(row, e)
             self.progress("finished", row, status)
             if status == TrialStatus.ERROR:
-                await self._await_engine()
                 self.consecutive_errors += 1
                 if self.consecutive_errors >= self.cfg.max_consecutive_errors:
                     self.abort_reason = (
@@ -218,6 +217,7 @@ class CampaignRunner:
                         "the environment, not the subject, looks broken"
                     )
                     self.stop.set()
+                await self._await_engine()  # unless stopping
             else:
                 self.consecutive_errors = 0
             if not self.stop.is_set() and self.cfg.cooldown_seconds:

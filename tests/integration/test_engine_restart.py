@@ -8,10 +8,10 @@ It restarts the machine's daemon, which stops EVERY container on it (live-restor
 run it alone, under the exclusive lock (`flock -x /work/docker.lock pytest ...`). It skips,
 saying why, where it cannot restart the daemon (not root, no dockerd process visible).
 
-The abort path (max_consecutive_errors reached, e.g. a daemon that does not come back) is
-the scheduler's, the same for every `error`: tests/unit/run/test_harness.py
-test_consecutive_errors_abort_campaign; a trial that finds no engine at all is one such
-error (tests/unit/run/test_lost_engine_and_full_db.py)."""
+The abort path (a daemon that does not come back: after each `error` the runner waits for
+the engine, bounded, then goes on, and max_consecutive_errors in a row abort the campaign)
+is tested without Docker, where a daemon can stay away without stopping the machine's
+other containers for minutes: tests/unit/run/test_lost_engine_and_full_db.py."""
 
 from __future__ import annotations
 

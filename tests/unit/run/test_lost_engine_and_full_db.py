@@ -167,3 +167,42 @@ async def test_a_full_disk_is_a_store_write_failure_naming_the_file(tmp_path: Pa
                 await store.event(1, "filler", "x" * 4000)
         assert str(caught.value).startswith(f"{db}: cannot write (database or disk is full)")
         assert await store.integrity_check() == "ok"  # what was committed is intact
+
+
+async def test_after_an_error_the_runner_waits_for_a_missing_engine_then_aborts_on_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon does not come back: after each `error` the runner waits for the engine
+    (bounded), then goes on; max_consecutive_errors in a row abort the campaign."""
+    from chaos_eval.outcomes import CampaignStatus
+    from chaos_eval.run.campaign import CampaignRunner
+    from chaos_eval.run.resolve import resolve_campaign
+    from chaos_eval.spec import registry
+    from tests.unit.fakes import Tracker
+    from tests.unit.run.test_harness import NoDocker, doc
+
+    class GoneEngine(NoDocker):
+        def __init__(self) -> None:
+            self.waits: list[float] = []
+
+        async def reachable(self) -> bool:
+            return False
+
+        async def wait_reachable(self, timeout_s: float) -> bool:
+            self.waits.append(timeout_s)
+            return False
+
+    monkeypatch.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    Tracker.reset()
+    d = doc(parallel=1, max_retries=0, max_consecutive_errors=2)
+    cfg = parse_campaign(d, "mem")
+    Tracker.fail_up_for = {p.key for p, _ in expand(cfg)}  # every trial: no engine
+    engine, events = GoneEngine(), []
+    async with await Store.open(tmp_path / "e.db") as store:
+        res = await resolve_campaign(store, cfg, "mem.yaml", ["eval"], new=False)
+        runner = CampaignRunner(cfg, res.campaign, store, engine,  # type: ignore[arg-type]
+                                progress=lambda event, *_: events.append(event))
+        assert await runner.run() == CampaignStatus.ABORTED
+        assert "consecutive" in (await store.campaign(res.campaign.id)).reason
+    assert events.count("engine_lost") == 1  # waited after the first error, not the last
+    assert len(engine.waits) == 1

@@ -154,6 +154,8 @@ DISK_ACTIVE = KillPoint(
     0.5,
 )
 RANDOM_KILLS = 20
+KILLS_PER_TRIAL = 4
+TRIAL_DONE = "SELECT 1 FROM events WHERE id > ? AND kind IN ('trial_passed', 'trial_failed')"
 ANCHORS = ("start", "trial_started", "phase_healthy", "phase_warmup", "phase_fault_active",
            "phase_fault_removed", "phase_recovery")
 
@@ -183,13 +185,21 @@ def test_sigkill_at_random_moments_then_resume(
         phase = rng.choice(ANCHORS)
         point = KillPoint(f"{phase} +", "SELECT 1 FROM events WHERE id > ? AND kind = ?",
                           rng.uniform(0.0, 3.0))
+        # a trial killed KILLS_PER_TRIAL times is let finish first (the kill lands after it,
+        # at the same random delay), so the kills spread over every fault kind
+        hot = query(db, "SELECT MAX(attempts) FROM trials WHERE status IN "
+                        "('running', 'interrupted')")
+        if hot and (hot[0][0] or 0) >= KILLS_PER_TRIAL:
+            phase, point = "trial_done", KillPoint("after a trial ended", TRIAL_DONE,
+                                                   point.delay_s)
         since = max_event(db)
         proc = start_runner(db, "run", "campaign", str(KINDS))
         if phase == "start":
             time.sleep(point.delay_s + 1.0)
             reached = proc.poll() is None
         else:
-            reached = wait_for(db, point, since, proc, args=(phase,))
+            reached = wait_for(db, point, since, proc,
+                               args=() if phase == "trial_done" else (phase,))
         if not reached:  # it finished the campaign before this kill
             break
         kill9(proc)
@@ -199,6 +209,7 @@ def test_sigkill_at_random_moments_then_resume(
     code, out = finish(db, "run", "campaign", str(KINDS))
     assert code in (0, 1), out
     rows = query(db, "SELECT key, status, attempts FROM trials")
+    per_kind = query(db, "SELECT fault, attempts FROM trials ORDER BY id")
     ledger = query(db, "SELECT state, COUNT(*) FROM fault_ledger GROUP BY state")
     repaired = query(db, "SELECT COUNT(*) FROM events WHERE kind = 'ledger_repaired'")[0][0]
     # the fill files' ledger row was undone by the next run's repair, every action done (a
@@ -212,7 +223,8 @@ def test_sigkill_at_random_moments_then_resume(
               f"trials {len(rows)}/{KINDS_PLANNED}, statuses "
               f"{sorted({r[1] for r in rows})}, attempts {sum(int(r[2]) for r in rows)}, "
               f"ledger {dict(ledger)}, rows repaired by resume {repaired}, "
-              f"labelled resources seen after kills {left}; fill files left by the "
+              f"labelled resources seen after kills {left}; attempts per trial "
+              f"{dict(per_kind)}; fill files left by the "
               f"disk_pressure kill {sum(map(len, fills.values()))} on 1 volume, repaired: "
               f"{disk_repairs}")
     assert disk_repairs and disk_repairs[0][0] == disk_repairs[0][1], disk_repairs

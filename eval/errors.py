@@ -13,7 +13,9 @@
     │   └── HistoryError           a history line (JSON lines) is malformed        -> exit 2
     ├── ImageError                 an image is missing or cannot be built         -> exit 3
     ├── HarnessError               Docker / Compose / helper failure              -> trial `error`
+    │   ├── StoreWriteFailed       eval.db cannot take a write (disk full, I/O)   -> exit 3
     │   ├── DockerError            the engine API refused or failed
+    │   │   └── EngineUnreachable  the engine did not answer at all (daemon down/restarting)
     │   └── ComposeError           `docker compose` exited non-zero
     ├── FaultError                 a fault could not be injected or verified      -> trial `error`
     │   └── CleanupError           a fault could not be proven removed -> trial `cleanup_failed`
@@ -97,8 +99,18 @@ class HarnessError(ChaosEvalError):
     pass
 
 
+class StoreWriteFailed(HarnessError):
+    """eval.db could not take a write (its filesystem is full, an I/O error): the machine's
+    problem, not the input's. What was committed before stays intact."""
+
+
 class DockerError(HarnessError):
     pass
+
+
+class EngineUnreachable(DockerError):
+    """The Docker engine could not be reached at all (its daemon stopped or is restarting),
+    as opposed to an engine that answered with an error."""
 
 
 class ComposeError(HarnessError):

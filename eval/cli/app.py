@@ -93,6 +93,15 @@ def _progress(event: str, row: Any, status: TrialStatus | None) -> None:
     at = f"[dim]{time.strftime('%H:%M:%S')}[/] "
     if event == "held":
         out.print(at + "[yellow]held[/]: running trials finish, no new trial starts")
+    elif event == "interrupting":
+        out.print(at + "[yellow]interrupting[/]: running trials remove their faults and tear "
+                  "their clusters down (interrupt again to skip the teardown)")
+    elif event == "engine_lost":
+        out.print(at + "[yellow]waiting[/]: the Docker engine does not answer; the next trial "
+                  "waits for it")
+    elif event == "hurrying":
+        out.print(at + "[yellow]hurrying[/]: faults are still removed; clusters are left "
+                  "for resume or gc")
     elif event == "started":
         out.print(at + f"[dim]→ trial {row.id} {label}[/]")
     elif status is not None:

@@ -7,7 +7,8 @@ overrides detection. Compose files ship with the package (`compose/` in the repo
 CHAOS_EVAL_COMPOSE_DIR points at a user's own.
 
 A failing command raises ComposeCommandError (a ComposeError) carrying the argv, the exit
-code and the tail of stderr.
+code and the tail of stderr; one that failed because no engine answered at all (the daemon
+stopped or restarting) raises EngineUnreachable instead, so a trial can say so.
 
 Each command runs through eval/engine/process.py with `die_with_parent`: under `setpriv
 --pdeathsig KILL` (util-linux) where setpriv exists, so a harness that is SIGKILLed mid-`up`
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos_eval.engine.process import run_process
-from chaos_eval.errors import ComposeError
+from chaos_eval.errors import ComposeError, EngineUnreachable
 from chaos_eval.resources import shipped
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 V2: tuple[str, ...] = ("docker", "compose")
 V1: tuple[str, ...] = ("docker-compose",)
 STDERR_TAIL_LINES = 20
+# what the docker CLI (and so Compose v2, and v1 through docker-py) says when no engine answers
+NO_ENGINE = ("Cannot connect to the Docker daemon", "Is the docker daemon running?")
 
 
 class ComposeCommandError(ComposeError):
@@ -190,5 +193,9 @@ class Compose:
         except OSError as e:
             raise ComposeCommandError(argv, -1, str(e)) from e
         if done.returncode != 0:
+            if any(marker in done.stderr for marker in NO_ENGINE):
+                raise EngineUnreachable(
+                    f"the Docker engine is unreachable ({' '.join(argv[:6])} ... exited "
+                    f"{done.returncode}: {tail(done.stderr, 2)})")
             raise ComposeCommandError(argv, done.returncode, tail(done.stderr))
         return ComposeResult(tuple(argv), done.stdout, done.stderr)

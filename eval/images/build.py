@@ -42,7 +42,14 @@ from chaos_eval.images.recipes import (
     require_images,
     source_file,
 )
-from chaos_eval.images.wheels import download_argv, import_check_argv, unpack
+from chaos_eval.images.wheels import (
+    download_argv,
+    host_machine,
+    import_check_argv,
+    requirements,
+    unpack,
+    verified,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +144,12 @@ async def _remove_workdir(workdir: Path) -> None:
 async def _install_wheels(r: ImageRecipe, rootfs: Path, dest: Path) -> None:
     if not r.wheels:
         return
+    machine = host_machine()
+    pinned = dest.parent / "wheels.txt"  # before anything is fetched: refuses unpinned platforms
+    pinned.write_text(requirements(r.wheels, machine))
     dest.mkdir()
-    await _run(download_argv(r.wheels, dest, r.suite), PIP_TIMEOUT_S, "pip download")
-    for wheel_file in sorted(dest.glob("*.whl")):
+    await _run(download_argv(pinned, dest, r.suite, machine), PIP_TIMEOUT_S, "pip download")
+    for wheel_file in verified(dest, r.wheels, machine):  # hashed again, before unpacking
         unpack(wheel_file, rootfs)
     for w in r.wheels:
         await _run(import_check_argv(rootfs, w.module), 60.0, f"import {w.module} in the image")

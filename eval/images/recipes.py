@@ -54,6 +54,14 @@ class ImageRecipe:
     wheels: tuple[Wheel, ...] = ()
 
 
+# The exact wheel file (cp311, manylinux2014), by its sha256; no aarch64 wheel of this
+# version exists, so that platform is refused when the image is built.
+TIKV_CLIENT_WHEEL = Wheel(
+    "tikv-client==0.0.4",
+    "tikv_client.asynchronous",
+    sha256=(("x86_64", "e3ff1c4dbd7188fbc8609b5106194042583b164614db344a7ae6204527423341"),),
+)
+
 RECIPES: dict[str, ImageRecipe] = {
     r.name: r
     for r in (
@@ -89,7 +97,7 @@ RECIPES: dict[str, ImageRecipe] = {
             ref="chaos-eval/tikv-client:local",
             packages=("python3",),
             files=(("subjects/tikv/gateway.py", "/usr/local/bin/chaos-eval-tikv-gateway"),),
-            wheels=(Wheel("tikv-client==0.0.4", "tikv_client.asynchronous"),),
+            wheels=(TIKV_CLIENT_WHEEL,),
             cmd=("/usr/local/bin/chaos-eval-tikv-gateway", "--pd=pd1:2379"),
         ),
     )
@@ -203,7 +211,7 @@ def recipe_hash(r: ImageRecipe, root: Path | None = None) -> str:
             [src, dest, hashlib.sha256(source_file(src, root).read_bytes()).hexdigest()]
             for src, dest in r.files
         ],
-        "wheels": [[w.pin, w.module] for w in r.wheels],
+        "wheels": [[w.pin, w.module, [list(h) for h in w.sha256]] for w in r.wheels],
         "cmd": list(r.cmd),
     }
     return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()

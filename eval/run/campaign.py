@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from chaos_eval.cleanup.repair import repair
 from chaos_eval.engine.client import Docker
-from chaos_eval.errors import HarnessError
+from chaos_eval.errors import HarnessError, StoreWriteFailed
 from chaos_eval.outcomes import CampaignStatus, TrialStatus
 from chaos_eval.run.deadline import run_to_deadline
 from chaos_eval.run.lease import CampaignLease
@@ -34,6 +34,9 @@ from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.store import Store
 
 log = logging.getLogger(__name__)
+# After a trial ends `error`, the next waits this long at most for a Docker engine that does
+# not answer (a daemon restarting) rather than fail at once, and so on down the matrix.
+ENGINE_WAIT_S = 120.0
 
 ProgressFn = Callable[[str, TrialRow | None, TrialStatus | None], None]
 
@@ -74,6 +77,7 @@ class CampaignRunner:
         self.stop.set()
         if self.signals >= 2:
             self.control.hurry = True
+        self.progress("interrupting" if self.signals == 1 else "hurrying", None, None)
         for task in list(self._running):
             task.cancel()
 
@@ -124,6 +128,11 @@ class CampaignRunner:
             )
             await shielded(self.lease.release(), 30)
             return status
+        except StoreWriteFailed as e:
+            raise StoreWriteFailed(
+                f"{e}; campaign {self.campaign.id} stopped ({status.value}), everything "
+                f"recorded before is intact: make room, then `chaos-eval resume "
+                f"{self.campaign.id}`") from None
         except (Exception, TimeoutError) as e:
             why = f" after it stopped: {self.abort_reason}" if self.abort_reason else ""
             raise HarnessError(f"campaign {self.campaign.id}: could not record its end "
@@ -218,6 +227,7 @@ class CampaignRunner:
                         "the environment, not the subject, looks broken"
                     )
                     self.stop.set()
+                await self._await_engine()  # unless stopping
             else:
                 self.consecutive_errors = 0
             if not self.stop.is_set() and self.cfg.cooldown_seconds:
@@ -227,7 +237,20 @@ class CampaignRunner:
         finally:
             sem.release()
 
+    async def _await_engine(self) -> None:
+        """If the Docker engine does not answer, wait for it (bounded) before going on."""
+        if self.stop.is_set() or await self.docker.reachable():
+            return
+        self.progress("engine_lost", None, None)
+        back = await self.docker.wait_reachable(ENGINE_WAIT_S)
+        log.warning("the Docker engine %s", "answers again" if back
+                    else f"still does not answer after {ENGINE_WAIT_S:g}s")
+
     async def _record_escaped(self, row: TrialRow, e: Exception) -> TrialStatus:
+        if isinstance(e, StoreWriteFailed):  # not a bug: the db cannot take writes, stop
+            log.error("trial %s: %s", row.key, e)
+            self.on_lease_lost(str(e))
+            return TrialStatus.ERROR
         log.error("trial %s: %s escaped the trial", row.key, type(e).__name__, exc_info=e)
         try:
             await self.store.mark_trial_error(row.id, f"harness bug: {type(e).__name__}: {e}")

@@ -5,10 +5,12 @@ and the waiter returns only once the trial task is really done."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 async def run_to_deadline(coro: Coroutine[Any, Any, T], timeout_s: float) -> tuple[T | None, bool]:
@@ -31,6 +33,9 @@ async def run_to_deadline(coro: Coroutine[Any, Any, T], timeout_s: float) -> tup
             cancelled = True
             task.cancel()
     if cancelled:
+        if not task.cancelled() and task.exception() is not None:  # said, not dropped
+            log.error("trial ended with %s while being cancelled: %s",
+                      type(task.exception()).__name__, task.exception())
         raise asyncio.CancelledError
     if timed_out:
         error = None if task.cancelled() else task.exception()

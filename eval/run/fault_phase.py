@@ -3,6 +3,11 @@ hold; then, always and shielded: cleanup_chaos (and if it fails or times out, th
 undo plan), verify removed, compare snapshots; and, outside the removal's time limit, close
 the ledger row with the result. Recovery is observed from the moment the fault is gone.
 The limits are eval/run/budgets.py's, which nest by construction.
+
+If the Docker engine went away meanwhile (its daemon stopped or restarted) and the removal
+could not be proven, that says nothing about the fault: the ledger row stays open, for
+resume (or gc) to undo once the engine answers again, and the trial is a harness error
+(EngineUnreachable), not `cleanup_failed`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from chaos_eval.analysis.metrics import FaultWindow
 from chaos_eval.cleanup.removal_proof import RemovalCheck, snapshot_before
 from chaos_eval.cleanup.undo import run_undo
 from chaos_eval.engine.client import Docker
-from chaos_eval.errors import ChaosEvalError, CleanupError, FaultError
+from chaos_eval.errors import ChaosEvalError, CleanupError, EngineUnreachable, FaultError
 from chaos_eval.fault import BaselineAware, Evidence, Fault, undo_plan_to_json
 from chaos_eval.outcomes import LedgerState, TrialPhase
 from chaos_eval.polling import poll_until
@@ -93,6 +98,7 @@ async def fault_phase(
         undo=undo_plan_to_json(fault.undo_plan()),
     )
     injected_at = clock()
+    losses = docker.engine_losses
     try:
         await fault.inject()
         active = await fault.verify_active()
@@ -123,11 +129,18 @@ async def fault_phase(
         finally:
             removed = outcome[0][1] if outcome else Evidence(
                 False, f"removal did not finish within its {budget.removal_s:g}s budget")
+            engine_lost = docker.engine_losses > losses and not removed.holds
             state = LedgerState.CLEANED if removed.holds else LedgerState.CLEANUP_FAILED
-            await shielded(store.close_ledger(ledger_id, state), RECORD_S)
+            if not engine_lost:  # else left open: resume undoes it once the engine is back
+                await shielded(store.close_ledger(ledger_id, state), RECORD_S)
         if not removed.holds:
             for task in holder:
                 task.cancel()
+            if engine_lost:
+                raise EngineUnreachable(
+                    f"the Docker engine went away while {fault.kind} was in place "
+                    f"({docker.last_loss}); its removal could not be proven, so its ledger "
+                    "row stays open for resume to undo")
             raise CleanupError(f"{fault.kind} could not be proven removed: {removed.summary}")
         (recovery,) = holder
         removed_at = outcome[0][0]

@@ -8,7 +8,9 @@
 Every phase boundary is written to the store, so a crash anywhere leaves a record resume
 can act on. Cleanup and teardown are shielded from cancellation and bounded by their own
 timeouts. Harness failures end the trial as `error`; a fault that cannot be proven removed
-ends it as `cleanup_failed`; only the subject's own behaviour can make it `failed`.
+ends it as `cleanup_failed`; only the subject's own behaviour can make it `failed`. A trial
+during which the Docker engine went away (its daemon stopped or restarted: every container
+stopped with it) is `error` whatever else happened, with that as its reason.
 
 The phases live in their rooms: the plan (eval/run/plan.py), the fault phase from targets
 to proof of removal (eval/run/fault_phase.py), what the trial records (eval/run/results.py),
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from chaos_eval.engine.client import Docker
-from chaos_eval.errors import ChaosEvalError, CleanupError
+from chaos_eval.errors import ChaosEvalError, CleanupError, EngineUnreachable, StoreWriteFailed
 from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.run.budgets import CleanupBudget
 from chaos_eval.run.fault_phase import fault_phase
@@ -64,6 +66,7 @@ async def run_trial(
 
     subject: Subject | None = None
     workload: Traffic | None = None
+    losses = docker.engine_losses
     try:
         subject = build_subject(plan.subject, ctx, docker)
         await subject.up()
@@ -101,6 +104,8 @@ async def run_trial(
         raise
     except CleanupError as e:
         rec.status, rec.error = TrialStatus.CLEANUP_FAILED, str(e)
+    except EngineUnreachable as e:
+        rec.status, rec.error = TrialStatus.ERROR, f"{e}; not counted against the subject"
     except (ChaosEvalError, OSError) as e:
         rec.status, rec.error = TrialStatus.ERROR, f"{type(e).__name__}: {e}"
     except Exception as e:  # a harness bug must not stop the campaign; record it
@@ -109,7 +114,8 @@ async def run_trial(
     finally:
         # One shielded unit: a second cancellation (Ctrl-C twice) must not skip any step.
         await shielded(
-            _finish(plan, store, docker, control, subject, workload, rec, clock, attempt),
+            _finish(plan, store, docker, control, subject, workload, rec, clock, attempt,
+                    losses),
             CleanupBudget(plan.timing.cleanup_timeout_s).finish_s,
         )
     return rec.status
@@ -125,14 +131,19 @@ async def _finish(
     rec: TrialRecord,
     clock: Callable[[], float],
     attempt: int,
+    losses: int,
 ) -> None:
     """Stop the workload, keep the evidence of a trial that did not pass (container logs,
-    compose config), tear the cluster down (unless hurrying), write the final record."""
+    compose config), tear the cluster down (unless hurrying), write the final record (an
+    `error` if the engine went away since `losses` was counted)."""
     if workload is not None:
         workload.stop()
         await workload.aclose()
     if subject is not None and rec.status != TrialStatus.PASSED:
-        await keep_evidence(subject, docker, store, plan.trial_id, attempt, rec)
+        try:
+            await keep_evidence(subject, docker, store, plan.trial_id, attempt, rec)
+        except StoreWriteFailed as e:  # the teardown below must not depend on the store
+            log.error("trial %s: evidence not kept: %s", plan.key, e)
     if subject is not None and not control.hurry:
         try:
             await asyncio.wait_for(subject.teardown(), plan.timing.cleanup_timeout_s)
@@ -140,4 +151,18 @@ async def _finish(
         except (ChaosEvalError, TimeoutError) as e:
             rec.reasons.append(f"teardown failed: {e}")
     rec.measurements["wall_s"] = round(clock(), 3)
+    if docker.engine_losses > losses:
+        _engine_lost(rec, docker.last_loss)
     await write_record(store, plan.trial_id, rec)
+
+
+def _engine_lost(rec: TrialRecord, what: str) -> None:
+    """The engine went away during the trial: a verdict is void (its containers stopped with
+    the daemon), and an error says so."""
+    if rec.status in (TrialStatus.PASSED, TrialStatus.FAILED):
+        rec.reasons.append(f"the verdict would have been {rec.status.value}")
+        rec.status, rec.error = TrialStatus.ERROR, (
+            f"the Docker engine went away during the trial ({what}); its containers stopped "
+            "with it, so nothing it measured counts against the subject")
+    elif rec.status == TrialStatus.ERROR and "Docker engine" not in rec.error:
+        rec.error += f" (the Docker engine went away during the trial: {what})"

@@ -25,7 +25,7 @@ from typing import Self, TypeVar
 
 import aiosqlite
 
-from chaos_eval.errors import StoreCorrupt, StoreError
+from chaos_eval.errors import StoreCorrupt, StoreError, StoreWriteFailed
 from chaos_eval.store.access import Access
 from chaos_eval.store.upgrade import prepare
 
@@ -126,9 +126,12 @@ class Connection:
                 await self._settled("BEGIN IMMEDIATE")
                 yield self._db
                 await self._settled("COMMIT")
-            except BaseException:
+            except BaseException as e:
                 if self._db.in_transaction:
-                    await self._settled("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):  # the write's error says more
+                        await self._settled("ROLLBACK")
+                if isinstance(e, sqlite3.Error):  # a full disk, an I/O error, a lock held
+                    raise StoreWriteFailed(f"{self.path}: cannot write ({e})") from None
                 raise
 
     async def _settled(self, sql: str) -> None:

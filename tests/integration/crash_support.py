@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,3 +141,67 @@ def labelled(uid: str) -> tuple[int, int, int]:
         len(api.networks(filters=flt)),
         len(api.volumes(filters=flt).get("Volumes") or []),
     )
+
+
+class OutputTap:
+    """Reads a runner's output as it comes (in a thread), so a test can wait, to a deadline,
+    for a line the runner prints when it reaches a state, then collect everything."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self.proc, self.lines = proc, list[str]()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.lines.append("")  # end of output
+            self._changed.notify_all()
+
+    def wait_for_line(self, text: str, timeout_s: float) -> bool:
+        """True once a line containing `text` was printed; False if the output ended first.
+        TimeoutError past the deadline."""
+        def seen() -> bool:
+            return any(text in line for line in self.lines) or self.lines[-1:] == [""]
+
+        with self._changed:
+            if not self._changed.wait_for(seen, timeout_s):
+                raise TimeoutError(f"no line with {text!r} within {timeout_s}s")
+            return any(text in line for line in self.lines)
+
+    def finish(self, timeout_s: float) -> str:
+        """Wait for the runner to exit; everything it printed."""
+        self.proc.wait(timeout=timeout_s)
+        self._thread.join(timeout=30)
+        return "".join(self.lines)
+
+
+def fill_files(uid: str) -> dict[str, list[str]]:
+    """Every disk_pressure fill file on the campaign's volumes, by volume (the test's own
+    helper lists each volume's top directory, read-only, and is removed afterwards)."""
+    import asyncio
+
+    from chaos_eval.cleanup.node_state import FILL_PREFIX
+    from chaos_eval.engine.client import Docker
+    from chaos_eval.subject import LABEL_CAMPAIGN
+
+    async def run() -> dict[str, list[str]]:
+        docker = Docker()
+        found: dict[str, list[str]] = {}
+        for vol in (await docker.labelled(LABEL_CAMPAIGN, uid)).volumes:
+            res = await docker.run_helper(("ls", "-A", "/target"), volume=vol, caps=(),
+                                          labels={LABEL_CAMPAIGN: uid,
+                                                  "chaos-eval.role": "helper"})
+            assert res.ok, res.stderr
+            names = [n for n in res.stdout.split() if n.startswith(FILL_PREFIX)]
+            if names:
+                found[vol] = names
+        return found
+
+    return asyncio.run(run())

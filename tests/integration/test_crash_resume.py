@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from chaos_eval.chaos.diskfill import fill_names
 from chaos_eval.images.build import BuildResult
 from tests.integration.crash_support import (
     KILL_POINTS,
     ROOT,
     KillPoint,
+    OutputTap,
     campaign_uid,
+    fill_files,
     kill9,
     labelled,
     max_event,
@@ -104,10 +107,14 @@ def test_second_ctrl_c_still_removes_the_fault(
 ) -> None:
     proc = start_runner(db)
     assert wait_for(db, KILL_POINTS[2], 0, proc)
+    tap = OutputTap(proc)
     os.kill(proc.pid, signal.SIGINT)
-    time.sleep(0.2)
+    # the second interrupt lands once the runner has acted on the first (it says so), while
+    # its trial is still removing the fault
+    assert tap.wait_for_line("interrupting", timeout_s=60), "".join(tap.lines)
     os.kill(proc.pid, signal.SIGINT)
-    out, _ = proc.communicate(timeout=180)
+    out = tap.finish(timeout_s=180)
+    assert "hurrying" in out, out
     assert proc.returncode == 130, out
     # faults are removed even in a hurry; the cluster may be left for resume/gc
     assert query(db, "SELECT COUNT(*) FROM fault_ledger WHERE state = 'open'") == [(0,)]
@@ -139,8 +146,16 @@ def test_second_runner_is_refused_while_the_lease_is_fresh(
 
 
 KINDS = ROOT / "tests" / "integration" / "campaigns" / "crash_kinds.yaml"
-KINDS_PLANNED = 6  # baseline + latency + packet_loss + partition + node_kill + pause
+KINDS_PLANNED = 7  # baseline + disk_pressure, latency, packet_loss, partition, node_kill, pause
+DISK_ACTIVE = KillPoint(
+    "disk_pressure active",
+    "SELECT 1 FROM events e JOIN trials t ON t.id = e.trial_id "
+    "WHERE e.id > ? AND e.kind = 'phase_fault_active' AND t.fault = 'disk_pressure'",
+    0.5,
+)
 RANDOM_KILLS = 20
+KILLS_PER_TRIAL = 4
+TRIAL_DONE = "SELECT 1 FROM events WHERE id > ? AND kind IN ('trial_passed', 'trial_failed')"
 ANCHORS = ("start", "trial_started", "phase_healthy", "phase_warmup", "phase_fault_active",
            "phase_fault_removed", "phase_recovery")
 
@@ -152,21 +167,39 @@ def test_sigkill_at_random_moments_then_resume(
     resuming each time; every planned trial ends exactly once, none because of the kills."""
     rng = random.Random(20261201)
     t0 = time.monotonic()
-    kills, left = 0, 0
-    for _ in range(RANDOM_KILLS):
+    # First, one kill while disk_pressure's fill files are in place: they are left on the
+    # target's volume only, named after the trial, for resume to remove through the ledger.
+    proc = start_runner(db, "run", "campaign", str(KINDS))
+    assert wait_for(db, DISK_ACTIVE, 0, proc, timeout_s=300)
+    kill9(proc)
+    (disk_key, disk_id), = query(db, "SELECT key, id FROM trials WHERE fault = 'disk_pressure'")
+    fills = fill_files(campaign_uid(db))
+    assert len(fills) == 1, fills  # one target, one volume: nothing anywhere else
+    (names,) = fills.values()
+    assert names and set(names) <= set(fill_names(disk_key)), names
+    kills, left = 1, sum(labelled(campaign_uid(db)))
+    for _ in range(RANDOM_KILLS - 1):
         # a random moment: a random phase boundary of the next trial (or the very start),
         # then a random delay; most of a trial's time is cluster start-up, so anchoring on
         # phases makes kills land in fault and cleanup phases too
         phase = rng.choice(ANCHORS)
         point = KillPoint(f"{phase} +", "SELECT 1 FROM events WHERE id > ? AND kind = ?",
                           rng.uniform(0.0, 3.0))
+        # a trial killed KILLS_PER_TRIAL times is let finish first (the kill lands after it,
+        # at the same random delay), so the kills spread over every fault kind
+        hot = query(db, "SELECT MAX(attempts) FROM trials WHERE status IN "
+                        "('running', 'interrupted')")
+        if hot and (hot[0][0] or 0) >= KILLS_PER_TRIAL:
+            phase, point = "trial_done", KillPoint("after a trial ended", TRIAL_DONE,
+                                                   point.delay_s)
         since = max_event(db)
         proc = start_runner(db, "run", "campaign", str(KINDS))
         if phase == "start":
             time.sleep(point.delay_s + 1.0)
             reached = proc.poll() is None
         else:
-            reached = wait_for(db, point, since, proc, args=(phase,))
+            reached = wait_for(db, point, since, proc,
+                               args=() if phase == "trial_done" else (phase,))
         if not reached:  # it finished the campaign before this kill
             break
         kill9(proc)
@@ -176,14 +209,26 @@ def test_sigkill_at_random_moments_then_resume(
     code, out = finish(db, "run", "campaign", str(KINDS))
     assert code in (0, 1), out
     rows = query(db, "SELECT key, status, attempts FROM trials")
+    per_kind = query(db, "SELECT fault, attempts FROM trials ORDER BY id")
     ledger = query(db, "SELECT state, COUNT(*) FROM fault_ledger GROUP BY state")
     repaired = query(db, "SELECT COUNT(*) FROM events WHERE kind = 'ledger_repaired'")[0][0]
+    # the fill files' ledger row was undone by the next run's repair, every action done (a
+    # row with problems is recorded with them and closed cleanup_failed)
+    disk_repairs = query(
+        db, "SELECT e.detail, f.description, f.state FROM events e JOIN fault_ledger f "
+        "ON f.trial_id = e.trial_id WHERE e.kind = 'ledger_repaired' AND e.trial_id = ? "
+        "ORDER BY f.id LIMIT 1", (disk_id,))
     with capsys.disabled():
         print(f"\n{kills} SIGKILLs at random moments in {time.monotonic() - t0:.0f}s; "
               f"trials {len(rows)}/{KINDS_PLANNED}, statuses "
               f"{sorted({r[1] for r in rows})}, attempts {sum(int(r[2]) for r in rows)}, "
               f"ledger {dict(ledger)}, rows repaired by resume {repaired}, "
-              f"labelled resources seen after kills {left}")
+              f"labelled resources seen after kills {left}; attempts per trial "
+              f"{dict(per_kind)}; fill files left by the "
+              f"disk_pressure kill {sum(map(len, fills.values()))} on 1 volume, repaired: "
+              f"{disk_repairs}")
+    assert disk_repairs and disk_repairs[0][0] == disk_repairs[0][1], disk_repairs
+    assert disk_repairs[0][2] == "cleaned", disk_repairs
     assert kills >= RANDOM_KILLS
     assert repaired >= 1  # some kills did land while a fault was in place
     assert len(rows) == KINDS_PLANNED and len({r[0] for r in rows}) == KINDS_PLANNED

@@ -33,6 +33,9 @@ class UndoEngine:
     this campaign; unpausing a no-op fault's target removes that fault (what its undo plan
     is for). Anything else the harness asks of Docker fails the test."""
 
+    engine_losses = 0  # calls that found no engine at all (eval/engine/connection.py)
+    last_loss = ""
+
     def __init__(self) -> None:
         self.unpaused: list[str] = []
 

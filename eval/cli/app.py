@@ -10,10 +10,9 @@ eval/cli/boundary.py.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -37,10 +36,10 @@ from chaos_eval.cli.boundary import (
     run_async,
     setup_logging,
 )
+from chaos_eval.cli.progress import progress_line
 from chaos_eval.commands import cli_command
 from chaos_eval.outcomes import CampaignStatus, ExitCode, TrialStatus, campaign_exit_code
 from chaos_eval.store.access import Access
-from chaos_eval.store.records import trial_label
 
 if TYPE_CHECKING:
     from chaos_eval.spec.config import CampaignConfig, SubjectSpec
@@ -87,28 +86,6 @@ app.command()(guarded(cli_plan.validate))
 # -- run ----------------------------------------------------------------------------------
 
 
-def _progress(event: str, row: Any, status: TrialStatus | None) -> None:
-    """One timestamped line per event (above the live dashboard on a terminal)."""
-    label = escape(trial_label(row)) if row else ""
-    at = f"[dim]{time.strftime('%H:%M:%S')}[/] "
-    if event == "held":
-        out.print(at + "[yellow]held[/]: running trials finish, no new trial starts")
-    elif event == "interrupting":
-        out.print(at + "[yellow]interrupting[/]: running trials remove their faults and tear "
-                  "their clusters down (interrupt again to skip the teardown)")
-    elif event == "engine_lost":
-        out.print(at + "[yellow]waiting[/]: the Docker engine does not answer; the next trial "
-                  "waits for it")
-    elif event == "hurrying":
-        out.print(at + "[yellow]hurrying[/]: faults are still removed; clusters are left "
-                  "for resume or gc")
-    elif event == "started":
-        out.print(at + f"[dim]→ trial {row.id} {label}[/]")
-    elif status is not None:
-        colour = {"passed": "green", "failed": "red", "error": "yellow"}.get(status.value, "red")
-        out.print(at + f"[{colour}]{status.value:>14}[/] trial {row.id} {label}")
-
-
 ImagesFn = Callable[["Sequence[SubjectSpec]"], Awaitable[None]]
 Opened = tuple["CampaignRow", "CampaignConfig", str]  # the campaign, its config, what happened
 # Finds or creates the campaign to run, and checks the images through the callback: before it
@@ -145,7 +122,7 @@ async def _run_campaign(
             f"campaign {row.id} ({row.name}) {verb}: {done}/{len(trials)} trials done, db {db}",
             markup=False,
         )
-        runner = CampaignRunner(cfg, row, store, docker, progress=_progress,
+        runner = CampaignRunner(cfg, row, store, docker, progress=progress_line,
                                 unless_held=unless_held)
         async with live_dashboard(store, cfg, row, out):
             status = await runner.run()

@@ -15,9 +15,11 @@ works for any HTTP endpoint; a Redis endpoint, `protocol="resp"`, is sent PING i
 chaos/probes.py). Before the pause it must answer; while paused it must time out - the
 connection is accepted, the request is never answered. The time it is given is
 FROZEN_FACTOR times what the baseline request took, between FROZEN_MIN_S and
-PROBE_TIMEOUT_S: a serving member answers this local request in milliseconds, so silence
-for 25x that (and at least 0.25 s) while the engine reports the container Paused is a
-freeze, not a slow answer. After cleanup it must answer again within a deadline.
+PROBE_TIMEOUT_S. The engine reports Paused only once the cgroup freezer says FROZEN, so the
+request is corroboration, not the only witness: a serving member answers this local request
+in milliseconds (the baseline's figure includes making the client), so silence for 5x the
+baseline and at least 0.3 s beside the engine's word is a freeze, not a slow answer.
+After cleanup it must answer again within a deadline.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from chaos_eval.subject import Node, TrialContext
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 1.0
-FROZEN_FACTOR, FROZEN_MIN_S = 25.0, 0.25
+FROZEN_FACTOR, FROZEN_MIN_S = 5.0, 0.3
 VERIFY_ACTIVE_TIMEOUT_S = 5.0
 VERIFY_REMOVED_TIMEOUT_S = 30.0
 

@@ -15,7 +15,9 @@ Anything else (a stopped node, a volume-only helper, another process such as res
 gets a one-shot helper as before. A node that was restarted since its helper started has a
 new netns: the helper is replaced before the exec (the engine reports the node's StartedAt).
 Each exec is bounded by coreutils `timeout` inside the helper (`exec_argv`); running out of
-time is a DockerError, as a one-shot helper's would be.
+time is a DockerError, as a one-shot helper's would be. What it printed comes back through a
+result file, never the exec stream, which can lose a fast command's output
+(eval/engine/exec_capture.py).
 
 Node helpers carry the trial's labels with role NODE_HELPER_ROLE, so resume and `eval gc`
 find them by label like everything else; a snapshot's list of the trial's daemon helpers
@@ -26,7 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
+import secrets
+import tarfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +41,13 @@ import docker.errors
 
 from chaos_eval.engine.connection import EngineConnection
 from chaos_eval.engine.containers import HelperResult, helper_archive, helper_kwargs
+from chaos_eval.engine.exec_capture import (
+    CAPTURE_PATH,
+    CAPTURE_PROGRAM,
+    capture_argv,
+    parse_result,
+    result_path,
+)
 from chaos_eval.errors import DockerError
 
 log = logging.getLogger(__name__)
@@ -128,7 +140,15 @@ class NodeHelpers(EngineConnection):
                 return None
             if not state.get("Running"):
                 return None
-            c = self.client.containers.run(**kwargs)
+            c = self.client.containers.create(**kwargs)
+            try:
+                if not c.put_archive("/", helper_archive({CAPTURE_PATH: CAPTURE_PROGRAM})):
+                    raise DockerError("node helper: could not copy the capture program in")
+                c.start()
+            except BaseException:
+                with contextlib.suppress(docker.errors.DockerException):
+                    c.remove(force=True)
+                raise
             return NodeHelper(str(c.id), target, str(state.get("StartedAt", "")), volume,
                               image, dict(labels))
 
@@ -200,20 +220,35 @@ class NodeHelpers(EngineConnection):
             raise DockerError(f"node helper for {netns_of[:12]}: {e}") from e
         if helper is None:
             return None
-        cmd = list(exec_argv(argv, timeout_s))
+        shown = list(argv)[:3]
+        path = result_path(secrets.token_hex(8))
+        cmd = list(capture_argv(path, exec_argv(argv, timeout_s)))
         archive = helper_archive(files) if files else None
 
         def run() -> tuple[HelperResult, float]:
             api = self.client.api
             t0 = time.monotonic()
             if archive is not None and not api.put_archive(helper.container, "/", archive):
-                raise DockerError(f"node helper {cmd[4:7]}: could not copy its files in")
+                raise DockerError(f"node helper {shown}: could not copy its files in")
             ex = api.exec_create(helper.container, cmd, stdout=True, stderr=True)
-            out, err = api.exec_start(ex["Id"], demux=True)
-            code = api.exec_inspect(ex["Id"]).get("ExitCode")
-            res = HelperResult(1 if code is None else int(code),
-                               (out or b"").decode("utf-8", "replace"),
-                               (err or b"").decode("utf-8", "replace"))
+            api.exec_start(ex["Id"])  # returns at its end; what it streams is not trusted
+            wait, limit = 0.005, t0 + timeout_s + KILL_GRACE_S + 5
+            while api.exec_inspect(ex["Id"]).get("Running") and time.monotonic() < limit:
+                time.sleep(wait)
+                wait = min(wait * 2, 0.1)
+            try:
+                stream, _ = api.get_archive(helper.container, path)
+            except docker.errors.NotFound as e:
+                raise DockerError(f"node helper {shown}: no result ({e})") from e
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.extractfile(tar.getmembers()[0])
+                blob = member.read() if member is not None else b""
+            try:
+                code, out, err = parse_result(blob)
+            except ValueError as e:
+                raise DockerError(f"node helper {shown}: {e}") from e
+            res = HelperResult(code, out.decode("utf-8", "replace"),
+                               err.decode("utf-8", "replace"))
             return res, time.monotonic() - t0
 
         # files go to fixed paths: one exec with files at a time per helper
@@ -226,5 +261,5 @@ class NodeHelpers(EngineConnection):
             self._node_helpers.pop(netns_of, None)
             raise DockerError(f"node helper for {netns_of[:12]}: {e}") from e
         if res.exit_code == TIMEOUT_EXIT and took >= timeout_s:
-            raise DockerError(f"helper {cmd[4:7]}: no exit within {timeout_s:g}s")
+            raise DockerError(f"helper {shown}: no exit within {timeout_s:g}s")
         return res

@@ -24,6 +24,7 @@ from chaos_eval.subject import LABEL_CAMPAIGN, LABEL_ROLE, LABEL_TRIAL, Health, 
 log = logging.getLogger(__name__)
 
 LABEL_SERVICE = "com.docker.compose.service"
+REMOVAL_ROUNDS = 3
 LABEL_PROJECT = "com.docker.compose.project"
 
 
@@ -87,8 +88,13 @@ class ComposeProject:
         by label once more. Idempotent. DockerError only when something labelled with the
         trial or the project is left."""
         left = await self._all()
-        if not left.empty:
-            await self.docker.remove_labelled(left)
+        for _ in range(REMOVAL_ROUNDS):  # a volume may still be held for a moment
+            if left.empty:
+                break
+            try:
+                await self.docker.remove_labelled(left)
+            except DockerError as e:
+                log.info("%s: removal by label: %s; again", self.project, e)
             left = await self._all()
         if not left.empty:
             log.warning("%s: left after removal by label: %s; compose down", self.project, left)

@@ -2,7 +2,9 @@
 
 Observed from outside: the engine reports the container not running, its client endpoint
 no longer answers (the address a client held: docker-proxy is gone, so it is refused), and
-a peer's network namespace can no longer connect to the target's peer port. Cleanup starts
+a peer's network namespace can no longer connect to the target's peer port (within
+chaos/net/reachability.py's REACH_TIMEOUT_S: a live peer port answers in well under a
+millisecond). Cleanup starts
 the container again; it comes back with its data (the data dir outlives the process) and a
 new host port for its endpoint, which `EndpointTracker` follows.
 """
@@ -15,7 +17,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from chaos_eval.chaos.net.reachability import PairProbe, probe_pair
+from chaos_eval.chaos.net.reachability import PairProbe, probe_from
 from chaos_eval.chaos.probes import (
     EndpointTracker,
     HttpOutcome,
@@ -97,7 +99,9 @@ class NodeKillFault:
         for peer in self._peers:
             info = await self._docker.inspect(peer.container_id)
             if info is not None and info.running and not info.paused:
-                return await probe_pair(self._docker, self._labels, peer, node, image=self._image)
+                (probe,) = await probe_from(self._docker, self._labels, peer, (node,),
+                                            image=self._image)
+                return probe
         return None
 
     async def _dead(self, node: Node) -> tuple[bool, str, dict[str, str]]:
@@ -108,8 +112,8 @@ class NodeKillFault:
         if info is not None and info.running:
             return False, f"{node.name}: still running", {}
         # the address a client held before the kill
-        probe = await probe_endpoint(self._endpoints[node.name], PROBE_TIMEOUT_S)
-        peer = await self._peer_probe(node)
+        probe, peer = await asyncio.gather(  # two independent observations, at once
+            probe_endpoint(self._endpoints[node.name], PROBE_TIMEOUT_S), self._peer_probe(node))
         fig = {f"{node.name}_endpoint": probe.outcome.value}
         fig[f"{node.name}_peer_probe"] = "none" if peer is None else str(peer)
         if probe.outcome is HttpOutcome.ANSWERED:

@@ -12,9 +12,14 @@ How the freeze is observed from outside, and why this way:
 So the observation is an application-level request through the node's published client
 endpoint: `POST /v3/maintenance/status` (any HTTP response counts as "serving", so this
 works for any HTTP endpoint; a Redis endpoint, `protocol="resp"`, is sent PING instead, see
-chaos/probes.py). Before the pause it must answer; while paused it must time out
-(1 s) - the connection is accepted, the request is never answered. After cleanup it must
-answer again within a deadline.
+chaos/probes.py). Before the pause it must answer; while paused it must time out - the
+connection is accepted, the request is never answered. The time it is given is
+FROZEN_FACTOR times what the baseline request took, between FROZEN_MIN_S and
+PROBE_TIMEOUT_S. The engine reports Paused only once the cgroup freezer says FROZEN, so the
+request is corroboration, not the only witness: a serving member answers this local request
+in milliseconds (the baseline's figure includes making the client), so silence for 5x the
+baseline and at least 0.3 s beside the engine's word is a freeze, not a slow answer.
+After cleanup it must answer again within a deadline.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from chaos_eval.subject import Node, TrialContext
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 1.0
+FROZEN_FACTOR, FROZEN_MIN_S = 5.0, 0.3
 VERIFY_ACTIVE_TIMEOUT_S = 5.0
 VERIFY_REMOVED_TIMEOUT_S = 30.0
 
@@ -101,10 +107,16 @@ class PauseFault:
         info = await self._docker.inspect(node.container_id)
         if info is None or not info.paused:
             return False, f"{node.name}: not paused ({info.status if info else 'gone'})", None
-        probe = await probe_tracked(self._trackers[node.name], PROBE_TIMEOUT_S)
+        probe = await probe_tracked(self._trackers[node.name], self.frozen_timeout(node))
         if probe.outcome is not HttpOutcome.TIMEOUT:
             return False, f"{node.name}: endpoint {probe.outcome.value}, not frozen", probe
         return True, f"{node.name}: paused, request timed out", probe
+
+    def frozen_timeout(self, node: Node) -> float:
+        """How long a request to the paused `node` must go unanswered (module docstring)."""
+        base = self._baseline.get(node.name)
+        took = base.elapsed_s if base is not None else PROBE_TIMEOUT_S
+        return min(PROBE_TIMEOUT_S, max(FROZEN_MIN_S, FROZEN_FACTOR * took))
 
     async def verify_active(self) -> Evidence:
         """Each target is Paused and its endpoint, which answered before, now times out."""
@@ -125,6 +137,7 @@ class PauseFault:
             "targets": len(self.targets),
             "endpoints_frozen": frozen,
             "baseline_answered": len(self._baseline) - len(base_bad),
+            "frozen_timeout_s": round(max(self.frozen_timeout(n) for n in self.targets), 3),
             "seconds": round(took, 3),
         }
         bad = base_bad + [why for ok, why, _ in results if not ok]

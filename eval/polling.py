@@ -18,14 +18,16 @@ async def poll_until(
     check: Callable[[], Awaitable[T]],
     done: Callable[[T], bool],
     timeout_s: float,
-    interval_s: float = 0.25,
+    interval_s: float = 0.05,
     *,
-    backoff: float = 1.0,
-    max_interval_s: float | None = None,
+    backoff: float = 1.5,
+    max_interval_s: float | None = 0.25,
 ) -> tuple[T, float]:
     """Call `check` until `done(result)` or the deadline; return the last result and the
     seconds it took. Always checks at least once, never sleeps past the deadline. The
-    interval grows by `backoff` after each miss, up to `max_interval_s`."""
+    interval grows by `backoff` after each miss, up to `max_interval_s` (never below
+    `interval_s`). The default (50 ms, growing by half to 250 ms) sees a change within a
+    few tens of milliseconds without hammering what it asks for a long wait."""
     t0 = time.monotonic()
     deadline = t0 + timeout_s
     delay = interval_s

@@ -24,6 +24,7 @@ from chaos_eval.subject import LABEL_CAMPAIGN, LABEL_ROLE, LABEL_TRIAL, Health, 
 log = logging.getLogger(__name__)
 
 LABEL_SERVICE = "com.docker.compose.service"
+REMOVAL_ROUNDS = 3
 LABEL_PROJECT = "com.docker.compose.project"
 
 
@@ -80,18 +81,39 @@ class ComposeProject:
         return await self._compose.config(self.project, self.file, self.env)
 
     async def teardown(self) -> None:
-        """compose down -v, then force-remove whatever still carries this trial's labels.
-        Idempotent. DockerError only when something labelled with the trial is left."""
-        try:
-            await self._compose.down(self.project, self.file, self.env, stop_timeout_s=0)
-        except ComposeError as e:
-            log.warning("%s: compose down failed, removing by label: %s", self.project, e)
-        left = await self.leftovers()
+        """Force-remove, through the engine API, everything of the project (Compose labels
+        all it creates with the project) and everything labelled with this trial:
+        containers at once, then networks and volumes (what `compose down -v -t 0` does,
+        without a Compose process). If anything is left, `compose down -v` and removal
+        by label once more. Idempotent. DockerError only when something labelled with the
+        trial or the project is left."""
+        left = await self._all()
+        for _ in range(REMOVAL_ROUNDS):  # a volume may still be held for a moment
+            if left.empty:
+                break
+            try:
+                await self.docker.remove_labelled(left)
+            except DockerError as e:
+                log.info("%s: removal by label: %s; again", self.project, e)
+            left = await self._all()
         if not left.empty:
-            await self.docker.remove_labelled(left)
-            left = await self.leftovers()
+            log.warning("%s: left after removal by label: %s; compose down", self.project, left)
+            try:
+                await self._compose.down(self.project, self.file, self.env, stop_timeout_s=0)
+            except ComposeError as e:
+                log.warning("%s: compose down failed: %s", self.project, e)
+            await self.docker.remove_labelled(await self._all())
+            left = await self._all()
         if not left.empty:
             raise DockerError(f"{self.project}: teardown left {left}")
+
+    async def _all(self) -> Labelled:
+        """The trial's resources (`leftovers`) and the project's, once each."""
+        mine, project = await asyncio.gather(
+            self.leftovers(), self.docker.labelled(LABEL_PROJECT, self.project))
+        return Labelled(*(tuple(dict.fromkeys(a + b)) for a, b in (
+            (mine.containers, project.containers), (mine.networks, project.networks),
+            (mine.volumes, project.volumes))))
 
     async def leftovers(self) -> Labelled:
         """Resources labelled with both this trial and this campaign."""

@@ -1,6 +1,6 @@
 """TCP reachability between nodes, observed from outside the target.
 
-Reachability is observed from a one-shot helper joined to the *source* node's network
+Reachability is observed from a helper joined to the *source* node's network
 namespace, so it sees exactly what the node's own traffic sees, without any tool in the
 target image: `nc -z -w 1 <dst ip> <dst peer port>` for one pair, or chaos/helper/reach.py
 (copied into the helper) connecting to all of a source's peers at once, one helper a source.
@@ -21,7 +21,12 @@ from chaos_eval.errors import FaultError, ParameterError
 from chaos_eval.resources import shipped
 from chaos_eval.subject import Node
 
-NC_TIMEOUT_S = 1  # nc -w / reach.py: connect timeout of one reachability probe
+NC_TIMEOUT_S = 1  # nc -w: connect timeout of one pair probe (nc takes whole seconds)
+# reach.py's connect timeout. On a bridge a handshake completes in well under a millisecond
+# (the kernel answers a SYN in softirq, whatever the load on user space), so a peer that
+# has not completed one within 0.3 s is blocked (DROP) or gone: 300x the margin, and a
+# verify loop that polls re-probes a pair seen wrongly anyway.
+REACH_TIMEOUT_S = 0.3
 REACH_PATH = "/tmp/chaos-eval-reach.py"  # chaos/helper/reach.py, in the helper's filesystem
 
 
@@ -88,16 +93,16 @@ async def probe_pair(
 
 
 def reach_argv(
-    targets: Iterable[tuple[str, int]], timeout_s: int = NC_TIMEOUT_S
+    targets: Iterable[tuple[str, int]], timeout_s: float = REACH_TIMEOUT_S
 ) -> tuple[str, ...]:
     """argv of one helper probing every (ip, port) at once with chaos/helper/reach.py
     (copied in as REACH_PATH): one `<ip> <port> open|closed <reason>` line each."""
-    if timeout_s < 1:
-        raise ParameterError(f"probe timeout must be >= 1 s, got {timeout_s}")
+    if not 0.05 <= timeout_s <= 30:
+        raise ParameterError(f"probe timeout must be within 0.05-30 s, got {timeout_s}")
     args = [a for ip, port in targets for a in (checked_ipv4(ip), str(checked_port(port)))]
     if not args:
         raise ParameterError("no targets to probe")
-    return ("python3", REACH_PATH, str(timeout_s), *args)
+    return ("python3", REACH_PATH, f"{timeout_s:g}", *args)
 
 
 def parse_reach(stdout: str, targets: tuple[tuple[str, int], ...]) -> tuple[tuple[bool, str], ...]:
@@ -126,17 +131,18 @@ async def probe_from(
     dsts: tuple[Node, ...],
     *,
     image: str = HELPER_IMAGE_DEFAULT,
+    timeout_s: float = REACH_TIMEOUT_S,
 ) -> tuple[PairProbe, ...]:
     """Connect from `src` to every one of `dsts`' peer ports at once, in ONE helper joined
-    to `src`'s netns. Raises DockerError if the helper cannot run (e.g. `src` is not
-    running), FaultError if it answers nonsense."""
+    to `src`'s netns (each connect given `timeout_s`). Raises DockerError if the helper
+    cannot run (e.g. `src` is not running), FaultError if it answers nonsense."""
     targets = tuple((checked_ipv4(d.address), peer_port(d)) for d in dsts)
     res = await docker.run_helper(
-        reach_argv(targets),
+        reach_argv(targets, timeout_s),
         labels=labels,
         netns_of=src.container_id,
         image=image,
-        timeout_s=NC_TIMEOUT_S + 20,
+        timeout_s=timeout_s + 20,
         files={REACH_PATH: reach_program()},
     )
     if not res.ok:

@@ -12,6 +12,7 @@ than at baseline is lost (50 probes). It re-measures until that holds or 15 s pa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
@@ -123,8 +124,9 @@ class ShapedFault:
             figures: dict[str, float | str] = {}
             holds = True
             for node in self.targets:
-                residue = await self.shaping.residue(node)
-                now, _ = await self.ping(node, BASELINE_PROBES, BASELINE_INTERVAL_S, 2)
+                residue, (now, _) = await asyncio.gather(  # independent: at once
+                    self.shaping.residue(node),
+                    self.ping(node, BASELINE_PROBES, BASELINE_INTERVAL_S, 2))
                 ok, figs = self._removed(node, now)
                 holds = holds and ok and residue.clean
                 notes.append(f"{residue}, {'back to baseline' if ok else 'NOT at baseline'}")

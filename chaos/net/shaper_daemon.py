@@ -99,7 +99,7 @@ async def start_shaper(
         return _Startup(logs, event, await docker.inspect(name), inspected=True)
 
     seen, _ = await poll_until(look, lambda s: s.settled, SHAPER_READY_TIMEOUT_S,
-                               POLL_INTERVAL_S)
+                               POLL_INTERVAL_S, backoff=1.0)
     event, logs = seen.event, seen.logs
     if event is not None and event["event"] == "bound":
         return
@@ -123,7 +123,7 @@ async def stop_shaper(docker: Docker, name: str, node: str) -> None:
             await docker.kill(name, "SIGTERM")
         await poll_until(lambda: docker.inspect(name),
                          lambda i: i is None or not i.running,
-                         SHAPER_STOP_TIMEOUT_S, POLL_INTERVAL_S)
+                         SHAPER_STOP_TIMEOUT_S, POLL_INTERVAL_S, backoff=1.0)
     event = shaper_event(await docker.logs(name))
     log.info("%s: shaper %s: %s", node, name, event)
     await docker.remove(name)

@@ -9,6 +9,7 @@ building behind it, live in eval/engine/containers.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -140,21 +141,24 @@ class Docker(HelperContainers):
         return result
 
     async def remove_labelled(self, res: Labelled) -> None:
-        """Force-remove containers, then networks, then volumes. Missing ones are fine."""
+        """Force-remove containers (at once, each in its own worker thread), then networks,
+        then volumes. Missing ones are fine."""
+        api = self.client.api
 
-        def run() -> None:
-            api = self.client.api
-            for cid in res.containers:
-                with contextlib.suppress(docker.errors.NotFound):
-                    api.remove_container(cid, force=True, v=True)
+        def remove(fn: Any, *args: Any, **kw: Any) -> None:
+            with contextlib.suppress(docker.errors.NotFound):
+                fn(*args, **kw)
+
+        await asyncio.gather(*(self._call("remove container", remove, api.remove_container,
+                                          cid, force=True, v=True) for cid in res.containers))
+
+        def rest() -> None:
             for nid in res.networks:
-                with contextlib.suppress(docker.errors.NotFound):
-                    api.remove_network(nid)
+                remove(api.remove_network, nid)
             for vol in res.volumes:
-                with contextlib.suppress(docker.errors.NotFound):
-                    api.remove_volume(vol, force=True)
+                remove(api.remove_volume, vol, force=True)
 
-        await self._call("remove labelled", run)
+        await self._call("remove labelled", rest)
 
     # -- images -------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """Helper containers: small, never-privileged containers the harness runs next to a target
 (tc, iptables, probes, disk fills, snapshots). They drop every capability and add back only
 what the caller names; one joins a target's network namespace or mounts its data volume.
-One-shot helpers run to completion and are removed whatever happens; daemon helpers (the
-packet shaper) run until removed by label. Part of the `Docker` facade (eval/engine/client.py).
+A command for a node that has a node helper is exec'd into it (eval/engine/helper_exec.py);
+otherwise one-shot helpers run to completion and are removed whatever happens; daemon
+helpers (the packet shaper) run until removed by label. Part of the `Docker` facade
+(eval/engine/client.py).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from chaos_eval.engine.connection import EngineConnection
 from chaos_eval.engine.containers import HelperResult, helper_archive, helper_kwargs
+from chaos_eval.engine.helper_exec import NodeHelpers
 from chaos_eval.errors import DockerError
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 HELPER_IMAGE_DEFAULT = os.environ.get("CHAOS_EVAL_IMAGE_HELPER", "chaos-eval/helper:local")
 
 
-class HelperContainers(EngineConnection):
+class HelperContainers(NodeHelpers):
     """Running helper containers (module docstring)."""
 
     async def run_helper(
@@ -42,14 +44,21 @@ class HelperContainers(EngineConnection):
         timeout_s: float = 30.0,
         files: Mapping[str, bytes] | None = None,
     ) -> HelperResult:
-        """Run argv to completion in a one-shot helper and remove it, whatever happens
-        (also when it never started).
+        """Run argv to completion: exec'd into the node helper of `netns_of` when it has
+        one that fits the call (eval/engine/helper_exec.py), else in a one-shot helper
+        removed whatever happens (also when it never started).
 
         netns_of: join that container's network namespace (tc, iptables, probes).
         volume: mount that volume at /target (disk faults).
         files: absolute path -> content, copied into the helper's own filesystem before it
             starts (an iptables-restore rules file, a probe program); never into the target.
         """
+        argv, caps = tuple(argv), tuple(caps)
+        if netns_of is not None:
+            done = await self.node_exec(argv, netns_of=netns_of, volume=volume, caps=caps,
+                                        image=image, timeout_s=timeout_s, files=files)
+            if done is not None:
+                return done
         archive = helper_archive(files) if files else None
         kwargs = helper_kwargs(
             image=image,

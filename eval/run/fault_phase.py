@@ -84,12 +84,19 @@ async def fault_phase(
     targets = select_targets(plan.chaos.target, nodes, plan.seed, leader, plan.chaos.role)
     await store.record_targets(plan.trial_id, [n.name for n in targets])
     fault = build_fault(plan, targets, nodes, replace(ctx, subject=subject), docker)
-    if isinstance(fault, BaselineAware):
-        await fault.measure_baseline()
-    # Generic proof of removal (eval/cleanup/removal_proof.py): every node now, compared later.
-    check = await snapshot_before(
-        plan.subject.type, docker, ctx, nodes, rec.proof, plan.timing.cleanup_timeout_s
+    # The fault's own baseline and the generic proof of removal's before-snapshot (eval/
+    # cleanup/removal_proof.py: every node now, compared later) observe, change nothing and
+    # are independent: taken at once.
+    check, *baseline = await asyncio.gather(
+        snapshot_before(
+            plan.subject.type, docker, ctx, nodes, rec.proof, plan.timing.cleanup_timeout_s),
+        *([fault.measure_baseline()] if isinstance(fault, BaselineAware) else []),
+        return_exceptions=True,  # both run to their end; then the first failure is raised
     )
+    for failed in (check, *baseline):
+        if isinstance(failed, BaseException):
+            raise failed
+    assert isinstance(check, RemovalCheck)
     ledger_id = await store.record_fault_planned(
         plan.trial_id,
         kind=fault.kind,

@@ -20,11 +20,15 @@ and steps that finish despite cancellation (eval/run/shield.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from chaos_eval.engine.client import Docker
+from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
+from chaos_eval.engine.helper_exec import NODE_HELPER_ROLE
 from chaos_eval.errors import ChaosEvalError, CleanupError, EngineUnreachable, StoreWriteFailed
 from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.run.budgets import CleanupBudget
@@ -42,7 +46,7 @@ from chaos_eval.run.traffic import Traffic, build_workload, check_history
 from chaos_eval.spec import registry
 from chaos_eval.spec.config import SubjectSpec
 from chaos_eval.store.store import Store
-from chaos_eval.subject import Subject, TrialContext
+from chaos_eval.subject import Node, Subject, TrialContext
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +57,52 @@ def build_subject(spec: SubjectSpec, ctx: TrialContext, docker: Docker) -> Subje
     return subject
 
 
+def ctx_of(plan: TrialPlan) -> TrialContext:
+    return TrialContext(plan.campaign_id, plan.key, plan.seed, plan.campaign_uid)
+
+
+def start_node_helpers(
+    plan: TrialPlan, docker: Docker, ctx: TrialContext, nodes: Sequence[Node]
+) -> asyncio.Task[Any] | None:
+    """A fault trial on a subject whose images include the helper: one long-lived helper per
+    node (eval/engine/helper_exec.py), started in the background so the warm-up hides it;
+    the fault and the snapshots exec their commands into them."""
+    if plan.chaos is None or "helper" not in registry.SUBJECT_IMAGES.get(plan.subject.type, ()):
+        return None
+    return asyncio.create_task(docker.start_node_helpers(
+        [(n.container_id, n.data_volume) for n in nodes],
+        labels=ctx.labels(NODE_HELPER_ROLE), image=HELPER_IMAGE_DEFAULT,
+    ), name=f"node-helpers-{plan.key[:8]}")
+
+
+async def settle(task: asyncio.Task[Any]) -> None:
+    """Wait for a node-helper task; a failure only means one-shot helpers (logged)."""
+    try:
+        await task
+    except ChaosEvalError as e:
+        log.warning("node helpers: %s (commands run in one-shot helpers)", e)
+
+
+async def release_node_helpers(
+    docker: Docker, ctx: TrialContext, tasks: Sequence[asyncio.Task[Any]]
+) -> None:
+    """Stop starting node helpers, then remove every one of the trial (by label)."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    try:
+        await docker.remove_node_helpers(ctx.labels(NODE_HELPER_ROLE))
+    except ChaosEvalError as e:  # teardown removes whatever is labelled with the trial
+        log.warning("removing node helpers: %s", e)
+
+
 async def run_trial(
     plan: TrialPlan, store: Store, docker: Docker, control: RunControl
 ) -> TrialStatus:
     attempt = await store.record_trial_started(plan.trial_id)
-    ctx = TrialContext(plan.campaign_id, plan.key, plan.seed, plan.campaign_uid)
+    ctx = ctx_of(plan)
     rec = TrialRecord()
     t0 = time.monotonic()
 
@@ -67,6 +112,7 @@ async def run_trial(
     subject: Subject | None = None
     workload: Traffic | None = None
     losses = docker.engine_losses
+    helpers: list[asyncio.Task[Any]] = []
     try:
         subject = build_subject(plan.subject, ctx, docker)
         await subject.up()
@@ -81,13 +127,20 @@ async def run_trial(
         nodes = await subject.nodes()
         rec.proof["state_before"] = state_json(await subject.state())
         await store.record_phase(plan.trial_id, TrialPhase.HEALTHY)
+        starting = start_node_helpers(plan, docker, ctx, nodes)
+        helpers += [starting] if starting is not None else []
 
         workload = build_workload(plan, subject, nodes, attempt, clock)
         wl_task = asyncio.create_task(workload.run(), name=f"workload-{plan.key[:8]}")
         await store.record_phase(plan.trial_id, TrialPhase.WARMUP)
         await asyncio.sleep(plan.timing.warmup_s)  # configured phase: steady state before fault
+        if starting is not None:
+            await settle(starting)
 
         window, recovery = await fault_phase(plan, subject, nodes, ctx, docker, store, rec, clock)
+        if starting is not None:  # no helper command after the fault phase: overlap removal
+            helpers.append(asyncio.create_task(
+                docker.remove_node_helpers(ctx.labels(NODE_HELPER_ROLE))))
         await store.record_phase(plan.trial_id, TrialPhase.RECOVERY)
         recovered, rec.recovery_s, last = await recovery
         rec.proof["state_after"] = state_json(await subject.state())
@@ -115,7 +168,7 @@ async def run_trial(
         # One shielded unit: a second cancellation (Ctrl-C twice) must not skip any step.
         await shielded(
             _finish(plan, store, docker, control, subject, workload, rec, clock, attempt,
-                    losses),
+                    losses, helpers),
             CleanupBudget(plan.timing.cleanup_timeout_s).finish_s,
         )
     return rec.status
@@ -132,6 +185,7 @@ async def _finish(
     clock: Callable[[], float],
     attempt: int,
     losses: int,
+    helpers: Sequence[asyncio.Task[Any]] = (),
 ) -> None:
     """Stop the workload, keep the evidence of a trial that did not pass (container logs,
     compose config), tear the cluster down (unless hurrying), write the final record (an
@@ -144,6 +198,8 @@ async def _finish(
             await keep_evidence(subject, docker, store, plan.trial_id, attempt, rec)
         except StoreWriteFailed as e:  # the teardown below must not depend on the store
             log.error("trial %s: evidence not kept: %s", plan.key, e)
+    if helpers:
+        await release_node_helpers(docker, ctx_of(plan), helpers)
     if subject is not None and not control.hurry:
         try:
             await asyncio.wait_for(subject.teardown(), plan.timing.cleanup_timeout_s)

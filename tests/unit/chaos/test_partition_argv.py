@@ -304,7 +304,7 @@ def test_reach_argv_and_parse() -> None:
     assert reach_argv(targets) == (
         "python3",
         REACH_PATH,
-        "1",
+        "0.3",
         "172.20.0.3",
         "2380",
         "172.20.0.4",

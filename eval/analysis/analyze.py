@@ -17,10 +17,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from chaos_eval.analysis.cell import Cell, CellTally, Spread, metrics_of
+from chaos_eval.analysis.cell import Cell, CellTally, Spread
 from chaos_eval.commands import rerun_commands
 from chaos_eval.errors import StoreError
 from chaos_eval.outcomes import TrialStatus
+from chaos_eval.store.figures import figures_of
 from chaos_eval.store.records import CampaignRow, TrialRow
 from chaos_eval.store.results import TrialResult
 
@@ -58,14 +59,12 @@ class TrialBrief:
 
 
 def brief(t: TrialResult) -> TrialBrief:
-    m = t.measurements
-    av = metrics_of(m).get("availability")
-    lin = m.get("linearizability")
+    f = t.figures
+    lin = f.linearizability
     return TrialBrief(
         t.id, t.key, t.ordinal, t.subject, t.fault, t.params, t.repetition, t.seed, t.status,
-        t.finished_at, t.recovery_s, t.reasons, t.error, m.get("wall_s"),
-        av.get("during") if isinstance(av, dict) else None, "window" in m,
-        lin.get("verdict") if isinstance(lin, dict) else None,
+        t.finished_at, t.recovery_s, t.reasons, t.error, f.wall_s, f.availability_during,
+        f.windowed, lin.get("verdict") if isinstance(lin, dict) else None,
     )  # fmt: skip
 
 
@@ -168,7 +167,8 @@ def result_of(t: TrialRow) -> TrialResult:
     """A full trial row as analysis reads it (what the store's streamed results hold)."""
     return TrialResult(
         t.id, t.key, t.ordinal, t.subject, t.fault, t.params, t.repetition, t.seed, t.status,
-        t.finished_at, t.recovery_s, tuple(json.loads(t.targets or "[]")), t.measurements_dict,
+        t.finished_at, t.recovery_s, tuple(json.loads(t.targets or "[]")),
+        figures_of(t.measurements_dict),
         tuple(json.loads(t.reasons)), t.error,
     )  # fmt: skip
 

@@ -22,9 +22,9 @@ from chaos_eval.analysis.intervals import rounded as _r
 from chaos_eval.analysis.linearizability import history_counts
 from chaos_eval.analysis.metrics import percentile
 from chaos_eval.outcomes import TrialStatus
+from chaos_eval.store.figures import PHASES
 from chaos_eval.store.results import TrialResult
 
-PHASES = ("before", "during", "active", "after")  # active: the proven part of during
 JUDGED = (TrialStatus.PASSED, TrialStatus.FAILED)
 UNFINISHED = (TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.INTERRUPTED)
 NodeFigures = dict[str, dict[str, dict[str, float | None]]]
@@ -116,19 +116,6 @@ class Cell:
             {} if self.ended is None else {"ended": self.ended})
 
 
-def dig(cur: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(p)
-    return cur
-
-
-def metrics_of(measurements: dict[str, Any]) -> dict[str, Any]:
-    m = measurements.get("metrics")
-    return m if isinstance(m, dict) else {}
-
-
 def _mean(xs: Sequence[float | None]) -> float | None:
     vals = [x for x in xs if x is not None]
     return statistics.fmean(vals) if vals else None  # fsum: the order of xs does not matter
@@ -143,9 +130,9 @@ class _Groups:
     """group -> the per-node figures of each trial: availability, then p50, per phase."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[tuple[Any, ...]]] = {}
+        self.rows: dict[str, list[Sequence[Any]]] = {}
 
-    def add(self, group: str, figures: tuple[Any, ...]) -> None:
+    def add(self, group: str, figures: Sequence[Any]) -> None:
         rows = self.rows.get(group)
         if rows is None:
             rows = self.rows[group] = []
@@ -160,12 +147,6 @@ class _Groups:
                 "latency_p50_ms": {ph: _r(_median(cols[4 + i])) for i, ph in enumerate(PHASES)},
             }
         return out
-
-
-def node_figures(phases: dict[str, Any]) -> tuple[Any, ...]:
-    """One node's figures in one trial: availability per phase, then p50 (ms) per phase."""
-    f = [phases.get(ph) or {} for ph in PHASES]
-    return (*[x.get("availability") for x in f], *[x.get("p50_ms") for x in f])
 
 
 class CellTally:
@@ -188,7 +169,8 @@ class CellTally:
     def add(self, t: TrialResult) -> None:
         self.ids.append(t.id)
         self.count[t.status] += 1
-        if (lin := t.measurements.get("linearizability")) is not None:
+        f = t.figures
+        if (lin := f.linearizability) is not None:
             self.lin.append(lin)
         if t.status in self.why:
             self.why[t.status] += [*t.reasons, *([t.error] if t.error else [])]
@@ -196,16 +178,11 @@ class CellTally:
             return
         if t.recovery_s is not None:
             self.rec[t.status].append(t.recovery_s)
-        m = metrics_of(t.measurements)
-        av, lat = m.get("availability"), dig(m, "latency_ms", "during")
-        av = av if isinstance(av, dict) else {}
-        lat = lat if isinstance(lat, dict) else {}
-        self.judged.append((av.get("during"), av.get("after"), av.get("active"),
-                            lat.get("p50"), lat.get("p99"), m.get("lost_writes")))  # fmt: skip
-        for node, phases in (m.get("per_node") or {}).items():
-            figures = node_figures(phases)
-            self.nodes.add(node, figures)
-            self.roles.add("target" if node in t.targets else "other", figures)
+        self.judged.append(f[3:9])  # availability during/after/active, p50, p99, lost writes
+        nodes, roles, targets = self.nodes, self.roles, t.targets
+        for node, *figures in f.per_node:
+            nodes.add(node, figures)
+            roles.add("target" if node in targets else "other", figures)
 
     def cell(self, seed: int) -> Cell:
         c, rec = self.count, self.rec[TrialStatus.PASSED] + self.rec[TrialStatus.FAILED]

@@ -206,6 +206,14 @@ TRIAL_ORDER = """
 CREATE INDEX trials_order ON trials(campaign_id, ordinal, status, key, subject, fault, params)
 """
 
+# Reads at scale, per trial: the figures analysis reads of a trial's measurements, compact
+# (eval/store/figures.py); filled in for the rows already there by `chaos_figures`, a function
+# the migrating connection registers (eval/store/upgrade.py). NULL: derive from measurements.
+TRIAL_FIGURES = """
+ALTER TABLE trials ADD COLUMN figures TEXT;
+UPDATE trials SET figures = chaos_figures(measurements)
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
@@ -216,6 +224,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0006_shards", SHARDS),
     ("0007_read_indexes", READ_INDEXES),
     ("0008_trial_order", TRIAL_ORDER),
+    ("0009_trial_figures", TRIAL_FIGURES),
 )
 # migrations that rebuild a table others reference: run with foreign keys off, checked after
 REBUILDS = frozenset({"0005_campaign_held_closed"})

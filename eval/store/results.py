@@ -1,7 +1,9 @@
 """A trial as the read commands analyse it (`TrialResult`), and its checked, fast conversion
 from a row: what `analyze`, `report`, `compare` and `--junit` stream, cell by cell.
 
-Every column but the proof; the JSON columns parsed once, here, and checked like every row
+Every column but the proof and the measurements, of which it holds the figures analysis reads
+(eval/store/figures.py: the row's compact `figures`, or where that is NULL, derived from its
+measurements); the JSON columns parsed once, here, and checked like every row
 read (eval/store/records.py: a value of the wrong type, an unknown status, JSON that does not
 parse to what it should is a StoreCorrupt naming the table, the row and the column). At 100k
 trials the conversion is on the hot path: the common case is one type test per column, the
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos_eval.outcomes import TrialStatus
+from chaos_eval.store.figures import FIELDS, Figures, figures_of
 from chaos_eval.store.records import _check, _corrupt
 
 
@@ -34,7 +37,7 @@ class TrialResult:
     finished_at: float | None
     recovery_s: float | None
     targets: tuple[Any, ...]  # the nodes the fault targeted
-    measurements: dict[str, Any]
+    figures: Figures  # what analysis reads of the measurements
     reasons: tuple[Any, ...]
     error: str
 
@@ -45,9 +48,11 @@ _COLUMNS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("fault", (str,)), ("params", (str,)), ("repetition", (int,)), ("seed", (int,)),
     ("status", (TrialStatus,)), ("finished_at", (float, type(None))),
     ("recovery_s", (float, type(None))), ("targets", (str,)), ("measurements", (str,)),
-    ("reasons", (str,)), ("error", (str,)),
+    ("reasons", (str,)), ("error", (str,)), ("figures", (str, type(None))),
 )  # fmt: skip
-RESULT_COLUMNS = ", ".join(name for name, _ in _COLUMNS)
+# the measurements only where the figures are NULL (a row merged from an older shard...)
+RESULT_COLUMNS = ", ".join(name for name, _ in _COLUMNS).replace(
+    "measurements", "CASE WHEN figures IS NULL THEN measurements ELSE '' END")
 _PLAIN = tuple((i, c) for i, c in enumerate(_COLUMNS) if c[0] != "status")
 _STATUS = TrialStatus._value2member_map_
 _JSON_SHAPES = {"params": dict, "targets": list, "measurements": dict, "reasons": list}
@@ -88,10 +93,22 @@ class ResultReader:
             _check("trials", rid, "status", v[8], (TrialStatus,))  # raises, naming the value
             raise AssertionError("unreachable")
         self._json(rid, "params", v[5], cache=True)
+        if v[15] is None:
+            figures = figures_of(self._json(rid, "measurements", v[12], cache=False))
+        else:
+            figures = self._figures(rid, v[15])
         return TrialResult(
             v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], status, v[9], v[10],
-            self._json(rid, "targets", v[11], cache=True),
-            self._json(rid, "measurements", v[12], cache=False),
-            self._json(rid, "reasons", v[13], cache=True),
-            v[14],
+            self._json(rid, "targets", v[11], cache=True), figures,
+            self._json(rid, "reasons", v[13], cache=True), v[14],
         )  # fmt: skip
+
+    @staticmethod
+    def _figures(rid: object, text: str) -> Figures:
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise _corrupt("trials", rid, "figures", f"malformed JSON ({e})") from None
+        if type(value) is not list or len(value) != FIELDS or type(value[-1]) is not list:
+            raise _corrupt("trials", rid, "figures", f"expected a list of {FIELDS} figures")
+        return Figures._make(value)

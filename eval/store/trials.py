@@ -14,6 +14,7 @@ from chaos_eval.errors import StoreCorrupt, StoreError
 from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.spec.matrix import PlannedTrial
 from chaos_eval.store.connection import Connection
+from chaos_eval.store.figures import sql_figures
 from chaos_eval.store.records import TrialRow, trial_row
 from chaos_eval.store.results import RESULT_COLUMNS, ResultReader, TrialResult
 
@@ -156,15 +157,17 @@ class Trials:
         error: str = "",
     ) -> None:
         now = time.time()
+        measured = json.dumps(measurements, sort_keys=True)
         async with self._conn.transaction() as db:
             await db.execute(
                 "UPDATE trials SET status = ?, finished_at = ?, recovery_s = ?, measurements = ?,"
-                " proof = ?, reasons = ?, error = ? WHERE id = ?",
+                " figures = ?, proof = ?, reasons = ?, error = ? WHERE id = ?",
                 (
                     status.value,
                     now,
                     recovery_s,
-                    json.dumps(measurements, sort_keys=True),
+                    measured,
+                    sql_figures(measured),  # what analysis reads of them (store/figures.py)
                     json.dumps(proof, sort_keys=True),
                     json.dumps(list(reasons)),
                     error,

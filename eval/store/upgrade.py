@@ -11,6 +11,7 @@ from pathlib import Path
 
 from chaos_eval.errors import StoreError
 from chaos_eval.store.access import Access
+from chaos_eval.store.figures import sql_figures
 from chaos_eval.store.migrations import MIGRATIONS, REBUILDS
 from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, OpRow, TrialRow
 
@@ -61,6 +62,7 @@ def _apply(db: sqlite3.Connection, path: Path, name: str, sql: str) -> None:
     foreign keys off (a no-op inside a transaction, so set before it) and is checked before
     the commit."""
     rebuild = name in REBUILDS
+    db.create_function("chaos_figures", 1, sql_figures, deterministic=True)  # 0009's backfill
     if rebuild:
         db.execute("PRAGMA foreign_keys = OFF")
     db.execute("BEGIN IMMEDIATE")

@@ -63,6 +63,7 @@ async def test_migrations_wal_and_reopen(tmp_path: Path) -> None:
         "0006_shards",
         "0007_read_indexes",
         "0008_trial_order",
+        "0009_trial_figures",
     ]
     raw.close()
     store = await Store.open(db)  # reopening applies nothing twice

@@ -75,5 +75,5 @@ def sql_figures(measurements_text: object) -> str | None:
     derived (the read path then reads the measurements, and reports what is wrong with them)."""
     try:
         return figures_json(measurements_text) if isinstance(measurements_text, str) else None
-    except Exception:  # noqa: BLE001 - any failure leaves the row to the read path's checks
+    except Exception:  # any failure leaves the row to the read path's checks
         return None

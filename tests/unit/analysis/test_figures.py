@@ -77,7 +77,8 @@ def test_migration_0009_fills_in_the_figures_of_existing_rows(made: Path, tmp_pa
     asyncio.run(migrate())
     after = _figures(db)  # every row: those never finished hold the figures of "{}"
     assert [a for a, b in zip(after, before, strict=True) if b is not None] == [
-        b for b in before if b is not None]
+        b for b in before if b is not None
+    ]
     assert dict(outputs(tmp_path)) == GOLDEN
 
 

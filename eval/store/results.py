@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import json.scanner
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,10 @@ RESULT_COLUMNS = ", ".join(name for name, _ in _COLUMNS).replace(
 )
 _PLAIN = tuple((i, c) for i, c in enumerate(_COLUMNS) if c[0] != "status")
 _STATUS = TrialStatus._value2member_map_
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[no-untyped-call]
+# json.loads without its wrappers: (value, end) of the JSON value at 0, StopIteration if none
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
 _JSON_SHAPES = {"params": dict, "targets": list, "measurements": dict, "reasons": list}
 
 

@@ -9,48 +9,25 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import docker
 import pytest
 
 from chaos_eval.images.build import BuildResult
+from tests.integration.tmux_support import ROOT, run_campaign_in_tmux
 
-ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "dashboard.yaml"
 pytestmark = pytest.mark.docker
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run(
-        ["tmux", *args], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
 
 
 def test_dashboard_bars_move_in_a_real_terminal(
     tmp_path: Path, built_images: dict[str, BuildResult]
 ) -> None:
     assert shutil.which("tmux"), "tmux is needed (apt-get install -y tmux)"
-    session = f"chaos-eval-dash-{uuid.uuid4().hex[:8]}"
     db = tmp_path / "eval.db"
-    tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "45", "-c", str(ROOT), "--",
-         sys.executable, "-m", "chaos_eval", "run", "campaign", str(CAMPAIGN), "--db", str(db))
-    tmux("set-option", "-t", session, "remain-on-exit", "on")
-    screens: list[str] = []
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            screens.append(tmux("capture-pane", "-p", "-t", session))
-            if tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() == "1":
-                screens.append(tmux("capture-pane", "-p", "-S", "-200", "-t", session))
-                break
-            time.sleep(1)
-        else:
-            raise AssertionError("the campaign did not end within 300 s")
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False, timeout=30)
+    screens = run_campaign_in_tmux(CAMPAIGN, db, name="dash", width=150, deadline_s=300,
+                                   scrollback=200)
     bar = re.compile(r"^etcd / node_kill \(signal=SIGKILL\)\s.*\s([012])/2\b")
     counts = [m.group(1) for s in screens for line in s.splitlines() if (m := bar.search(line))]
     seen = list(dict.fromkeys(counts))  # the order the cell's bar showed its counts in

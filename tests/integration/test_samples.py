@@ -13,22 +13,15 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from chaos_eval.images.build import BuildResult
+from tests.integration.tmux_support import ROOT, run_campaign_in_tmux
 
-ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN = ROOT / "tests" / "integration" / "campaigns" / "samples.yaml"
 pytestmark = pytest.mark.docker
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run(
-        ["tmux", *args], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,25 +33,10 @@ def test_a_sampled_campaign_ends_when_every_cell_has(
     tmp_path: Path, built_images: dict[str, BuildResult]
 ) -> None:
     assert shutil.which("tmux"), "tmux is needed (apt-get install -y tmux)"
-    session = f"chaos-eval-samples-{uuid.uuid4().hex[:8]}"
     db = tmp_path / "eval.db"
-    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "45", "-c", str(ROOT), "--",
-         sys.executable, "-m", "chaos_eval", "run", "campaign", str(CAMPAIGN), "--db", str(db))
-    tmux("set-option", "-t", session, "remain-on-exit", "on")
-    screens: list[str] = []
     started = time.monotonic()
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            screens.append(tmux("capture-pane", "-p", "-t", session))
-            if tmux("display-message", "-p", "-t", session, "#{pane_dead}").strip() == "1":
-                screens.append(tmux("capture-pane", "-p", "-S", "-300", "-t", session))
-                break
-            time.sleep(1)
-        else:
-            raise AssertionError("the sampled campaign did not end within 600 s")
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], check=False, timeout=30)
+    screens = run_campaign_in_tmux(CAMPAIGN, db, name="samples", width=160, deadline_s=600,
+                                   scrollback=300)
     wall = time.monotonic() - started
     bar = re.compile(r"^etcd / pause\s.*\s([0-2])/2\b")
     seen = list(dict.fromkeys(m.group(1) for s in screens for line in s.splitlines()

@@ -102,17 +102,13 @@ class SampledScheduler:
         recorded = [CellEnd.from_detail(e.detail)
                     for e in await self.store.events(self.campaign_id, CELL_ENDED)]
         ended = {e.cell: e for e in recorded if e is not None}
-        await self._refresh()
+        rows = {r.key: r for r in await self.store.trials(self.campaign_id)}
         for cell in self.cells:
+            cell.rows = {p.key: rows[p.key] for p, _ in cell.planned if p.key in rows}
             p = cell.planned[0][0]
             cell.end = ended.get((p.subject, p.fault, p.params, p.target))
             if cell.end is None:
                 await self._judge(cell)
-
-    async def _refresh(self) -> None:
-        rows = {r.key: r for r in await self.store.trials(self.campaign_id)}
-        for cell in self.cells:
-            cell.rows = {p.key: rows[p.key] for p, _ in cell.planned if p.key in rows}
 
     async def _judge(self, cell: SampledCell) -> None:
         if cell.end is not None:
@@ -170,7 +166,7 @@ class SampledScheduler:
         """One trial, then its cell judged, before its slot is given to the next pick."""
         try:
             await slot(row, coords, asyncio.Semaphore(0))  # the slot's own release is a no-op
-            await self._refresh()
+            cell.rows[row.key] = await self.store.trial(row.id)  # only this row changed
             await self._judge(cell)
         finally:
             cell.in_flight.discard(row.key)

@@ -243,9 +243,6 @@ def test_run_with_a_bad_file_creates_no_db(tmp_path: Path, bad: str) -> None:
     assert not db.exists() and sorted(x.name for x in tmp_path.iterdir()) == ["bad.yaml"]
 
 
-NOBODY = 65534
-
-
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root+setpriv")
 @pytest.mark.parametrize("cmd", ["status", "analyze", "report"])
 def test_another_user_reads_a_db_in_a_directory_it_may_not_write(
@@ -256,7 +253,7 @@ def test_another_user_reads_a_db_in_a_directory_it_may_not_write(
     ('attempt to write a readonly database')."""
     d = Path(tempfile.mkdtemp(prefix="chaos-eval-ro-"))
     try:
-        d.chmod(0o755)
+        d.chmod(0o555)  # nobody may write here, its owner included (no capabilities below)
         db = make_file(d / "eval.db", pristine.read_bytes())
         db.chmod(0o444)
         before = FileState.of(db)
@@ -268,7 +265,10 @@ def test_another_user_reads_a_db_in_a_directory_it_may_not_write(
             "report": ["report", "1", "-o", str(out / "r.html")],
         }[cmd]
         res = subprocess.run(
-            ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+            # as a user the file modes bind: root without a single capability (no
+            # CAP_DAC_OVERRIDE) rather than another uid, which could not reach a checkout or
+            # venv in a private directory (a `mktemp -d` clone is 0700)
+            ["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all",
              sys.executable, "-m", "chaos_eval", *args, "--db", str(db)],
             capture_output=True, text=True, timeout=120, cwd="/",
         )  # fmt: skip

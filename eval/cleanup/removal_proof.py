@@ -220,10 +220,18 @@ class RemovalCheck:
                 errors=(f"snapshot timed out ({self.timeout_s}s)",),
             )
 
-    async def confirm(self, removed: Evidence, proof: dict[str, Any]) -> Evidence:
-        """Snapshot again and compare; store both and the difference in `proof`. Returns
-        `removed`, made to fail (naming each discrepancy) when anything differs."""
-        after = await self._take()
+    async def take_after(self) -> ClusterSnapshot:
+        """The after-snapshot: once the fault's cleanup has returned, it observes, changes
+        nothing, and so may run beside the fault's own verify_removed."""
+        return await self._take()
+
+    async def confirm(
+        self, removed: Evidence, proof: dict[str, Any], after: ClusterSnapshot | None = None
+    ) -> Evidence:
+        """Compare with the after-snapshot (taken now unless given); store both and the
+        difference in `proof`. Returns `removed`, made to fail (naming each discrepancy)
+        when anything differs."""
+        after = after if after is not None else await self._take()
         diff = compare(self.before, after)
         proof["snapshot_after"] = after.to_json()
         proof["snapshot_diff"] = list(diff)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from chaos_eval.analysis.metrics import FaultWindow
@@ -62,10 +62,12 @@ async def fault_phase(
     store: Store,
     rec: TrialRecord,
     clock: Callable[[], float],
+    before: Awaitable[RemovalCheck] | None = None,
 ) -> tuple[FaultWindow, Recovery]:
     """Inject, hold, and always remove the fault. Returns the fault window on the trial clock
     and the recovery observation, which starts the moment `cleanup_chaos` returns and runs
-    while `verify_removed` gathers its proof."""
+    while `verify_removed` gathers its proof. `before`: the before-snapshot, if the trial
+    started taking it already (eval/run/trial.py: during the warm-up)."""
 
     def observe(removed_at: float) -> Recovery:
         return asyncio.create_task(
@@ -85,10 +87,10 @@ async def fault_phase(
     await store.record_targets(plan.trial_id, [n.name for n in targets])
     fault = build_fault(plan, targets, nodes, replace(ctx, subject=subject), docker)
     # The fault's own baseline and the generic proof of removal's before-snapshot (eval/
-    # cleanup/removal_proof.py: every node now, compared later) observe, change nothing and
-    # are independent: taken at once.
+    # cleanup/removal_proof.py: every node, compared later; taken during the warm-up when
+    # the trial started it there) observe, change nothing and are independent: at once.
     check, *baseline = await asyncio.gather(
-        snapshot_before(
+        before if before is not None else snapshot_before(
             plan.subject.type, docker, ctx, nodes, rec.proof, plan.timing.cleanup_timeout_s),
         *([fault.measure_baseline()] if isinstance(fault, BaselineAware) else []),
         return_exceptions=True,  # both run to their end; then the first failure is raised
@@ -168,21 +170,27 @@ async def _remove(
     outcome: list[tuple[float, Evidence]],
 ) -> None:
     """cleanup_chaos (or the undo plan) -> (fault gone: start observing recovery) ->
-    verify_removed -> snapshot comparison. Appends (when the fault was gone, the proof of
-    removal, failing if the snapshots differ) to `outcome`. Each step is bounded by step_s."""
+    verify_removed beside the after-snapshot -> snapshot comparison. Appends (when the fault
+    was gone, the proof of removal, failing if the snapshots differ) to `outcome`. Each step
+    is bounded by step_s."""
     step_s = CleanupBudget(plan.timing.cleanup_timeout_s).step_s
     removing_at = clock()
     await cleanup_or_undo(fault, docker, ctx, step_s)
     removed_at = clock()
     rec.measurements["cleanup_s"] = round(removed_at - removing_at, 3)
     holder.append(observe(removed_at))
+    after = asyncio.create_task(check.take_after())  # beside verify_removed: both observe
     try:
-        removed = await asyncio.wait_for(_verify_removed(fault), step_s)
-    except TimeoutError:
-        removed = Evidence(False, f"verify_removed timed out ({step_s}s)")
-    rec.proof["removed"] = removed.to_json()
-    rec.measurements["verify_removed_s"] = round(clock() - removed_at, 3)
-    removed = await check.confirm(removed, rec.proof)  # any snapshot difference fails it
+        try:
+            removed = await asyncio.wait_for(_verify_removed(fault), step_s)
+        except TimeoutError:
+            removed = Evidence(False, f"verify_removed timed out ({step_s}s)")
+        rec.proof["removed"] = removed.to_json()
+        rec.measurements["verify_removed_s"] = round(clock() - removed_at, 3)
+        # any snapshot difference fails it
+        removed = await check.confirm(removed, rec.proof, await after)
+    finally:
+        after.cancel()
     outcome.append((removed_at, removed))
     await store.record_phase(plan.trial_id, TrialPhase.FAULT_REMOVED, removed.summary)
 

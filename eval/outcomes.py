@@ -67,6 +67,7 @@ class TrialPhase(StrEnum):
     STARTED = "started"
     CLUSTER_UP = "cluster_up"
     HEALTHY = "healthy"
+    QUEUED = "queued"  # healthy, waiting for its turn (a warm pool's cluster started ahead)
     WARMUP = "warmup"
     FAULT_ACTIVE = "fault_active"
     FAULT_REMOVED = "fault_removed"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from chaos_eval.outcomes import TrialStatus
+from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.spec.config import CampaignConfig
 from chaos_eval.store.records import TrialRow, trial_label
 
@@ -146,8 +146,8 @@ def _alarms(
             f"threshold {drift.failure_rate:.0%}",
         ))
     stuck_after = drift.stuck_after_s(cfg.longest_phase_s)
-    for r in running:
-        if r.phase_age_s > stuck_after:
+    for r in running:  # waiting for a turn is waiting for another trial, not being stuck
+        if r.phase_age_s > stuck_after and r.phase != TrialPhase.QUEUED.value:
             since = f"{r.phase_age_s:.0f}s"
             out.append(Alarm(
                 STUCK_TRIAL, f"trial {r.id} in {r.phase} since {r.phase_since:.3f}",

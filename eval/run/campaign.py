@@ -27,6 +27,7 @@ from chaos_eval.run.sampling import SampledScheduler, sampled_cells
 from chaos_eval.run.shield import shielded
 from chaos_eval.run.signals import handling_signals
 from chaos_eval.run.trial import run_trial
+from chaos_eval.run.warm_pool import Slots
 from chaos_eval.run.watch import CampaignWatch
 from chaos_eval.spec.config import CampaignConfig
 from chaos_eval.spec.matrix import BASELINE, Coordinates, expand
@@ -67,6 +68,7 @@ class CampaignRunner:
         self.held = False  # a hold arrived through the db (eval/run/watch.py)
         self.watch = CampaignWatch(store, campaign.id, cfg)
         self._running: set[asyncio.Task[None]] = set()
+        self.slots = Slots(cfg.parallel, cfg.warm_pool, self.stop, cfg.cooldown_seconds)
 
     # -- signals ------------------------------------------------------------------------
 
@@ -140,7 +142,7 @@ class CampaignRunner:
 
     async def _schedule(self) -> CampaignStatus:
         todo = await remaining(self.store, self.cfg, self.campaign.id)
-        sem = asyncio.Semaphore(self.cfg.parallel)  # THE concurrency bound
+        sem = self.slots.clusters  # THE concurrency bound, with the turns (warm_pool.py)
         # Pilot gate: every baseline finishes before any other trial starts; a baseline that
         # missed its SLO means the environment is broken, so the matrix does not run.
         tasks = await self._launch([t for t in todo if t[1].chaos is None], sem)
@@ -285,8 +287,10 @@ class CampaignRunner:
     async def _await_trial(self, plan: TrialPlan) -> TrialStatus:
         """Run one trial to its deadline (eval/run/deadline.py); a timed-out trial is `error`."""
         timeout_s = self.cfg.timing.trial_timeout_s
+        turn = self.slots.turn()  # its wait for a turn does not count against its deadline
         status, timed_out = await run_to_deadline(
-            run_trial(plan, self.store, self.docker, self.control), timeout_s
+            run_trial(plan, self.store, self.docker, self.control, turn), timeout_s,
+            lambda: turn.waiting_s,
         )
         if timed_out or status is None:
             await self.store.mark_trial_error(

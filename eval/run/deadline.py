@@ -6,24 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-async def run_to_deadline(coro: Coroutine[Any, Any, T], timeout_s: float) -> tuple[T | None, bool]:
+async def run_to_deadline(
+    coro: Coroutine[Any, Any, T], timeout_s: float, excluded: Callable[[], float] | None = None
+) -> tuple[T | None, bool]:
     """(result, False), or (None, True) when the deadline cancelled it. A cancellation of the
     caller is forwarded and re-raised once the task has finished. Unlike asyncio.wait_for, a
     second cancellation cannot orphan the task mid-cleanup. An exception of the task is
-    raised here (never lost)."""
+    raised here (never lost). `excluded()`: seconds so far that do not count against the
+    deadline (a trial waiting for its turn, eval/run/warm_pool.py)."""
     task = asyncio.ensure_future(coro)
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
+    started = loop.time()
     cancelled = timed_out = False
     while not task.done():
-        remaining = deadline - loop.time()
+        grace = excluded() if excluded is not None else 0.0
+        remaining = started + timeout_s + grace - loop.time()
         if remaining <= 0 and not timed_out:
             timed_out = True
             task.cancel()

@@ -1,9 +1,13 @@
 """One trial, top to bottom: fresh cluster, workload, one fault, recovery, verdict.
 
-    record running -> up -> wait healthy -> start workload -> warm-up -> ledger row,
-    inject, verify active -> hold -> finally: cleanup_chaos, verify removed, close ledger
-    -> observe recovery -> stop workload, final reads -> metrics + verdict -> record
-    -> finally: tear the cluster down
+    record running -> up -> wait healthy (node helpers starting beside it) -> take a turn
+    -> start workload -> warm-up (before-snapshot beside it) -> ledger row, inject, verify
+    active -> hold -> finally: cleanup_chaos, verify removed (after-snapshot beside it),
+    close ledger -> observe recovery -> stop workload, final reads -> metrics + verdict ->
+    give the turn back -> finally: tear the cluster down -> record
+
+A turn (eval/run/warm_pool.py) is what `parallel` bounds; with a warm pool, the next trial's
+cluster starts while this one runs, and this one tears down while the next one runs.
 
 Every phase boundary is written to the store, so a crash anywhere leaves a record resume
 can act on. Cleanup and teardown are shielded from cancellation and bounded by their own
@@ -26,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from chaos_eval.cleanup.removal_proof import RemovalCheck, snapshot_before
 from chaos_eval.engine.client import Docker
 from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
 from chaos_eval.engine.helper_exec import NODE_HELPER_ROLE
@@ -43,6 +48,7 @@ from chaos_eval.run.results import (
 )
 from chaos_eval.run.shield import shielded
 from chaos_eval.run.traffic import Traffic, build_workload, check_history
+from chaos_eval.run.warm_pool import Turn, TurnWithdrawn
 from chaos_eval.spec import registry
 from chaos_eval.spec.config import SubjectSpec
 from chaos_eval.store.store import Store
@@ -62,17 +68,52 @@ def ctx_of(plan: TrialPlan) -> TrialContext:
 
 
 def start_node_helpers(
-    plan: TrialPlan, docker: Docker, ctx: TrialContext, nodes: Sequence[Node]
+    plan: TrialPlan, docker: Docker, ctx: TrialContext, subject: Subject
 ) -> asyncio.Task[Any] | None:
     """A fault trial on a subject whose images include the helper: one long-lived helper per
-    node (eval/engine/helper_exec.py), started in the background so the warm-up hides it;
-    the fault and the snapshots exec their commands into them."""
+    node (eval/engine/helper_exec.py), started in the background as soon as the cluster's
+    containers exist, so the health wait and the warm-up hide it; the fault and the
+    snapshots exec their commands into them."""
     if plan.chaos is None or "helper" not in registry.SUBJECT_IMAGES.get(plan.subject.type, ()):
         return None
-    return asyncio.create_task(docker.start_node_helpers(
-        [(n.container_id, n.data_volume) for n in nodes],
-        labels=ctx.labels(NODE_HELPER_ROLE), image=HELPER_IMAGE_DEFAULT,
-    ), name=f"node-helpers-{plan.key[:8]}")
+
+    async def start() -> None:
+        nodes = await subject.nodes()
+        await docker.start_node_helpers(
+            [(n.container_id, n.data_volume) for n in nodes],
+            labels=ctx.labels(NODE_HELPER_ROLE), image=HELPER_IMAGE_DEFAULT,
+        )
+
+    return asyncio.create_task(start(), name=f"node-helpers-{plan.key[:8]}")
+
+
+def start_snapshot_before(
+    plan: TrialPlan, docker: Docker, ctx: TrialContext, nodes: Sequence[Node],
+    rec: TrialRecord, starting: asyncio.Task[Any] | None,
+) -> asyncio.Task[RemovalCheck] | None:
+    """A fault trial's before-snapshot, taken during the warm-up (once the node helpers are
+    up): it observes and changes nothing, and nothing of the harness touches a node between
+    the warm-up and the fault's ledger row."""
+    if plan.chaos is None:
+        return None
+
+    async def take() -> RemovalCheck:
+        if starting is not None:
+            await settle(starting)
+        return await snapshot_before(plan.subject.type, docker, ctx, nodes, rec.proof,
+                                     plan.timing.cleanup_timeout_s)
+
+    return asyncio.create_task(take(), name=f"snapshot-before-{plan.key[:8]}")
+
+
+async def take_turn(turn: Turn, plan: TrialPlan, store: Store, rec: TrialRecord) -> None:
+    """Wait for this trial's turn (eval/run/warm_pool.py); a wait is recorded as the phase
+    `queued` and its length as measurements.queued_s."""
+    if turn.queued:
+        await store.record_phase(plan.trial_id, TrialPhase.QUEUED)
+    await turn.take()
+    if turn.queued:
+        rec.measurements["queued_s"] = round(turn.waited_s, 3)
 
 
 async def settle(task: asyncio.Task[Any]) -> None:
@@ -99,8 +140,9 @@ async def release_node_helpers(
 
 
 async def run_trial(
-    plan: TrialPlan, store: Store, docker: Docker, control: RunControl
+    plan: TrialPlan, store: Store, docker: Docker, control: RunControl, turn: Turn | None = None
 ) -> TrialStatus:
+    turn = turn or Turn()
     attempt = await store.record_trial_started(plan.trial_id)
     ctx = ctx_of(plan)
     rec = TrialRecord()
@@ -113,10 +155,13 @@ async def run_trial(
     workload: Traffic | None = None
     losses = docker.engine_losses
     helpers: list[asyncio.Task[Any]] = []
+    before: asyncio.Task[RemovalCheck] | None = None
     try:
         subject = build_subject(plan.subject, ctx, docker)
         await subject.up()
         await store.record_phase(plan.trial_id, TrialPhase.CLUSTER_UP, ctx.project)
+        starting = start_node_helpers(plan, docker, ctx, subject)
+        helpers += [starting] if starting is not None else []
         health = await subject.wait_healthy(plan.timing.healthy_timeout_s)
         if not health.healthy:
             raise ChaosEvalError(
@@ -124,20 +169,19 @@ async def run_trial(
                 + "; ".join(health.reasons)
             )
         rec.measurements["healthy_after_s"] = round(clock(), 3)
+        await store.record_phase(plan.trial_id, TrialPhase.HEALTHY)
+        await take_turn(turn, plan, store, rec)
         nodes = await subject.nodes()
         rec.proof["state_before"] = state_json(await subject.state())
-        await store.record_phase(plan.trial_id, TrialPhase.HEALTHY)
-        starting = start_node_helpers(plan, docker, ctx, nodes)
-        helpers += [starting] if starting is not None else []
 
         workload = build_workload(plan, subject, nodes, attempt, clock)
         wl_task = asyncio.create_task(workload.run(), name=f"workload-{plan.key[:8]}")
         await store.record_phase(plan.trial_id, TrialPhase.WARMUP)
+        before = start_snapshot_before(plan, docker, ctx, nodes, rec, starting)
         await asyncio.sleep(plan.timing.warmup_s)  # configured phase: steady state before fault
-        if starting is not None:
-            await settle(starting)
 
-        window, recovery = await fault_phase(plan, subject, nodes, ctx, docker, store, rec, clock)
+        window, recovery = await fault_phase(plan, subject, nodes, ctx, docker, store, rec, clock,
+                                             before)
         if starting is not None:  # no helper command after the fault phase: overlap removal
             helpers.append(asyncio.create_task(
                 docker.remove_node_helpers(ctx.labels(NODE_HELPER_ROLE))))
@@ -152,9 +196,14 @@ async def run_trial(
         lin = await check_history(plan, workload, store, attempt)
         record_verdict(rec, ops, window, recovered, last, plan.slo, lin)
         await store.record_phase(plan.trial_id, TrialPhase.MEASURED)
+        turn.give_back()  # the next trial may run while this one tears down
     except asyncio.CancelledError:
         rec.status, rec.error = TrialStatus.INTERRUPTED, "interrupted"
         raise
+    except TurnWithdrawn:
+        rec.status, rec.error = TrialStatus.INTERRUPTED, (
+            "the run stopped before this trial's turn (its cluster had been started ahead, "
+            "in the warm pool); it runs on resume")
     except CleanupError as e:
         rec.status, rec.error = TrialStatus.CLEANUP_FAILED, str(e)
     except EngineUnreachable as e:
@@ -165,6 +214,9 @@ async def run_trial(
         log.exception("unexpected error in trial %s", plan.key)
         rec.status, rec.error = TrialStatus.ERROR, f"harness bug: {type(e).__name__}: {e}"
     finally:
+        turn.give_back()
+        if before is not None:
+            before.cancel()  # unless the fault phase had it already
         # One shielded unit: a second cancellation (Ctrl-C twice) must not skip any step.
         await shielded(
             _finish(plan, store, docker, control, subject, workload, rec, clock, attempt,

@@ -221,6 +221,7 @@ class CampaignConfig(_Frozen):
     chaos_types: list[ChaosSpec] = Field(default_factory=list)
     trials_per_combination: int = Field(default=1, ge=1, le=10000)
     parallel: int = Field(default=1, ge=1, le=64)
+    warm_pool: int = Field(default=0, ge=0, le=64)  # clusters started ahead: run/warm_pool.py
     cooldown_seconds: float = Field(default=0, ge=0, le=3600)
     include_baseline: bool = True
     timing: Timing = Field(default_factory=Timing)
@@ -236,9 +237,12 @@ class CampaignConfig(_Frozen):
 
     @model_serializer(mode="wrap")
     def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """No `drift` key when it is the default, no `max_trials`/`samples` when unset: specs
-        written before they existed keep their spec hash (and so their trial keys)."""
+        """No `drift` key when it is the default, no `max_trials`/`samples` when unset, no
+        `warm_pool` when 0: specs written before they existed keep their spec hash (and so
+        their trial keys)."""
         data: dict[str, Any] = handler(self)
+        if not data.get("warm_pool"):
+            data.pop("warm_pool", None)
         if self.drift == Drift():
             data.pop("drift", None)
         if data.get("max_trials") is None:

@@ -195,12 +195,19 @@ def campaign_problems(cfg: CampaignConfig) -> list[Problem]:
     """Every problem of a campaign whose fields are each valid. The size is checked first:
     a matrix above the limit is not walked."""
     size = size_problems(cfg)
+    rest = (subject_problems(cfg) + target_problems(cfg) + timing_problems(cfg)
+            + slo_problems(cfg) + samples_problems(cfg) + pool_problems(cfg))
     if size:
-        return (size + subject_problems(cfg) + target_problems(cfg) + timing_problems(cfg)
-                + slo_problems(cfg) + samples_problems(cfg))
-    problems = [p for i, c in enumerate(cfg.chaos_types) for p in fault_problems(i, c)]
-    return (problems + subject_problems(cfg) + target_problems(cfg) + timing_problems(cfg)
-            + slo_problems(cfg) + samples_problems(cfg))
+        return size + rest
+    return [p for i, c in enumerate(cfg.chaos_types) for p in fault_problems(i, c)] + rest
+
+
+def pool_problems(cfg: CampaignConfig) -> list[Problem]:
+    """A warm pool larger than `parallel` would start clusters that wait a whole round."""
+    if cfg.warm_pool > cfg.parallel:
+        return [("warm_pool", f"{cfg.warm_pool} is more than parallel ({cfg.parallel}): at most "
+                 "one cluster started ahead per running trial")]
+    return []
 
 
 def slo_problems(cfg: CampaignConfig) -> list[Problem]:

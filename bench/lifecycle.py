@@ -7,7 +7,9 @@ snapshot took. From those, per trial (seconds; None where a phase did not happen
 
     compose_up        trial_started -> phase_cluster_up        (compose up)
     wait_healthy      cluster_up -> phase_healthy              (first passing probe, nodes, state)
-    start_workload    healthy -> phase_warmup
+    queued            healthy -> its turn                       (measurements.queued_s: a warm
+                                                                pool's cluster waiting to run)
+    start_workload    healthy -> phase_warmup, less queued
     warmup*           configured steady state before the fault
     pre_inject        end of warm-up -> inject starts          (leader, targets, baseline,
                                                                 snapshot before, ledger row)
@@ -16,8 +18,10 @@ snapshot took. From those, per trial (seconds; None where a phase did not happen
     hold*             configured fault duration
     cleanup           cleanup_chaos                            (measurements.cleanup_s)
     verify_removed    the fault's own proof of removal         (measurements.verify_removed_s)
-    snapshot_after    proof.snapshot_after.seconds
-    removal_rest      rest until phase_fault_removed (ledger close; hold overrun)
+    snapshot_after    proof.snapshot_after.seconds             (beside verify_removed)
+    removal_rest      rest until phase_fault_removed (ledger close; hold overrun): what the
+                      longer of verify_removed and snapshot_after leaves (campaigns run
+                      before the two ran at once read high here by the snapshot)
     recovery_wait     phase_recovery -> the subject healthy again (only the part not hidden
                       behind the proofs of removal: it is the subject's time, not ours)
     measure           recovered -> phase_measured              (state, stop workload, final
@@ -26,7 +30,16 @@ snapshot took. From those, per trial (seconds; None where a phase did not happen
     record            torn_down -> trial_<status>
     wall              trial_started -> trial_<status>
 
-    overhead = wall - warmup* - hold* - recovery_wait   (what the harness itself costs)
+    overhead = wall - warmup* - hold* - recovery_wait - queued   (what the harness itself
+                                                                    costs this trial)
+
+Over the campaign, trials overlap (a warm pool, `parallel`), so a trial's own overhead is not
+what a trial costs the campaign. `amortised_overhead_s` is:
+
+    (campaign wall * parallel - sum over trials of (warmup* + hold* + recovery_wait)) / trials
+
+the time a turn was taken per trial beyond the configured phases and the subject's recovery;
+at parallel 1 it is the campaign's wall time per trial less what was configured.
 
 Pure: give it rows from `Store.trials` and `Store.events`.
 """
@@ -42,9 +55,9 @@ from typing import Any
 from chaos_eval.store.records import EventRow, TrialRow
 
 PHASES = (
-    "compose_up", "wait_healthy", "start_workload", "warmup", "pre_inject", "snapshot_before",
-    "inject_observed", "hold", "cleanup", "verify_removed", "snapshot_after", "removal_rest",
-    "recovery_wait", "measure", "teardown", "record", "wall", "overhead",
+    "compose_up", "wait_healthy", "queued", "start_workload", "warmup", "pre_inject",
+    "snapshot_before", "inject_observed", "hold", "cleanup", "verify_removed", "snapshot_after",
+    "removal_rest", "recovery_wait", "measure", "teardown", "record", "wall", "overhead",
 )
 FINAL = ("trial_passed", "trial_failed", "trial_error", "trial_cleanup_failed")
 
@@ -80,7 +93,9 @@ def trial_phases(t: TrialRow, events: Sequence[EventRow], cfg: Configured) -> di
     p: dict[str, Any] = dict.fromkeys(PHASES)
     p["compose_up"] = _gap(at, "trial_started", "phase_cluster_up")
     p["wait_healthy"] = _gap(at, "phase_cluster_up", "phase_healthy")
-    p["start_workload"] = _gap(at, "phase_healthy", "phase_warmup")
+    p["queued"] = m.get("queued_s")
+    start = _gap(at, "phase_healthy", "phase_warmup")
+    p["start_workload"] = None if start is None else start - (p["queued"] or 0.0)
     if "phase_warmup" in at:
         p["warmup"] = cfg.warmup_s
     window = m.get("window") or {}
@@ -98,7 +113,7 @@ def trial_phases(t: TrialRow, events: Sequence[EventRow], cfg: Configured) -> di
         snap = proof.get(key)
         p[key] = snap.get("seconds") if isinstance(snap, dict) else None
     if removed is not None and "phase_fault_removed" in at:
-        known = sum(p[k] or 0.0 for k in ("verify_removed", "snapshot_after"))
+        known = max(p[k] or 0.0 for k in ("verify_removed", "snapshot_after"))
         p["removal_rest"] = at["phase_fault_removed"] - removed - known
     recovered = removed + t.recovery_s if removed is not None and t.recovery_s is not None else None
     if recovered is not None and "phase_recovery" in at:
@@ -110,7 +125,7 @@ def trial_phases(t: TrialRow, events: Sequence[EventRow], cfg: Configured) -> di
         p["record"] = _gap(at, "phase_torn_down", end)
         p["wall"] = _gap(at, "trial_started", end)
     if p["wall"] is not None and p["hold"] is not None:
-        p["overhead"] = p["wall"] - cfg.total - (p["recovery_wait"] or 0.0)
+        p["overhead"] = p["wall"] - cfg.total - (p["recovery_wait"] or 0.0) - (p["queued"] or 0.0)
     return p
 
 
@@ -139,7 +154,10 @@ def campaign_phases(
         mine = [p for t, p in rows if t.fault == fault]
         per_fault[fault] = {k: spread(p[k] for p in mine) for k in PHASES}
     med = overall["overhead"]["median"]
+    configured = sum((p["warmup"] or 0.0) + (p["hold"] or 0.0) + (p["recovery_wait"] or 0.0)
+                     for _, p in rows)
     return {
+        "configured_and_recovery_s": round(configured, 3),
         "trials": len(trials),
         "statuses": {s: sum(1 for t in trials if t.status.value == s)
                      for s in sorted({t.status.value for t in trials})},

@@ -10,7 +10,8 @@ configured phases (warm-up + hold), and trials per hour.
 The report is also written as JSON (bench/results/phases-<time>.json, or --out), and
 `--compare OLD.json` prints each phase's median against an earlier report's.
 
-Usage: python -m bench.phases [CAMPAIGN.yaml] [--parallel N] [--db PATH | --from-db PATH]
+Usage: python -m bench.phases [CAMPAIGN.yaml] [--parallel N] [--warm-pool N]
+                              [--db PATH | --from-db PATH]
                               [--out FILE] [--compare OLD.json] [--json]
 """
 
@@ -36,13 +37,18 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 
-def run_campaign(campaign: Path, db: Path, parallel: int | None) -> tuple[Path, float, int]:
-    """Run the campaign (with `parallel` overridden in a copy of its file); returns the file
-    run, the wall time and the CLI's exit code."""
+def run_campaign(
+    campaign: Path, db: Path, parallel: int | None, warm_pool: int | None = None
+) -> tuple[Path, float, int]:
+    """Run the campaign (with `parallel` / `warm_pool` overridden in a copy of its file);
+    returns the file run, the wall time and the CLI's exit code."""
     cfg = yaml.safe_load(campaign.read_text())
-    if parallel is not None:
-        cfg["parallel"] = parallel
-        campaign = db.parent / f"{campaign.stem}-p{parallel}.yaml"
+    overrides = {k: v for k, v in (("parallel", parallel), ("warm_pool", warm_pool))
+                 if v is not None}
+    if overrides:
+        cfg.update(overrides)
+        tag = "-".join(f"{k}{v}" for k, v in overrides.items())
+        campaign = db.parent / f"{campaign.stem}-{tag}.yaml"
         campaign.write_text(yaml.safe_dump(cfg, sort_keys=False))
     started = time.monotonic()
     run = subprocess.run([sys.executable, "-m", "chaos_eval", "run", "campaign", str(campaign),
@@ -68,23 +74,29 @@ async def read_report(db: Path) -> dict[str, Any]:
     starts = [t.started_at for t in trials if t.started_at is not None]
     ends = [t.finished_at for t in trials if t.finished_at is not None]
     wall = max(ends) - min(starts) if starts and ends else None
+    parallel = int(spec.get("parallel") or 1)
     report.update(
-        campaign=camp.name, db=str(db), parallel=spec.get("parallel"),
+        campaign=camp.name, db=str(db), parallel=parallel, warm_pool=spec.get("warm_pool", 0),
         campaign_wall_s=None if wall is None else round(wall, 1),
         trials_per_hour=None if not wall else round(len(trials) * 3600 / wall, 1),
+        amortised_overhead_s=None if not wall or not trials else round(
+            (wall * parallel - report["configured_and_recovery_s"]) / len(trials), 3),
     )
     return report
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = [f"{r['campaign']}: {r['trials']} trials at parallel {r['parallel']} in "
-             f"{r['campaign_wall_s']}s ({r['trials_per_hour']} trials/h); {r['statuses']}"]
+    lines = [f"{r['campaign']}: {r['trials']} trials at parallel {r['parallel']}, warm pool "
+             f"{r.get('warm_pool', 0)}, in {r['campaign_wall_s']}s ({r['trials_per_hour']} "
+             f"trials/h); {r['statuses']}"]
     for k in PHASES:
         s = r["overall"][k]
         if s["n"]:
             lines.append(f"  {k:16} median {s['median']:7.3f}s  iqr {s['iqr']:6.3f}  "
                          f"min {s['min']:7.3f}  max {s['max']:7.3f}  n={s['n']}")
     lines.append(f"  overhead / configured phases ({r['configured_s']}s): {r['overhead_ratio']}")
+    lines.append(f"  amortised overhead per trial (campaign wall x parallel, less the configured "
+                 f"phases and recovery, per trial): {r.get('amortised_overhead_s')}s")
     keys = ("compose_up", "wait_healthy", "pre_inject", "inject_observed", "cleanup",
             "verify_removed", "snapshot_after", "recovery_wait", "teardown", "overhead")
     lines.append("  per fault, medians (s): " + " ".join(k for k in keys))
@@ -102,7 +114,7 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
             continue
         ratio = f"{b / a:8.2f}" if a else "       -"
         lines.append(f"{k:16} {a:8.3f} {b:8.3f} {b - a:+8.3f} {ratio}")
-    for k in ("overhead_ratio", "trials_per_hour"):
+    for k in ("overhead_ratio", "amortised_overhead_s", "trials_per_hour"):
         lines.append(f"{k:16} {old.get(k)!s:>8} {new.get(k)!s:>8}")
     return "\n".join(lines)
 
@@ -111,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("campaign", nargs="?", default=str(ROOT / "bench" / "bench.yaml"))
     ap.add_argument("--parallel", type=int, default=None, help="override the file's parallel")
+    ap.add_argument("--warm-pool", type=int, default=None, help="override the file's warm_pool")
     ap.add_argument("--db", default=None, help="run into this database (default: a temp one)")
     ap.add_argument("--from-db", default=None, help="do not run; report on this database")
     ap.add_argument("--out", default=None, help="JSON report file (default bench/results/)")
@@ -122,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 0
     else:
         db = Path(args.db or Path(tempfile.mkdtemp(prefix="chaos-eval-bench-")) / "eval.db")
-        _, _, code = run_campaign(Path(args.campaign), db, args.parallel)
+        _, _, code = run_campaign(Path(args.campaign), db, args.parallel, args.warm_pool)
         if code not in (0, 1):
             return code
     report = asyncio.run(read_report(db))

@@ -169,10 +169,10 @@ async def run_trial(
                 + "; ".join(health.reasons)
             )
         rec.measurements["healthy_after_s"] = round(clock(), 3)
-        await store.record_phase(plan.trial_id, TrialPhase.HEALTHY)
-        await take_turn(turn, plan, store, rec)
         nodes = await subject.nodes()
         rec.proof["state_before"] = state_json(await subject.state())
+        await store.record_phase(plan.trial_id, TrialPhase.HEALTHY)
+        await take_turn(turn, plan, store, rec)  # nothing touches a cluster waiting its turn
 
         workload = build_workload(plan, subject, nodes, attempt, clock)
         wl_task = asyncio.create_task(workload.run(), name=f"workload-{plan.key[:8]}")

@@ -214,6 +214,16 @@ ALTER TABLE trials ADD COLUMN figures TEXT;
 UPDATE trials SET figures = chaos_figures(measurements)
 """
 
+# Reads at scale, per trial: every column analysis streams (eval/store/results.py's
+# RESULT_COLUMNS but the measurements, which it reads only where the figures are NULL), in run
+# order, so the read never touches a trial's row: a row is ~7 kB and the columns after its
+# proof (reasons, error, figures) sit in overflow pages sqlite walks one by one. An index only:
+# a reader of a db without it gets the same answers, from the rows (READ_OPTIONAL).
+TRIAL_RESULTS = """
+CREATE INDEX trials_results ON trials(campaign_id, ordinal, status, key, subject, fault, params,
+    repetition, seed, finished_at, recovery_s, targets, reasons, error, figures)
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
@@ -225,6 +235,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0007_read_indexes", READ_INDEXES),
     ("0008_trial_order", TRIAL_ORDER),
     ("0009_trial_figures", TRIAL_FIGURES),
+    ("0010_trial_results", TRIAL_RESULTS),
 )
 # migrations that rebuild a table others reference: run with foreign keys off, checked after
 REBUILDS = frozenset({"0005_campaign_held_closed"})
+# migrations a read command may find pending: indexes that only make a read faster (the same
+# rows come back without them). A reader uses the db as it is; the next writer applies them.
+READ_OPTIONAL = frozenset({"0010_trial_results"})

@@ -62,9 +62,12 @@ def test_without_the_column_the_figures_come_from_the_measurements(
 def test_migration_0009_fills_in_the_figures_of_existing_rows(made: Path, tmp_path: Path) -> None:
     before = _figures(made)
     db = _copy(made, tmp_path)
-    con = sqlite3.connect(db)
+    con = sqlite3.connect(db)  # as before 0009 (and so before 0010, which indexes figures)
+    con.execute("DROP INDEX trials_results")
     con.execute("ALTER TABLE trials DROP COLUMN figures")
-    con.execute("DELETE FROM _migrations WHERE name = '0009_trial_figures'")
+    con.execute(
+        "DELETE FROM _migrations WHERE name IN ('0009_trial_figures', '0010_trial_results')"
+    )
     con.commit()
     con.close()
     res = CliRunner().invoke(app, ["analyze", "1", "--db", str(db)])

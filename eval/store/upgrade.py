@@ -13,6 +13,7 @@ from chaos_eval.errors import StoreError
 from chaos_eval.store.access import Access
 from chaos_eval.store.figures import sql_figures
 from chaos_eval.store.migrations import MIGRATIONS, READ_OPTIONAL, REBUILDS
+from chaos_eval.store.packed_figures import sql_f64, sql_skeleton
 from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, OpRow, TrialRow
 
 
@@ -64,6 +65,8 @@ def _apply(db: sqlite3.Connection, path: Path, name: str, sql: str) -> None:
     the commit."""
     rebuild = name in REBUILDS
     db.create_function("chaos_figures", 1, sql_figures, deterministic=True)  # 0009's backfill
+    db.create_function("chaos_figures_skeleton", 1, sql_skeleton, deterministic=True)  # 0010's
+    db.create_function("chaos_figures_f64", 1, sql_f64, deterministic=True)
     if rebuild:
         db.execute("PRAGMA foreign_keys = OFF")
     db.execute("BEGIN IMMEDIATE")

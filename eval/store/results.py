@@ -18,8 +18,7 @@ import json
 import json.scanner
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.store.figures import FIELDS, Figures, figures_of
@@ -27,8 +26,7 @@ from chaos_eval.store.packed_figures import Skeleton
 from chaos_eval.store.records import _check, _corrupt
 
 
-@dataclass(frozen=True, slots=True)
-class TrialResult:
+class TrialResult(NamedTuple):  # a tuple: ten times cheaper to make than a frozen dataclass
     id: int
     key: str
     ordinal: int

@@ -2,7 +2,7 @@
 doubles (`trials.figures_f64`) and the rest as a short JSON skeleton (`figures_skeleton`).
 
 Why: at 100k trials, parsing each trial's figures JSON was the largest part of `analyze`, and
-most of that was turning ~60 decimal floats a trial back into floats (17 significant digits:
+most of that was turning ~30 decimal floats a trial back into floats (17 significant digits:
 the slow path of the decimal conversion). Unpacking doubles is one C call; the skeleton
 (window flag, the register check's record, lost writes, the node names and any figure that is
 not a float) repeats from trial to trial, so a reader parses each distinct text once.

@@ -11,11 +11,12 @@ order), and a chunk of rows; never a trial's measurements once it is tallied.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from chaos_eval.analysis.cell import Cell, CellTally, Spread
 from chaos_eval.commands import rerun_commands
@@ -28,11 +29,12 @@ from chaos_eval.store.results import TrialResult
 __all__ = ["Analysis", "CampaignTally", "Cell", "Spread", "TrialBrief", "analyze"]
 
 CellKey = tuple[str, str, str]  # subject, fault, params (canonical JSON)
+_VALUES = {s: s.value for s in TrialStatus}
 
 
-@dataclass(frozen=True, slots=True)
-class TrialBrief:
-    """A trial as the per-trial outputs see it once its cell is summarised."""
+class TrialBrief(NamedTuple):
+    """A trial as the per-trial outputs see it once its cell is summarised (a tuple: one is
+    made per trial, ten times faster than a frozen dataclass)."""
 
     id: int
     key: str
@@ -86,8 +88,8 @@ class Analysis:
 
     def totals(self) -> dict[str, int]:
         out: dict[str, int] = {s.value: 0 for s in TrialStatus}
-        for t in self.trials:
-            out[t.status.value] += 1
+        for status, n in Counter(t.status for t in self.trials).items():
+            out[status.value] += n
         return out
 
     def to_json(self, db: str | Path | None = None) -> dict[str, object]:
@@ -122,7 +124,7 @@ def trial_json(t: TrialBrief, rerun: Callable[[str], str]) -> dict[str, object]:
         "key": t.key,
         "repetition": t.repetition,
         "seed": t.seed,
-        "status": t.status.value,
+        "status": _VALUES[t.status],  # an enum's .value is a slow descriptor (100k calls)
         "rerun": rerun(t.key),
     }
 

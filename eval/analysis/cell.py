@@ -127,21 +127,22 @@ def _median(xs: Sequence[float | None]) -> float | None:
 
 
 class _Groups:
-    """group -> the per-node figures of each trial: availability, then p50, per phase."""
+    """group -> each trial's figures of a node: [node, availability per phase, then p50 per
+    phase] (a trial's per-node entry as it is: no copy per node and trial)."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[Sequence[Any]]] = {}
 
-    def add(self, group: str, figures: Sequence[Any]) -> None:
+    def add(self, group: str, entry: Sequence[Any]) -> None:
         rows = self.rows.get(group)
         if rows is None:
             rows = self.rows[group] = []
-        rows.append(figures)
+        rows.append(entry)
 
     def figures(self) -> NodeFigures:
         out: NodeFigures = {}
         for g in sorted(self.rows):
-            cols = list(zip(*self.rows[g], strict=True))
+            cols = list(zip(*self.rows[g], strict=True))[1:]  # without the node's name
             out[g] = {
                 "availability": {ph: _r(_mean(cols[i])) for i, ph in enumerate(PHASES)},
                 "latency_p50_ms": {ph: _r(_median(cols[4 + i])) for i, ph in enumerate(PHASES)},
@@ -181,10 +182,10 @@ class CellTally:
         self.judged.append(f[3:9])  # availability during/after/active, p50, p99, lost writes
         nodes, roles, targets = self.nodes.rows, self.roles.rows, t.targets
         for entry in f.per_node:  # [node, figures...] (hot: inlines _Groups.add)
-            node, figures = entry[0], entry[1:]
-            (nodes.get(node) or nodes.setdefault(node, [])).append(figures)
+            node = entry[0]
+            (nodes.get(node) or nodes.setdefault(node, [])).append(entry)
             role = "target" if node in targets else "other"
-            (roles.get(role) or roles.setdefault(role, [])).append(figures)
+            (roles.get(role) or roles.setdefault(role, [])).append(entry)
 
     def cell(self, seed: int) -> Cell:
         c, rec = self.count, self.rec[TrialStatus.PASSED] + self.rec[TrialStatus.FAILED]

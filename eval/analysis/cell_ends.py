@@ -5,6 +5,7 @@ campaign without `samples:` has none (its cells run a fixed count)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping, Sequence
 
 from chaos_eval.analysis.analyze import Analysis, TrialBrief
@@ -22,7 +23,7 @@ def cell_ends(
 ) -> dict[CellKey, str] | None:
     """Cell -> how it ended; None when the campaign does not sample (a rerun of one trial
     does not). Pure."""
-    if campaign.rerun_of is not None:
+    if campaign.rerun_of is not None or not _samples_set(campaign.spec_json):
         return None
     try:
         cfg = recorded_config(campaign.spec_json, f"campaign {campaign.id}")
@@ -47,6 +48,17 @@ def cell_ends(
     for key, ts in cells.items():
         out.setdefault(key, not_ended_text(ts, per.get(key, cfg.samples)))
     return out
+
+
+def _samples_set(spec_json: str) -> bool:
+    """Whether the recorded spec sets the campaign's `samples:`: a campaign that does not
+    never samples (a fault's own `samples:` only overrides it), and its spec need not be
+    validated, which imports every subject's and fault's module (~0.25 s of `analyze`)."""
+    try:
+        raw = json.loads(spec_json)
+    except ValueError:
+        return False  # recorded_config refuses it too: no ends
+    return isinstance(raw, dict) and raw.get("samples") is not None
 
 
 def with_ends(a: Analysis, ends: Mapping[CellKey, str] | None) -> Analysis:

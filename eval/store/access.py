@@ -2,7 +2,8 @@
 
 - READ: analyze, status, report, compare, gc --dry-run. An SQLite `mode=ro` connection
   (`PRAGMA query_only` too): never creates, migrates, switches to WAL or writes anything;
-  the file must already be a current chaos-eval db.
+  the file must already be a current chaos-eval db, but for indexes that only make a read
+  faster (eval/store/migrations.py's READ_OPTIONAL): without them it reads the rows.
 - WRITE: resume, rerun, gc. An existing chaos-eval db (`mode=rw`, never created); pending
   migrations are applied.
 - CREATE: run campaign. May create the file, or initialise an empty one (0 bytes, or an

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Self, TypeVar
@@ -179,7 +179,7 @@ class Connection:
     async def stream(
         self, sql: str, args: Sequence[object], record: Callable[[sqlite3.Row], T],
         size: int = 2000,
-    ) -> AsyncIterator[list[T]]:
+    ) -> AsyncGenerator[list[T], None]:
         """`read`, a chunk of `size` records at a time from one cursor: what a read of 100k
         wide rows uses, so that no more than a chunk of rows is held at once."""
         try:

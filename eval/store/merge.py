@@ -25,8 +25,8 @@ from chaos_eval.outcomes import CampaignStatus, TrialStatus
 from chaos_eval.spec.matrix import expand, recorded_config
 from chaos_eval.store.campaigns import Campaigns
 from chaos_eval.store.connection import Connection
-from chaos_eval.store.figures import sql_figures
 from chaos_eval.store.merge_plan import MergePlan, plan_merge
+from chaos_eval.store.packed_figures import figure_columns
 from chaos_eval.store.shard_source import Row, ShardSource
 
 TRIAL_COPY = (
@@ -118,8 +118,9 @@ async def _take_shard(
         took[int(t["id"])] = tid
         sets = ", ".join(f"{c} = ?" for c in TRIAL_COPY)
         await db.execute(
-            f"UPDATE trials SET {sets}, figures = ?, shard = ? WHERE id = ?",
-            (*(t[c] for c in TRIAL_COPY), sql_figures(t["measurements"]), src.shard, tid),
+            f"UPDATE trials SET {sets}, figures = ?, figures_skeleton = ?, figures_f64 = ?,"
+            " shard = ? WHERE id = ?",
+            (*(t[c] for c in TRIAL_COPY), *figure_columns(t["measurements"]), src.shard, tid),
         )
         for table in ("ops", "fault_ledger", "events", "histories", "container_logs"):
             await db.execute(f"DELETE FROM {table} WHERE trial_id = ?", (tid,))

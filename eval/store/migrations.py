@@ -214,6 +214,23 @@ ALTER TABLE trials ADD COLUMN figures TEXT;
 UPDATE trials SET figures = chaos_figures(measurements)
 """
 
+# Reads at scale, per trial: a trial's figures packed (eval/store/packed_figures.py: its floats
+# as doubles, the rest a short JSON skeleton), filled in from `figures` by two functions the
+# migrating connection registers (eval/store/upgrade.py); and the index trials_results, which
+# holds every column analysis streams (eval/store/results.py) in run order, so the read never
+# touches a trial's row: a row is ~7 kB, and the columns after its proof (reasons, error,
+# figures) sit in overflow pages sqlite walks one by one. A reader of a db without it reads
+# `figures` from the rows: the same answers, slower (READ_OPTIONAL).
+TRIAL_RESULTS = """
+ALTER TABLE trials ADD COLUMN figures_skeleton TEXT;
+ALTER TABLE trials ADD COLUMN figures_f64 BLOB;
+UPDATE trials SET figures_skeleton = chaos_figures_skeleton(figures),
+    figures_f64 = chaos_figures_f64(figures) WHERE figures IS NOT NULL;
+CREATE INDEX trials_results ON trials(campaign_id, ordinal, status, key, subject, fault, params,
+    repetition, seed, finished_at, recovery_s, targets, reasons, error, figures_skeleton,
+    figures_f64)
+"""
+
 # (name, sql) in application order.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0001_initial", INITIAL),
@@ -225,6 +242,11 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("0007_read_indexes", READ_INDEXES),
     ("0008_trial_order", TRIAL_ORDER),
     ("0009_trial_figures", TRIAL_FIGURES),
+    ("0010_trial_results", TRIAL_RESULTS),
 )
 # migrations that rebuild a table others reference: run with foreign keys off, checked after
 REBUILDS = frozenset({"0005_campaign_held_closed"})
+# migrations a read command may find pending: what only makes a read faster (the same answers
+# come back without it; eval/store/trials.py reads such a db its own way). A reader uses the
+# db as it is; the next writer applies them.
+READ_OPTIONAL = frozenset({"0010_trial_results"})

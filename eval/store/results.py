@@ -2,8 +2,9 @@
 from a row: what `analyze`, `report`, `compare` and `--junit` stream, cell by cell.
 
 Every column but the proof and the measurements, of which it holds the figures analysis reads
-(eval/store/figures.py: the row's compact `figures`, or where that is NULL, derived from its
-measurements); the JSON columns parsed once, here, and checked like every row
+(eval/store/figures.py: the row's packed figures, eval/store/packed_figures.py; where those are
+NULL, its compact `figures`; where that is NULL too, derived from its measurements); the JSON
+columns parsed once, here, and checked like every row
 read (eval/store/records.py: a value of the wrong type, an unknown status, JSON that does not
 parse to what it should is a StoreCorrupt naming the table, the row and the column). At 100k
 trials the conversion is on the hot path: the common case is one type test per column, the
@@ -17,16 +18,15 @@ import json
 import json.scanner
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chaos_eval.outcomes import TrialStatus
 from chaos_eval.store.figures import FIELDS, Figures, figures_of
+from chaos_eval.store.packed_figures import Skeleton
 from chaos_eval.store.records import _check, _corrupt
 
 
-@dataclass(frozen=True, slots=True)
-class TrialResult:
+class TrialResult(NamedTuple):  # a tuple: ten times cheaper to make than a frozen dataclass
     id: int
     key: str
     ordinal: int
@@ -51,11 +51,22 @@ _COLUMNS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("status", (TrialStatus,)), ("finished_at", (float, type(None))),
     ("recovery_s", (float, type(None))), ("targets", (str,)), ("measurements", (str,)),
     ("reasons", (str,)), ("error", (str,)), ("figures", (str, type(None))),
+    ("figures_skeleton", (str, type(None))), ("figures_f64", (bytes, type(None))),
 )  # fmt: skip
-# the measurements only where the figures are NULL (a row merged from an older shard...)
-RESULT_COLUMNS = ", ".join(name for name, _ in _COLUMNS).replace(
-    "measurements", "CASE WHEN figures IS NULL THEN measurements ELSE '' END"
-)
+# The figures packed (eval/store/packed_figures.py) where they are, else their JSON, else (a
+# row merged from an older shard...) the measurements: the index trials_results (migration
+# 0010) holds every other column, so sqlite reads a trial's row only for what is not packed.
+def _select(packed: bool) -> str:
+    head = ", ".join(name for name, _ in _COLUMNS[:12])  # id ... targets
+    if packed:
+        m = "CASE WHEN figures_f64 IS NULL AND figures IS NULL THEN measurements ELSE '' END"
+        tail = "CASE WHEN figures_f64 IS NULL THEN figures END, figures_skeleton, figures_f64"
+    else:  # a db a reader found without migration 0010 (READ_OPTIONAL): nothing is packed
+        m, tail = "CASE WHEN figures IS NULL THEN measurements ELSE '' END", "figures, NULL, NULL"
+    return f"{head}, {m}, reasons, error, {tail}"
+
+
+RESULT_COLUMNS, RESULT_COLUMNS_0009 = _select(True), _select(False)
 _PLAIN = tuple((i, c) for i, c in enumerate(_COLUMNS) if c[0] != "status")
 _STATUS = TrialStatus._value2member_map_
 # json.loads without its wrappers: (value, end) of the JSON value at 0, StopIteration if none
@@ -71,6 +82,7 @@ class ResultReader:
 
     def __init__(self) -> None:
         self._parsed: dict[tuple[str, str], Any] = {}
+        self._skeletons: dict[str, Skeleton] = {}
         self._fine: set[tuple[type, ...]] = set()  # the column types of rows that passed as read
 
     def _json(self, rid: object, column: str, text: str, cache: bool) -> Any:
@@ -105,15 +117,27 @@ class ResultReader:
             _check("trials", rid, "status", v[8], (TrialStatus,))  # raises, naming the value
             raise AssertionError("unreachable")
         self._json(rid, "params", v[5], cache=True)
-        if v[15] is None:
-            figures = figures_of(self._json(rid, "measurements", v[12], cache=False))
-        else:
+        if v[17] is not None:
+            figures = self._packed(rid, v[16], v[17])
+        elif v[15] is not None:
             figures = self._figures(rid, v[15])
+        else:
+            figures = figures_of(self._json(rid, "measurements", v[12], cache=False))
         return TrialResult(
             v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], status, v[9], v[10],
             self._json(rid, "targets", v[11], cache=True), figures,
             self._json(rid, "reasons", v[13], cache=True), v[14],
         )  # fmt: skip
+
+    def _packed(self, rid: object, skeleton: str | None, doubles: bytes) -> Figures:
+        try:
+            if skeleton is None:
+                raise ValueError("NULL beside packed figures")
+            if (k := self._skeletons.get(skeleton)) is None:
+                k = self._skeletons[skeleton] = Skeleton(skeleton)
+            return Figures._make(k.unpack(doubles))
+        except ValueError as e:
+            raise _corrupt("trials", rid, "figures_skeleton/figures_f64", str(e)) from None
 
     @staticmethod
     def _figures(rid: object, text: str) -> Figures:

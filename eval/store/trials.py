@@ -8,15 +8,26 @@ import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from chaos_eval.errors import StoreCorrupt, StoreError
 from chaos_eval.outcomes import TrialPhase, TrialStatus
 from chaos_eval.spec.matrix import PlannedTrial
 from chaos_eval.store.connection import Connection
-from chaos_eval.store.figures import sql_figures
+from chaos_eval.store.packed_figures import figure_columns
 from chaos_eval.store.records import TrialRow, trial_row
-from chaos_eval.store.results import RESULT_COLUMNS, ResultReader, TrialResult
+from chaos_eval.store.results import (
+    RESULT_COLUMNS,
+    RESULT_COLUMNS_0009,
+    ResultReader,
+    TrialResult,
+)
+
+# What the counts and keys are read from: the narrow index of migration 0008 (~75 B a trial),
+# named, since sqlite would as soon walk trials_results (0010: ~0.4 kB a trial, every column
+# analysis streams), which covers these reads too.
+_NARROW = "trials INDEXED BY trials_order"
 
 
 class Trials:
@@ -30,14 +41,18 @@ class Trials:
             "SELECT * FROM trials WHERE campaign_id = ? ORDER BY ordinal", (campaign_id,), trial_row
         )
 
-    def results(self, campaign_id: int) -> AsyncIterator[list[TrialResult]]:
-        """The campaign's trials in run order, without their proof, a chunk at a time (the
-        index trials_order walks them: no sort of wide rows)."""
-        return self._conn.stream(
-            f"SELECT {RESULT_COLUMNS} FROM trials WHERE campaign_id = ? ORDER BY ordinal",
+    async def results(self, campaign_id: int) -> AsyncIterator[list[TrialResult]]:
+        """The campaign's trials in run order, without their proof, a chunk at a time, from the
+        index trials_results (migration 0010) where there is one (no sort of wide rows)."""
+        have = {str(r[1]) for r in await self._conn.rows("PRAGMA table_info(trials)")}
+        columns = RESULT_COLUMNS if "figures_f64" in have else RESULT_COLUMNS_0009
+        async with aclosing(self._conn.stream(
+            f"SELECT {columns} FROM trials WHERE campaign_id = ? ORDER BY ordinal",
             (campaign_id,),
             ResultReader(),
-        )
+        )) as chunks:  # its cursor closed when the caller stops early
+            async for chunk in chunks:
+                yield chunk
 
     async def unfinished(self, campaign_id: int) -> list[TrialRow]:
         """The campaign's trials not in a final state, in run order (what a run still runs)."""
@@ -53,7 +68,7 @@ class Trials:
     async def cell_sizes(self, campaign_id: int) -> dict[tuple[str, str, str], int]:
         """(subject, fault, params) -> how many trials the campaign holds of that cell."""
         rows = await self._conn.rows(
-            "SELECT subject, fault, params, COUNT(*) FROM trials WHERE campaign_id = ?"
+            f"SELECT subject, fault, params, COUNT(*) FROM {_NARROW} WHERE campaign_id = ?"
             " GROUP BY subject, fault, params",
             (campaign_id,),
         )
@@ -63,7 +78,7 @@ class Trials:
         """key -> status of each of the campaign's trials, from the index alone: what resume
         planning needs of a campaign (a finished 100k-trial one is read in well under 1 s)."""
         rows = await self._conn.read(
-            "SELECT key, status, ordinal AS id FROM trials WHERE campaign_id = ?",
+            f"SELECT key, status, ordinal AS id FROM {_NARROW} WHERE campaign_id = ?",
             (campaign_id,),
             _key_status,
         )
@@ -72,7 +87,8 @@ class Trials:
     async def counts(self, campaign_id: int) -> dict[TrialStatus, int]:
         """Trials per status (statuses with none are absent)."""
         rows = await self._conn.read(
-            "SELECT status, COUNT(*), MIN(id) FROM trials WHERE campaign_id = ? GROUP BY status",
+            f"SELECT status, COUNT(*), MIN(id) FROM {_NARROW} WHERE campaign_id = ?"
+            " GROUP BY status",
             (campaign_id,),
             _status_count,
         )
@@ -161,13 +177,14 @@ class Trials:
         async with self._conn.transaction() as db:
             await db.execute(
                 "UPDATE trials SET status = ?, finished_at = ?, recovery_s = ?, measurements = ?,"
-                " figures = ?, proof = ?, reasons = ?, error = ? WHERE id = ?",
+                " figures = ?, figures_skeleton = ?, figures_f64 = ?, proof = ?, reasons = ?,"
+                " error = ? WHERE id = ?",
                 (
                     status.value,
                     now,
                     recovery_s,
                     measured,
-                    sql_figures(measured),  # what analysis reads of them (store/figures.py)
+                    *figure_columns(measured),  # what analysis reads of them (store/figures.py)
                     json.dumps(proof, sort_keys=True),
                     json.dumps(list(reasons)),
                     error,

@@ -12,7 +12,8 @@ from pathlib import Path
 from chaos_eval.errors import StoreError
 from chaos_eval.store.access import Access
 from chaos_eval.store.figures import sql_figures
-from chaos_eval.store.migrations import MIGRATIONS, REBUILDS
+from chaos_eval.store.migrations import MIGRATIONS, READ_OPTIONAL, REBUILDS
+from chaos_eval.store.packed_figures import sql_f64, sql_skeleton
 from chaos_eval.store.records import CampaignRow, EventRow, LedgerRow, OpRow, TrialRow
 
 
@@ -41,19 +42,20 @@ def prepare(db: sqlite3.Connection, path: Path, access: Access) -> None:
         newer = sorted(done - set(known))
         raise StoreError(f"{path}: made by a newer chaos-eval (migrations {newer})")
     pending = [(name, sql) for name, sql in MIGRATIONS if name not in done]
-    if pending and not access.writes:
+    needed = [name for name, _ in pending if name not in READ_OPTIONAL]
+    if needed and not access.writes:
         raise StoreError(
-            f"{path}: written by an older chaos-eval (migrations {[n for n, _ in pending]} not "
+            f"{path}: written by an older chaos-eval (migrations {needed} not "
             "applied); read commands never change a db: `chaos-eval resume ID` or `run "
             "campaign` migrates it"
         )
-    if access.writes:
+    if access.writes:  # a reader reads what is there (READ_OPTIONAL: only slower without it)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute(
             "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)"
         )
-    for name, sql in pending:
-        _apply(db, path, name, sql)
+        for name, sql in pending:
+            _apply(db, path, name, sql)
     verify_schema(db, path)
 
 
@@ -63,6 +65,8 @@ def _apply(db: sqlite3.Connection, path: Path, name: str, sql: str) -> None:
     the commit."""
     rebuild = name in REBUILDS
     db.create_function("chaos_figures", 1, sql_figures, deterministic=True)  # 0009's backfill
+    db.create_function("chaos_figures_skeleton", 1, sql_skeleton, deterministic=True)  # 0010's
+    db.create_function("chaos_figures_f64", 1, sql_f64, deterministic=True)
     if rebuild:
         db.execute("PRAGMA foreign_keys = OFF")
     db.execute("BEGIN IMMEDIATE")

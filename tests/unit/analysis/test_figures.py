@@ -1,7 +1,8 @@
 """The read commands give the same bytes whichever way a trial's figures reach analysis
 (eval/store/figures.py): the compact column the store writes when a trial finishes, the one
 migration 0009 fills in for rows already there, or derived from the measurements where the
-column is NULL. The digests are test_streamed_outputs.py's (taken before the column existed)."""
+column is NULL (packed, where they are: tests/unit/store/test_results_index.py). The digests
+are test_streamed_outputs.py's (taken before the column existed)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_without_the_column_the_figures_come_from_the_measurements(
 ) -> None:
     db = _copy(made, tmp_path)
     con = sqlite3.connect(db)
-    con.execute("UPDATE trials SET figures = NULL")
+    con.execute("UPDATE trials SET figures = NULL, figures_skeleton = NULL, figures_f64 = NULL")
     con.commit()
     con.close()
     assert dict(outputs(tmp_path)) == GOLDEN
@@ -62,9 +63,13 @@ def test_without_the_column_the_figures_come_from_the_measurements(
 def test_migration_0009_fills_in_the_figures_of_existing_rows(made: Path, tmp_path: Path) -> None:
     before = _figures(made)
     db = _copy(made, tmp_path)
-    con = sqlite3.connect(db)
-    con.execute("ALTER TABLE trials DROP COLUMN figures")
-    con.execute("DELETE FROM _migrations WHERE name = '0009_trial_figures'")
+    con = sqlite3.connect(db)  # as before 0009 (and so before 0010, which indexes figures)
+    con.execute("DROP INDEX trials_results")
+    for column in ("figures_f64", "figures_skeleton", "figures"):
+        con.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+    con.execute(
+        "DELETE FROM _migrations WHERE name IN ('0009_trial_figures', '0010_trial_results')"
+    )
     con.commit()
     con.close()
     res = CliRunner().invoke(app, ["analyze", "1", "--db", str(db)])
@@ -85,7 +90,10 @@ def test_migration_0009_fills_in_the_figures_of_existing_rows(made: Path, tmp_pa
 def test_a_damaged_figures_column_is_named(made: Path, tmp_path: Path) -> None:
     db = _copy(made, tmp_path)
     con = sqlite3.connect(db)
-    con.execute("UPDATE trials SET figures = '[1, 2]' WHERE id = 3")
+    con.execute(  # not packed (a row migration 0010 could not pack): the JSON is read
+        "UPDATE trials SET figures = '[1, 2]', figures_skeleton = NULL, figures_f64 = NULL"
+        " WHERE id = 3"
+    )
     con.commit()
     con.close()
     res = CliRunner().invoke(app, ["analyze", "1", "--db", str(db)])

@@ -64,6 +64,7 @@ async def test_migrations_wal_and_reopen(tmp_path: Path) -> None:
         "0007_read_indexes",
         "0008_trial_order",
         "0009_trial_figures",
+        "0010_trial_results",
     ]
     raw.close()
     store = await Store.open(db)  # reopening applies nothing twice

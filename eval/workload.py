@@ -59,8 +59,8 @@ class KVClient(Protocol):
 @dataclass(frozen=True)
 class BatchReadResult:
     outcome: OpOutcome
-    values: Mapping[str, str | None] = field(default_factory=dict)  # when ok: every key asked
-    error: str = ""  # None: that key is absent
+    values: Mapping[str, str | None] = field(default_factory=dict)  # key -> value, None: absent
+    error: str = ""
 
 
 @runtime_checkable
@@ -71,11 +71,12 @@ class BatchReadClient(Protocol):
         """Read every key in `keys`. OK only when the whole batch was read, with every key
         asked in `values` (None: absent); otherwise FAIL (a read changes nothing) with a short
         error class, and no values. The contract: each key's answer is what a linearizable
-        read of that key returns at some instant between this call's start and end (one
-        instant for all keys where the subject reads them at one revision, as etcd does).
-        That is what a separate linearizable `get` of each key inside the same interval
-        gives, so a final read through it is exactly as strong. Idempotent (a read); never
-        raises for a failed read; must not return a value for a key it did not read."""
+        read of that key returns at some instant between this call's start and end. That is
+        what a separate linearizable `get` of each key inside the same interval gives, so a
+        final read through it is exactly as strong; where the subject reads all keys at one
+        instant (etcd: one revision) it is stronger still, a consistent snapshot of them.
+        Idempotent (a read); never raises for a failed read; must not return a value for a
+        key it did not read."""
 
 
 class Workload(Protocol):

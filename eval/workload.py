@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from chaos_eval.outcomes import OpOutcome
 
@@ -54,6 +54,29 @@ class KVClient(Protocol):
 
     async def aclose(self) -> None:
         """Release connections. Idempotent."""
+
+
+@dataclass(frozen=True)
+class BatchReadResult:
+    outcome: OpOutcome
+    values: Mapping[str, str | None] = field(default_factory=dict)  # key -> value, None: absent
+    error: str = ""
+
+
+@runtime_checkable
+class BatchReadClient(Protocol):
+    """Optional power of a KVClient: a linearizable read of many keys in one request."""
+
+    async def get_many(self, keys: Sequence[str]) -> BatchReadResult:
+        """Read every key in `keys`. OK only when the whole batch was read, with every key
+        asked in `values` (None: absent); otherwise FAIL (a read changes nothing) with a short
+        error class, and no values. The contract: each key's answer is what a linearizable
+        read of that key returns at some instant between this call's start and end. That is
+        what a separate linearizable `get` of each key inside the same interval gives, so a
+        final read through it is exactly as strong; where the subject reads all keys at one
+        instant (etcd: one revision) it is stronger still, a consistent snapshot of them.
+        Idempotent (a read); never raises for a failed read; must not return a value for a
+        key it did not read."""
 
 
 class Workload(Protocol):
@@ -174,33 +197,56 @@ class KVWorkload:
             self._slots[node].release()
 
     async def final_read(self) -> None:
-        """Read back every write that may have happened, from the first node that answers.
-        Keys are read concurrently (at most as many in flight as the workload itself had:
-        a sequential read of ~150 keys was seconds of every trial); the ops are recorded in
-        key order."""
+        """Read back every write that may have happened, from the first node that answers,
+        and record one FINAL_READ op per key, in key order. Where the clients have the
+        `BatchReadClient` power, all keys are read in one batch (the first node whose batch
+        read succeeds answers for all; each key's op carries that node and the batch's start
+        and end, the interval its linearizable read lies in); otherwise, or when no node's
+        batch succeeds, each key is read on its own, concurrently (at most as many in flight
+        as the workload itself had: ~150 sequential reads were seconds of every trial)."""
+        keys = sorted(self._written)
+        if keys:
+            ops = await self._final_read_batch(keys) or await self._final_read_each(keys)
+            self._ops.extend(ops)
+
+    async def _final_read_batch(self, keys: list[str]) -> list[Op]:
+        for node in self._nodes:
+            client = self._clients[node]
+            if not isinstance(client, BatchReadClient):
+                continue
+            start = self._clock()
+            res = await client.get_many(keys)
+            end = self._clock()
+            if res.outcome == OpOutcome.OK and all(k in res.values for k in keys):
+                return [self._final_op(node, k, start, end, res.values[k]) for k in keys]
+        return []
+
+    async def _final_read_each(self, keys: list[str]) -> list[Op]:
         gate = asyncio.Semaphore(self._final_concurrency)
 
         async def one(key: str) -> Op:
             async with gate:
                 return await self._final_read_one(key)
 
-        self._ops.extend(await asyncio.gather(*(one(k) for k in sorted(self._written))))
+        return list(await asyncio.gather(*(one(k) for k in keys)))
 
     async def _final_read_one(self, key: str) -> Op:
         for node in self._nodes:
             start = self._clock()
             res = await self._clients[node].get(key, linearizable=True)
-            if res.outcome != OpOutcome.OK:
-                continue
-            if res.value is None:
-                verdict = FINAL_ABSENT
-            elif res.value == self._written[key]:
-                verdict = FINAL_PRESENT
-            else:
-                verdict = FINAL_MISMATCH
-            return Op(OpKind.FINAL_READ, node, key, start, self._clock(), OpOutcome.OK, verdict)
+            if res.outcome == OpOutcome.OK:
+                return self._final_op(node, key, start, self._clock(), res.value)
         now = self._clock()
         return Op(OpKind.FINAL_READ, "*", key, now, now, OpOutcome.FAIL, "no node answered")
+
+    def _final_op(self, node: str, key: str, start: float, end: float, value: str | None) -> Op:
+        if value is None:
+            verdict = FINAL_ABSENT
+        elif value == self._written[key]:
+            verdict = FINAL_PRESENT
+        else:
+            verdict = FINAL_MISMATCH
+        return Op(OpKind.FINAL_READ, node, key, start, end, OpOutcome.OK, verdict)
 
     async def aclose(self) -> None:
         for client in self._clients.values():

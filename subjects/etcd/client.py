@@ -1,5 +1,5 @@
-"""EtcdKVClient: chaos_eval.workload.KVClient (and register.CasClient) over one member's v3 JSON
-gateway (httpx).
+"""EtcdKVClient: chaos_eval.workload.KVClient (and register.CasClient, workload.BatchReadClient)
+over one member's v3 JSON gateway (httpx).
 
 Two things make a member's address move under a client, and both are handled here:
 - the published host port is ephemeral and changes when the member is restarted, so after
@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
 
 from chaos_eval.outcomes import OpOutcome
 from chaos_eval.register import MISMATCH
+from chaos_eval.subjects.etcd.batch_read import (
+    PAGE_LIMIT,
+    key_after,
+    key_span,
+    page_body,
+    parse_page,
+)
 from chaos_eval.subjects.etcd.gateway import (
     PUT_PATH,
     RANGE_PATH,
@@ -32,7 +39,7 @@ from chaos_eval.subjects.etcd.gateway import (
     range_body,
     response_cluster_id,
 )
-from chaos_eval.workload import ReadResult
+from chaos_eval.workload import BatchReadResult, ReadResult
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,7 @@ class EtcdKVClient:
         self._cluster_id = cluster_id
         self._last_resolve = float("-inf")
         self._http = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+        self.page_limit = PAGE_LIMIT  # keys a page of `get_many` (tests page smaller)
 
     @property
     def base_url(self) -> str | None:
@@ -138,6 +146,31 @@ class EtcdKVClient:
             return ReadResult(OpOutcome.OK, parse_range_value(raw, key))
         except GatewayParseError:
             return ReadResult(OpOutcome.FAIL, None, "bad_response")
+
+    async def get_many(self, keys: Sequence[str]) -> BatchReadResult:
+        """chaos_eval.workload.BatchReadClient: one linearizable range over the keys' span,
+        paged, every page after the first pinned to the first page's revision (see
+        subjects/etcd/batch_read.py for why that is one linearizable read of every key).
+        Any page that fails, or does not parse, fails the whole batch."""
+        if not keys:
+            return BatchReadResult(OpOutcome.OK)
+        start, end = key_span(keys)
+        found: dict[str, str] = {}
+        revision = 0
+        while True:
+            body = page_body(start, end, revision=revision, limit=self.page_limit)
+            outcome, cls, raw = await self._post(RANGE_PATH, body, write=False)
+            if outcome != OpOutcome.OK:
+                return BatchReadResult(outcome, error=cls)
+            try:
+                page = parse_page(raw, start, end)
+            except GatewayParseError:
+                return BatchReadResult(OpOutcome.FAIL, error="bad_response")
+            revision = revision or page.revision
+            found.update(page.kvs)
+            if not page.more:
+                return BatchReadResult(OpOutcome.OK, {k: found.get(k) for k in keys})
+            start = key_after(page.kvs[-1][0])
 
     async def cas(self, key: str, expected: str | None, value: str) -> tuple[OpOutcome, str]:
         """chaos_eval.register.CasClient: one transaction (compare value, then put)."""

@@ -58,13 +58,13 @@ def cas_body(key: str, expected: str | None, value: str) -> dict[str, object]:
 def parse_txn_succeeded(raw: str | bytes) -> bool:
     """Whether a /v3/kv/txn response took its success branch (`succeeded` is omitted when
     false, as proto3 JSON omits defaults)."""
-    doc = _load(raw)
+    doc = load_object(raw)
     if not isinstance(doc.get("header"), dict):
         raise GatewayParseError("txn response without header")
     return doc.get("succeeded") is True
 
 
-def _load(raw: str | bytes) -> dict[str, Any]:
+def load_object(raw: str | bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
     except ValueError as e:
@@ -112,7 +112,7 @@ class MemberStatus:
 
 
 def parse_status(raw: str | bytes) -> MemberStatus:
-    doc = _load(raw)
+    doc = load_object(raw)
     header = doc.get("header")
     if not isinstance(header, dict) or "member_id" not in header:
         raise GatewayParseError("status without header.member_id")
@@ -134,7 +134,7 @@ def parse_status(raw: str | bytes) -> MemberStatus:
 def parse_members(raw: str | bytes) -> dict[int, str]:
     """/v3/cluster/member/list -> {member id: name}. A member not started yet has no name
     (""), so it is listed under its id."""
-    doc = _load(raw)
+    doc = load_object(raw)
     members = doc.get("members")
     if not isinstance(members, list):
         raise GatewayParseError("member list without members")
@@ -150,7 +150,7 @@ def parse_members(raw: str | bytes) -> dict[int, str]:
 def response_cluster_id(raw: str | bytes) -> int | None:
     """header.cluster_id of any successful response, or None if there is none."""
     try:
-        header = _load(raw).get("header")
+        header = load_object(raw).get("header")
     except GatewayParseError:
         return None
     if not isinstance(header, dict) or "cluster_id" not in header:
@@ -163,7 +163,7 @@ def response_cluster_id(raw: str | bytes) -> int | None:
 
 def parse_range_value(raw: str | bytes, key: str) -> str | None:
     """The value of `key` in a /v3/kv/range response, or None when it is absent."""
-    doc = _load(raw)
+    doc = load_object(raw)
     if not isinstance(doc.get("header"), dict):
         raise GatewayParseError("range response without header")
     kvs = doc.get("kvs") or []
@@ -213,7 +213,7 @@ def classify_error(status: int, body: str | bytes, *, write: bool) -> tuple[OpOu
     etcd never proposed it, and UNKNOWN otherwise (including errors we do not recognise)."""
     text, code = "", None
     try:
-        doc = _load(body)
+        doc = load_object(body)
         text = str(doc.get("error") or doc.get("message") or "")
         code = doc.get("code") if isinstance(doc.get("code"), int) else None
     except GatewayParseError:

@@ -1,4 +1,5 @@
-"""A small RESP2 client on asyncio streams, and RedisKVClient (chaos_eval.workload.KVClient).
+"""A small RESP2 client on asyncio streams, and RedisKVClient (chaos_eval.workload.KVClient,
+with register.CasClient and workload.BatchReadClient).
 
 Why not redis-py: the workload needs to know, for every failed operation, whether the
 command could have reached the server (a write that timed out after it was sent is UNKNOWN,
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from chaos_eval.outcomes import OpOutcome
@@ -28,7 +29,7 @@ from chaos_eval.subjects.redis.resp import (
     encode_command,
     parse_reply,
 )
-from chaos_eval.workload import ReadResult
+from chaos_eval.workload import BatchReadResult, ReadResult
 
 # Compare-and-set: ARGV = (mode: "absent" | "value", expected, new value); 1 if it swapped.
 CAS_SCRIPT = (
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 65536
 IDLE_PER_TARGET = 4  # pooled idle connections kept per (host, port)
+MGET_KEYS = 1000  # keys per MGET in a batch read: one command's reply stays ~50 KB
 
 Target = tuple[str, int]
 # -> where to send the next command, or the short error class saying why there is nowhere
@@ -235,6 +237,27 @@ class RedisKVClient:
         if reply is not None and not isinstance(reply, str):
             return ReadResult(OpOutcome.FAIL, None, "bad_response")
         return ReadResult(OpOutcome.OK, reply)
+
+    async def get_many(self, keys: Sequence[str]) -> BatchReadResult:
+        """chaos_eval.workload.BatchReadClient: MGET on the current primary, the node every
+        linearizable `get` reads from, MGET_KEYS keys a command. One command runs atomically
+        on the one node that executes it, so each key's answer is the primary's value at one
+        instant inside this call, the same as a GET of it there (no weaker and no stronger:
+        Redis replicates asynchronously either way). Each command is routed at call time,
+        as a GET is. Any command that fails, or answers other than one string or nil per
+        key, fails the whole batch."""
+        values: dict[str, str | None] = {}
+        for at in range(0, len(keys), MGET_KEYS):
+            chunk = keys[at:at + MGET_KEYS]
+            outcome, cls, reply = await self._run(self._read, ("MGET", *chunk), write=False)
+            if outcome != OpOutcome.OK:
+                return BatchReadResult(outcome, error=cls)
+            got = [v for v in reply if v is None or isinstance(v, str)] if isinstance(
+                reply, list) else []
+            if not isinstance(reply, list) or not len(got) == len(reply) == len(chunk):
+                return BatchReadResult(OpOutcome.FAIL, error="bad_response")
+            values.update(zip(chunk, got, strict=True))
+        return BatchReadResult(OpOutcome.OK, values)
 
     async def cas(self, key: str, expected: str | None, value: str) -> tuple[OpOutcome, str]:
         """chaos_eval.register.CasClient: one Lua script (atomic on the node that runs it),

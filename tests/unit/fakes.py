@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from chaos_eval.outcomes import OpOutcome
 from chaos_eval.spec.config import SubjectSpec
 from chaos_eval.subject import ClusterState, Endpoint, Health, Node, TrialContext
-from chaos_eval.workload import ReadResult
+from chaos_eval.workload import BatchReadResult, ReadResult
 
 
 class Tracker:
@@ -17,6 +18,8 @@ class Tracker:
     started: ClassVar[list[str]] = []
     torn_down: ClassVar[list[str]] = []
     fail_up_for: ClassVar[set[str]] = set()  # trial keys whose `up` raises
+    batch_reads = True  # clients offer BatchReadClient (False: the per-key final read)
+    batch_calls = 0  # get_many calls made
     lose_writes = False
     lose_writes_for: ClassVar[set[str]] = set()  # trial keys whose writes vanish
     up_delay_s = 0.02
@@ -29,6 +32,7 @@ class Tracker:
         cls.running = cls.max_running = 0
         cls.started, cls.torn_down = [], []
         cls.fail_up_for = set()
+        cls.batch_reads, cls.batch_calls = True, 0
         cls.lose_writes = False
         cls.lose_writes_for, cls.up_delay_for, cls.log = set(), {}, []
 
@@ -46,6 +50,15 @@ class MemClient:
     async def get(self, key: str, *, linearizable: bool = True) -> ReadResult:
         await asyncio.sleep(0)
         return ReadResult(OpOutcome.OK, self.data.get(key))
+
+    async def get_many(self, keys: Sequence[str]) -> BatchReadResult:
+        """chaos_eval.workload.BatchReadClient: every key at one instant (no await between);
+        FAIL when Tracker.batch_reads is off, so the workload falls back to per-key reads."""
+        await asyncio.sleep(0)
+        Tracker.batch_calls += 1
+        if not Tracker.batch_reads:
+            return BatchReadResult(OpOutcome.FAIL, error="unimplemented")
+        return BatchReadResult(OpOutcome.OK, {k: self.data.get(k) for k in keys})
 
     async def cas(self, key: str, expected: str | None, value: str) -> tuple[OpOutcome, str]:
         """chaos_eval.register.CasClient: atomic (no await between compare and set)."""

@@ -126,13 +126,21 @@ async def test_consecutive_errors_abort_campaign(tmp_path: Path) -> None:
         assert statuses.count(TrialStatus.PENDING) == len(statuses) - 2
 
 
-async def test_lost_writes_fail_the_trial(tmp_path: Path) -> None:
-    Tracker.lose_writes = True
+@pytest.mark.parametrize("batch", [True, False], ids=["batch-read", "per-key-read"])
+async def test_lost_writes_fail_the_trial(tmp_path: Path, batch: bool) -> None:
+    """Both final-read paths (one batch read; per-key reads when the batch fails) count every
+    acknowledged write as lost, one final_read op per key."""
+    Tracker.lose_writes, Tracker.batch_reads = True, batch
     async with await Store.open(tmp_path / "eval.db") as store:
         cid, _ = await run(store, doc(chaos_types=[], parallel=1))
         (t,) = await store.trials(cid)
         assert t.status == TrialStatus.FAILED
         assert any("lost" in r for r in t.reasons_list)
+        m = t.measurements_dict["metrics"]
+        assert m["lost_writes"] == m["acked_writes"] > 0 and m["unverified_writes"] == 0
+        finals = [o for o in await store.ops(t.id) if o.kind == "final_read"]
+        assert len(finals) == len({o.key for o in finals}) == m["acked_writes"]
+        assert Tracker.batch_calls > 0
 
 
 async def test_rerun_continues_and_skips_finished(tmp_path: Path) -> None:

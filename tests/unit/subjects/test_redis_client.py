@@ -7,9 +7,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
+
 from chaos_eval.outcomes import OpOutcome
 from chaos_eval.subjects.redis.client import RedisKVClient, Route, Target
 from chaos_eval.subjects.redis.resp import parse_reply
+from chaos_eval.workload import BatchReadClient
 
 PASSWORD = "ce-test"
 Handler = Callable[[list[str]], bytes | None]  # command -> raw reply, None: never answer
@@ -171,3 +174,53 @@ async def test_cas_is_one_lua_script_ok_mismatch_unknown() -> None:
         ["1", "k", "value", "old", "new"], ["1", "k", "absent", "", "new2"],
         ["1", "k", "value", "x", "y"]]
     assert "redis.call('SET', KEYS[1], ARGV[3])" in evals[0][1]
+
+
+def mget_like(store: dict[str, str], reply: bytes | None = None) -> Handler:
+    """AUTH, and MGET answered from `store` (or with `reply`, as it is)."""
+
+    def handle(cmd: list[str]) -> bytes | None:
+        if cmd[0] == "AUTH":
+            return b"+OK\r\n"
+        assert cmd[0] == "MGET"
+        if reply is not None:
+            return reply
+        out = [f"*{len(cmd) - 1}\r\n".encode()]
+        for k in cmd[1:]:
+            v = store.get(k)
+            out.append(b"$-1\r\n" if v is None else f"${len(v)}\r\n{v}\r\n".encode())
+        return b"".join(out)
+
+    return handle
+
+
+async def test_get_many_is_mget_on_the_read_route_in_chunks(monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    monkeypatch.setattr("chaos_eval.subjects.redis.client.MGET_KEYS", 2)
+    store = {"k1": "v1", "k3": "", "k4": "other"}
+    async with resp_server(mget_like(store)) as (target, seen):
+        c = kv(target)
+        assert isinstance(c, BatchReadClient)
+        res = await c.get_many(["k1", "k2", "k3", "k4", "k5"])
+        await c.aclose()
+    assert res.outcome == OpOutcome.OK
+    assert dict(res.values) == {"k1": "v1", "k2": None, "k3": "", "k4": "other", "k5": None}
+    assert [s for s in seen if s[0] == "MGET"] == [
+        ["MGET", "k1", "k2"], ["MGET", "k3", "k4"], ["MGET", "k5"]]
+
+
+@pytest.mark.parametrize(("reply", "error"), [
+    (b"*1\r\n$1\r\nv\r\n", "bad_response"),  # one value for two keys
+    (b"*2\r\n:1\r\n$1\r\nv\r\n", "bad_response"),  # not a string
+    (b"$1\r\nv\r\n", "bad_response"),  # not an array
+    (b"-LOADING Redis is loading the dataset in memory\r\n", "loading"),
+])
+async def test_get_many_fails_the_whole_batch(reply: bytes, error: str) -> None:
+    async with resp_server(mget_like({}, reply)) as (target, _):
+        c = kv(target)
+        res = await c.get_many(["k1", "k2"])
+        await c.aclose()
+    assert (res.outcome, res.error, dict(res.values)) == (OpOutcome.FAIL, error, {})
+    nowhere = kv("no_primary")
+    res = await nowhere.get_many(["k1"])
+    assert (res.outcome, res.error) == (OpOutcome.FAIL, "no_primary")

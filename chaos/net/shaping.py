@@ -40,9 +40,11 @@ from chaos_eval.chaos.net.netem import (
 from chaos_eval.chaos.net.queue_rules import (
     ABSENT_CHAIN,
     ABSENT_JUMP,
+    RULES_PATH,
     chain_residue,
     delete_chain_argv,
     flush_chain_argv,
+    inject_rules,
     jump_check_argv,
     jump_delete_argv,
     jump_insert_argv,
@@ -50,6 +52,7 @@ from chaos_eval.chaos.net.queue_rules import (
     new_chain_argv,
     queue_rule_argv,
 )
+from chaos_eval.chaos.net.restore import restore_argv
 from chaos_eval.chaos.net.shape import (
     LATENCY_SLOT,
     LOSS_SLOT,
@@ -138,10 +141,10 @@ class Shaping:
 
     async def _run(
         self, node: Node, argv: tuple[str, ...], ok: tuple[int, ...] = (0,),
-        error: type[FaultError] = FaultError,
+        error: type[FaultError] = FaultError, files: Mapping[str, bytes] | None = None,
     ) -> HelperResult:
         res = await self.docker.run_helper(
-            argv, labels=self.labels, netns_of=node.container_id, image=self.image
+            argv, labels=self.labels, netns_of=node.container_id, image=self.image, files=files
         )
         if res.exit_code not in ok:
             raise error(f"{node.name}: {' '.join(argv)}: exit {res.exit_code}: "
@@ -194,7 +197,12 @@ class Shaping:
         )
 
     async def _add_rules(self, node: Node) -> None:
-        """Chain and its rule first, the jump last: traffic is queued only once all is set."""
+        """Chain and its rule first, the jump last: traffic is queued only once all is set.
+        One transaction (chaos/net/queue_rules.py); when it refuses (an earlier attempt
+        left the chain), step by step, keeping one jump."""
+        files = {RULES_PATH: inject_rules(self.slot).encode()}
+        if (await self._run(node, restore_argv(RULES_PATH), ok=(0, 1, 2), files=files)).ok:
+            return
         fresh = (await self._run(node, new_chain_argv(self.slot), ok=(0, 1))).exit_code == 0
         if not fresh:  # left by an earlier attempt: reset its content, keep one jump
             await self._run(node, flush_chain_argv(self.slot))

@@ -172,6 +172,11 @@ class NodeHelpers(EngineConnection):
             await self._call(f"remove node helper {container[:12]}",
                              self.client.api.remove_container, container, force=True)
 
+    def node_helper_of(self, target: str) -> str | None:
+        """The container id of `target`'s registered node helper, if it has one."""
+        helper = self._node_helpers.get(target)
+        return None if helper is None else helper.container
+
     async def _current_helper(
         self, target: str, *, volume: str | None, caps: Iterable[str], image: str
     ) -> NodeHelper | None:
@@ -227,7 +232,8 @@ class NodeHelpers(EngineConnection):
         files: Mapping[str, bytes] | None,
     ) -> HelperResult | None:
         """Run argv in the node's helper (module docstring); None when there is no helper
-        for this call (the caller runs it one-shot). DockerError when the exec fails or
+        for this call, or it was removed before the command could start (the caller runs it
+        one-shot). DockerError when the exec fails or
         runs out of time."""
         try:
             helper = await self._current_helper(netns_of, volume=volume, caps=caps, image=image)
@@ -242,12 +248,15 @@ class NodeHelpers(EngineConnection):
         archive = helper_archive(files) if files and inline is None else None
         cmd = list(capture_argv(path, argv, timeout_s=timeout_s, files=inline or "-"))
 
-        def run() -> tuple[HelperResult, float]:
+        def run() -> tuple[HelperResult, float] | None:
             api = self.client.api
             t0 = time.monotonic()
-            if archive is not None and not api.put_archive(helper.container, "/", archive):
-                raise DockerError(f"node helper {shown}: could not copy its files in")
-            ex = api.exec_create(helper.container, cmd, stdout=True, stderr=True)
+            try:
+                if archive is not None and not api.put_archive(helper.container, "/", archive):
+                    raise DockerError(f"node helper {shown}: could not copy its files in")
+                ex = api.exec_create(helper.container, cmd, stdout=True, stderr=True)
+            except docker.errors.NotFound:
+                return None  # the helper is gone (e.g. an undo plan removed it): nothing ran
             out, _ = api.exec_start(ex["Id"], demux=True)  # returns at its end
             blob = parse_frame(out, tag)  # None unless whole: then the file is the answer
             if blob is None:
@@ -262,14 +271,19 @@ class NodeHelpers(EngineConnection):
             return res, time.monotonic() - t0
 
         # files go to fixed paths: one exec with files at a time per helper
-        lock = self._node_lock("files:" + helper.container) if archive else None
+        lock = self._node_lock("files:" + helper.container) if files else None
         try:
             async with lock or contextlib.nullcontext():
-                done: tuple[HelperResult, float] = await self._call("node helper exec", run)
-            res, took = done
+                done: tuple[HelperResult, float] | None = await self._call("node helper exec",
+                                                                           run)
         except docker.errors.NotFound as e:  # the helper went away under us
             self._node_helpers.pop(netns_of, None)
             raise DockerError(f"node helper for {netns_of[:12]}: {e}") from e
+        if done is None:
+            log.info("node helper of %s is gone: running one-shot", netns_of[:12])
+            self._node_helpers.pop(netns_of, None)
+            return None
+        res, took = done
         if res.exit_code == TIMEOUT_EXIT and took >= timeout_s:
             raise DockerError(f"helper {shown}: no exit within {timeout_s:g}s")
         return res

@@ -5,12 +5,16 @@ chaos/net/netem.py and chaos/net/queue_rules.py and the daemon of chaos/net/shap
 
     inject   choose the backend per target, record the choice, then
              netem:   tc qdisc replace dev eth0 root handle H: netem ...
-             nfqueue: start the shaper daemon helper, wait (to a deadline) until it logs
-                      "bound", THEN create the chain, its NFQUEUE rule, and the jump
+             nfqueue: start the shaper daemon (in the target's node helper when the trial
+                      has one, else as a helper container), wait (to a deadline) until it
+                      logs "bound", THEN create the chain, its NFQUEUE rule, and the jump
     cleanup  jump deleted while present, chain flushed and deleted, our root qdisc
              deleted, THEN the shaper stopped with SIGTERM (it releases every held packet)
              and removed. Idempotent; safe after a half-done inject, a restarted target
              (fresh netns: nothing to remove) or a removed one.
+
+The undo plan names the shaper's container and, for a target that has a node helper, that
+helper too: removing it ends a shaper running inside it.
 
 `backend: auto` takes netem when the kernel has it (probed once per process in a helper
 with its own empty network namespace: the target is not touched) and eth0's root qdisc is
@@ -23,6 +27,7 @@ chaos/net/shaped_fault.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
@@ -61,7 +66,15 @@ from chaos_eval.chaos.net.shape import (
     Shape,
     Slot,
 )
-from chaos_eval.chaos.net.shaper_daemon import helper_name, shaper_argv, start_shaper, stop_shaper
+from chaos_eval.chaos.net.shaper_daemon import (
+    helper_name,
+    pids_in_helper,
+    shaper_argv,
+    start_in_helper,
+    start_shaper,
+    stop_in_helper,
+    stop_shaper,
+)
 from chaos_eval.engine.client import Docker
 from chaos_eval.engine.containers import ContainerInfo, HelperResult
 from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
@@ -100,14 +113,17 @@ class Residue:
     rules: tuple[str, ...]
     qdisc: str | None
     shaper: str | None
+    shaper_pids: tuple[int, ...] = ()  # live shapers of the slot in the node helper
 
     @property
     def clean(self) -> bool:
-        return not self.rules and self.qdisc is None and self.shaper is None
+        return (not self.rules and self.qdisc is None and self.shaper is None
+                and not self.shaper_pids)
 
     def __str__(self) -> str:
         left = [*self.rules, *([f"qdisc {self.qdisc}"] if self.qdisc else [])]
         left += [f"container {self.shaper}"] if self.shaper else []
+        left += [f"shaper process {p} in the node helper" for p in self.shaper_pids]
         return f"{self.node}: " + ("clean" if not left else "left " + "; ".join(left))
 
 
@@ -122,6 +138,7 @@ class Shaping:
         self.backend, self.targets, self.image = backend, tuple(targets), image
         self.labels = ctx.labels("helper")
         self.chosen: dict[str, Backend] = {}  # recorded BEFORE the backend is touched
+        self.in_helper: set[str] = set()  # targets whose shaper runs in their node helper
 
     def shaper_name(self, node: Node) -> str:
         return helper_name(self.ctx.project, self.slot, node.name)
@@ -130,13 +147,17 @@ class Shaping:
         return zlib.crc32(f"{self.ctx.seed}:{self.slot.kind}:{node.name}".encode())
 
     def undo_plan(self) -> tuple[UndoAction, ...]:
-        """Both backends' removal for every target, rules before the shaper. Pure."""
+        """Both backends' removal for every target, rules before the shaper: its container,
+        and the target's node helper when it has one (a shaper may run in it)."""
         netns_steps = _netns_undo(self.slot)
         steps: list[UndoAction] = []
         for node in self.targets:
             steps += [UndoAction(UndoOp.HELPER_RUN, node.container_id, argv, ok_exit_codes=ok)
                       for argv, ok in netns_steps]
             steps.append(UndoAction(UndoOp.REMOVE_CONTAINER, self.shaper_name(node)))
+            helper = self.docker.node_helper_of(node.container_id)
+            if helper is not None:
+                steps.append(UndoAction(UndoOp.REMOVE_CONTAINER, helper))
         return tuple(steps)
 
     async def _run(
@@ -152,6 +173,12 @@ class Shaping:
         return res
 
     # -- inject ---------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """With backend auto, probe once per process whether the kernel has netem (in a
+        helper of its own: no target is touched), before inject needs to know."""
+        if self.backend == "auto":
+            await netem_supported(self.docker, self.labels, self.image)
 
     async def inject(self) -> None:
         """Shape every target. Raises FaultError naming each target that failed."""
@@ -180,8 +207,8 @@ class Shaping:
         backend = await self._choose(node)
         self.chosen[node.name] = backend
         if backend is Backend.NFQUEUE:
-            await self._start_shaper(node)
-            await self._add_rules(node)
+            if await self._start_shaper(node):
+                await self._add_rules(node)
             return
         res = await self._run(node, netem_argv(self.slot, self.shape), ok=(0, 1, 2))
         if res.exit_code != 0:
@@ -189,12 +216,25 @@ class Shaping:
                 if NETEM_UNKNOWN in res.stderr else res.stderr.strip()[:300]
             raise FaultError(f"{node.name}: netem: {why}")
 
-    async def _start_shaper(self, node: Node) -> None:
+    async def _start_shaper(self, node: Node, *, add_rules: bool = True) -> bool:
+        """Start the shaper and wait until it is bound: in the node helper when there is one,
+        where the same exec then adds the rules (`add_rules`) in one transaction; else as a
+        container. True when the rules are still to be added (`_add_rules`)."""
+        argv = shaper_argv(self.slot, self.shape, self.seed(node))
+        self.in_helper.add(node.name)  # recorded before: cleanup stops it there too
+        then = restore_argv(RULES_PATH) if add_rules else ()
+        files = {RULES_PATH: inject_rules(self.slot).encode()} if add_rules else None
+        code = await start_in_helper(self.docker, self.slot, argv, node=node.name,
+                                     netns_of=node.container_id, image=self.image, then=then,
+                                     files=files)
+        if code is not None:
+            return add_rules and code != 0  # the transaction refused: step by step
+        self.in_helper.discard(node.name)
         await start_shaper(
-            self.docker, self.shaper_name(node),
-            shaper_argv(self.slot, self.shape, self.seed(node)), node=node.name,
+            self.docker, self.shaper_name(node), argv, node=node.name,
             labels=self.labels, netns_of=node.container_id, image=self.image,
         )
+        return add_rules
 
     async def _add_rules(self, node: Node) -> None:
         """Chain and its rule first, the jump last: traffic is queued only once all is set.
@@ -230,6 +270,9 @@ class Shaping:
             log.info("%s: stopped while being cleaned; its netns went with it", node.name)
         try:
             await stop_shaper(self.docker, self.shaper_name(node), node.name)
+            if node.name in self.in_helper or node.name not in self.chosen:
+                await stop_in_helper(self.docker, self.slot, node.name, node.container_id,
+                                     self.image)
         except DockerError as e:
             raise CleanupError(f"{node.name}: shaper: {e}") from e
 
@@ -263,17 +306,24 @@ class Shaping:
     # -- observation ----------------------------------------------------------------------
 
     async def residue(self, node: Node) -> Residue:
-        """What is left of this slot on `node`, read from its netns and the engine."""
+        """What is left of this slot on `node`, read from its netns, its node helper (live
+        shaper processes) and the engine (the shaper's container); the reads at once."""
         rules: tuple[str, ...] = ()
         qdisc: str | None = None
         info = await self.docker.inspect(node.container_id)
-        if info is not None and info.running:
-            rules = chain_residue((await self._run(node, list_rules_argv())).stdout, self.slot)
-            root = parse_root_qdisc((await self._run(node, qdisc_show_argv())).stdout)
-            qdisc = root.handle if root is not None and root.handle == self.slot.handle else None
         shaper = self.shaper_name(node)
-        present = await self.docker.inspect(shaper) is not None
-        return Residue(node.name, rules, qdisc, shaper if present else None)
+        if info is not None and info.running:
+            listing, shown, pids, container = await asyncio.gather(
+                self._run(node, list_rules_argv()), self._run(node, qdisc_show_argv()),
+                pids_in_helper(self.docker, self.slot, node.container_id, self.image),
+                self.docker.inspect(shaper))
+            rules = chain_residue(listing.stdout, self.slot)
+            root = parse_root_qdisc(shown.stdout)
+            qdisc = root.handle if root is not None and root.handle == self.slot.handle else None
+        else:  # no netns; a node helper joined to it is replaced or gone with it
+            pids, container = (), await self.docker.inspect(shaper)
+        return Residue(node.name, rules, qdisc, shaper if container is not None else None,
+                       pids or ())
 
 
 def _netns_undo(slot: Slot) -> tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]:

@@ -13,9 +13,6 @@ chaos/net/netem.py and chaos/net/queue_rules.py and the daemon of chaos/net/shap
              and removed. Idempotent; safe after a half-done inject, a restarted target
              (fresh netns: nothing to remove) or a removed one.
 
-The undo plan names the shaper's container and, for a target that has a node helper, that
-helper too: removing it ends a shaper running inside it.
-
 `backend: auto` takes netem when the kernel has it (probed once per process in a helper
 with its own empty network namespace: the target is not touched) and eth0's root qdisc is
 the default or ours; otherwise nfqueue. Cleanup of a target whose backend this instance
@@ -27,11 +24,9 @@ chaos/net/shaped_fault.py.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from chaos_eval.chaos.net.netem import (
     ABSENT_QDISC,
@@ -46,17 +41,16 @@ from chaos_eval.chaos.net.queue_rules import (
     ABSENT_CHAIN,
     ABSENT_JUMP,
     RULES_PATH,
-    chain_residue,
     delete_chain_argv,
     flush_chain_argv,
     inject_rules,
     jump_check_argv,
     jump_delete_argv,
     jump_insert_argv,
-    list_rules_argv,
     new_chain_argv,
     queue_rule_argv,
 )
+from chaos_eval.chaos.net.residue import Residue, read_residue
 from chaos_eval.chaos.net.restore import restore_argv
 from chaos_eval.chaos.net.shape import (
     LATENCY_SLOT,
@@ -68,7 +62,6 @@ from chaos_eval.chaos.net.shape import (
 )
 from chaos_eval.chaos.net.shaper_daemon import (
     helper_name,
-    pids_in_helper,
     shaper_argv,
     start_in_helper,
     start_shaper,
@@ -103,28 +96,6 @@ async def netem_supported(docker: Docker, labels: Mapping[str, str], image: str)
             raise FaultError(f"netem probe inconclusive: exit {res.exit_code}: {res.stderr}")
         log.info("kernel has sch_netem: %s", _netem_support[image])
     return _netem_support[image]
-
-
-@dataclass(frozen=True)
-class Residue:
-    """What of one slot is left on one target."""
-
-    node: str
-    rules: tuple[str, ...]
-    qdisc: str | None
-    shaper: str | None
-    shaper_pids: tuple[int, ...] = ()  # live shapers of the slot in the node helper
-
-    @property
-    def clean(self) -> bool:
-        return (not self.rules and self.qdisc is None and self.shaper is None
-                and not self.shaper_pids)
-
-    def __str__(self) -> str:
-        left = [*self.rules, *([f"qdisc {self.qdisc}"] if self.qdisc else [])]
-        left += [f"container {self.shaper}"] if self.shaper else []
-        left += [f"shaper process {p} in the node helper" for p in self.shaper_pids]
-        return f"{self.node}: " + ("clean" if not left else "left " + "; ".join(left))
 
 
 class Shaping:
@@ -230,10 +201,8 @@ class Shaping:
         if code is not None:
             return add_rules and code != 0  # the transaction refused: step by step
         self.in_helper.discard(node.name)
-        await start_shaper(
-            self.docker, self.shaper_name(node), argv, node=node.name,
-            labels=self.labels, netns_of=node.container_id, image=self.image,
-        )
+        await start_shaper(self.docker, self.shaper_name(node), argv, node=node.name,
+                           labels=self.labels, netns_of=node.container_id, image=self.image)
         return add_rules
 
     async def _add_rules(self, node: Node) -> None:
@@ -306,24 +275,9 @@ class Shaping:
     # -- observation ----------------------------------------------------------------------
 
     async def residue(self, node: Node) -> Residue:
-        """What is left of this slot on `node`, read from its netns, its node helper (live
-        shaper processes) and the engine (the shaper's container); the reads at once."""
-        rules: tuple[str, ...] = ()
-        qdisc: str | None = None
-        info = await self.docker.inspect(node.container_id)
-        shaper = self.shaper_name(node)
-        if info is not None and info.running:
-            listing, shown, pids, container = await asyncio.gather(
-                self._run(node, list_rules_argv()), self._run(node, qdisc_show_argv()),
-                pids_in_helper(self.docker, self.slot, node.container_id, self.image),
-                self.docker.inspect(shaper))
-            rules = chain_residue(listing.stdout, self.slot)
-            root = parse_root_qdisc(shown.stdout)
-            qdisc = root.handle if root is not None and root.handle == self.slot.handle else None
-        else:  # no netns; a node helper joined to it is replaced or gone with it
-            pids, container = (), await self.docker.inspect(shaper)
-        return Residue(node.name, rules, qdisc, shaper if container is not None else None,
-                       pids or ())
+        """What is left of this slot on `node` (chaos/net/residue.py)."""
+        return await read_residue(self.docker, self.labels, self.image, self.slot, node,
+                                  self.shaper_name(node))
 
 
 def _netns_undo(slot: Slot) -> tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]:

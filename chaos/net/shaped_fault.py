@@ -90,12 +90,9 @@ class ShapedFault:
         find out. Both only observe."""
 
         async def pings() -> dict[str, PingStats]:
-            base: dict[str, PingStats] = {}
-            for node in self.targets:
-                stats, _ = await self.ping(node, BASELINE_PROBES, BASELINE_INTERVAL_S, 2)
-                if stats is not None:
-                    base[node.name] = stats
-            return base
+            seen = await asyncio.gather(*(self.ping(node, BASELINE_PROBES, BASELINE_INTERVAL_S, 2)
+                                          for node in self.targets))
+            return {n.name: s for n, (s, _) in zip(self.targets, seen, strict=True) if s}
 
         base, _ = await asyncio.gather(pings(), self.shaping.prepare())
         self.baseline = base

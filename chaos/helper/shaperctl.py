@@ -21,7 +21,8 @@ process of that helper instead of a container of its own (chaos/net/shaper_daemo
     python3 CTL list QUEUE
         print `live PIDS` (empty when none). Exit 0.
 
-A shaper is a process whose command line runs chaos-eval-shaper with `--queue QUEUE`; one
+A shaper is a process whose command line runs chaos-eval-shaper with `--queue QUEUE`, among
+the processes this program sees: in a node helper, that helper's own (its PID namespace); one
 that is a zombie (it exited; the helper's init, `sleep`, does not reap it) is gone: it holds
 no socket, no queue. Exit 2 on bad arguments.
 """

@@ -5,6 +5,8 @@ Inject adds all three (chain, its NFQUEUE rule, the jump last) as ONE iptables-r
 transaction (`inject_rules`, chaos/net/restore.py): traffic is queued all at once or not at
 all, and its `-N` refuses (changing nothing) when an earlier attempt left the chain, so the
 jump is never doubled; the one-argv-a-step form stays for that case and for the ledger.
+Cleanup likewise tries one transaction (`removal_rules`) and, when the table is not as
+inject left it, deletes step by step.
 
 Exit codes (iptables 1.8 nft and legacy), all meaning "already absent" where cleanup lists
 them: iptables -D/-C of a jump 1 (no such rule) or 2 (no such chain); -F/-X 1 (no such
@@ -43,6 +45,13 @@ def inject_rules(slot: Slot) -> str:
 
 def _jump(slot: Slot) -> tuple[str, ...]:
     return ("-m", "comment", "--comment", COMMENT, "-j", slot.chain)
+
+
+def removal_rules(slot: Slot) -> str:
+    """What inject adds, removed in one mangle transaction: the jump, then the chain's rule
+    and the chain. It changes nothing unless all three are there as inject left them."""
+    return rules_file((("-D", slot.hook, *_jump(slot)), ("-F", slot.chain),
+                       ("-X", slot.chain)), TABLE)
 
 
 def new_chain_argv(slot: Slot) -> tuple[str, ...]:

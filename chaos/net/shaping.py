@@ -33,10 +33,10 @@ from chaos_eval.chaos.net.netem import (
     NETEM_UNKNOWN,
     netem_argv,
     netem_delete_argv,
-    netem_probe_argv,
     parse_root_qdisc,
     qdisc_show_argv,
 )
+from chaos_eval.chaos.net.netem_support import netem_supported
 from chaos_eval.chaos.net.queue_rules import (
     ABSENT_CHAIN,
     ABSENT_JUMP,
@@ -49,6 +49,7 @@ from chaos_eval.chaos.net.queue_rules import (
     jump_insert_argv,
     new_chain_argv,
     queue_rule_argv,
+    removal_rules,
 )
 from chaos_eval.chaos.net.residue import Residue, read_residue
 from chaos_eval.chaos.net.restore import restore_argv
@@ -79,24 +80,6 @@ from chaos_eval.subject import Node, TrialContext
 log = logging.getLogger(__name__)
 
 MAX_JUMP_DELETES = 8
-
-_netem_support: dict[str, bool] = {}  # helper image -> kernel has sch_netem
-
-
-async def netem_supported(docker: Docker, labels: Mapping[str, str], image: str) -> bool:
-    """Whether the kernel has sch_netem, probed once per process in a helper with its own
-    empty network namespace. Raises FaultError when the probe says neither yes nor no."""
-    if image not in _netem_support:
-        res = await docker.run_helper(netem_probe_argv(), labels=labels, image=image)
-        if res.ok:
-            _netem_support[image] = True
-        elif NETEM_UNKNOWN in res.stderr:
-            _netem_support[image] = False
-        else:
-            raise FaultError(f"netem probe inconclusive: exit {res.exit_code}: {res.stderr}")
-        log.info("kernel has sch_netem: %s", _netem_support[image])
-    return _netem_support[image]
-
 
 class Shaping:
     """One fault's shaping of its targets (see the module docstring)."""
@@ -145,11 +128,11 @@ class Shaping:
 
     # -- inject ---------------------------------------------------------------------------
 
-    async def prepare(self) -> None:
-        """With backend auto, probe once per process whether the kernel has netem (in a
-        helper of its own: no target is touched), before inject needs to know."""
-        if self.backend == "auto":
-            await netem_supported(self.docker, self.labels, self.image)
+    async def prepare(self) -> bool:
+        """False when backend auto must take nfqueue: the kernel lacks netem (probed once per
+        process, in a helper of its own: no target is touched); the baseline asks it early."""
+        return self.backend != "auto" or await netem_supported(self.docker, self.labels,
+                                                               self.image)
 
     async def inject(self) -> None:
         """Shape every target. Raises FaultError naming each target that failed."""
@@ -161,9 +144,7 @@ class Shaping:
     async def _choose(self, node: Node) -> Backend:
         if self.backend == "nfqueue":
             return Backend.NFQUEUE
-        if self.backend == "auto" and not await netem_supported(
-            self.docker, self.labels, self.image
-        ):
+        if not await self.prepare():
             return Backend.NFQUEUE
         root = parse_root_qdisc((await self._run(node, qdisc_show_argv())).stdout)
         if root is None or root.is_default or root.handle == self.slot.handle:
@@ -205,12 +186,16 @@ class Shaping:
                            labels=self.labels, netns_of=node.container_id, image=self.image)
         return add_rules
 
+    async def _transaction(self, node: Node, rules: str, error: type[FaultError]) -> bool:
+        """Apply one iptables-restore transaction; False when it refused (changing nothing)."""
+        files = {RULES_PATH: rules.encode()}
+        return (await self._run(node, restore_argv(RULES_PATH), (0, 1, 2), error, files)).ok
+
     async def _add_rules(self, node: Node) -> None:
         """Chain and its rule first, the jump last: traffic is queued only once all is set.
         One transaction (chaos/net/queue_rules.py); when it refuses (an earlier attempt
         left the chain), step by step, keeping one jump."""
-        files = {RULES_PATH: inject_rules(self.slot).encode()}
-        if (await self._run(node, restore_argv(RULES_PATH), ok=(0, 1, 2), files=files)).ok:
+        if await self._transaction(node, inject_rules(self.slot), FaultError):
             return
         fresh = (await self._run(node, new_chain_argv(self.slot), ok=(0, 1))).exit_code == 0
         if not fresh:  # left by an earlier attempt: reset its content, keep one jump
@@ -262,6 +247,9 @@ class Shaping:
             await self._run(node, netem_delete_argv(self.slot), ABSENT_QDISC, CleanupError)
 
     async def _remove_rules(self, node: Node) -> None:
+        """One transaction when the table is as inject left it, else step by step."""
+        if await self._transaction(node, removal_rules(self.slot), CleanupError):
+            return
         for _ in range(MAX_JUMP_DELETES):  # -D reports "absent" exactly like -C (1 or 2)
             res = await self._run(node, jump_delete_argv(self.slot), ABSENT_JUMP, CleanupError)
             if res.exit_code != 0:

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chaos_eval.chaos.latency import LatencyFault, LatencyParams
+from chaos_eval.chaos.net.netem_support import netem_supported
 from chaos_eval.chaos.net.shape import LATENCY_SLOT
 from chaos_eval.chaos.net.shaper_daemon import pids_in_helper
-from chaos_eval.chaos.net.shaping import netem_supported
 from chaos_eval.cleanup.undo import run_undo
 from chaos_eval.engine.helper_exec import NODE_HELPER_ROLE
 from chaos_eval.errors import FaultError

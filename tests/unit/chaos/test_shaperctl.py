@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from chaos_eval.chaos.net.shape import QUEUE_RANGE
 from chaos_eval.chaos.net.shaper_daemon import _pids, shaper_event
 from tests.unit.helper_programs import HELPER_DIR, load_helper_program
 
 CTL = HELPER_DIR / "shaperctl.py"
+# This runs on the host, whose /proc shows the processes of every container: queue numbers
+# outside the harness's reserved range, so a real shaper (of any trial running beside these
+# tests) is never seen, let alone signalled.
+Q1, Q2 = "65101", "65102"
+assert not {int(Q1), int(Q2), 13} & set(QUEUE_RANGE)
 FAKE = """#!{python}
 import signal, sys, time
 q = sys.argv[sys.argv.index("--queue") + 1]
@@ -37,7 +43,7 @@ def shaper(tmp_path: Path) -> Iterator[Path]:
     path.write_text(FAKE.format(python=sys.executable))
     path.chmod(0o755)
     yield path
-    for queue in ("4242", "4243"):  # nothing of a failed test keeps running
+    for queue in (Q1, Q2):  # nothing of a failed test keeps running
         ctl("stop", queue, "2")
 
 
@@ -57,24 +63,24 @@ def live(queue: str) -> tuple[int, ...] | None:
 
 
 def test_start_list_stop(shaper: Path, tmp_path: Path) -> None:
-    assert live("4242") == ()
-    done = start(shaper, tmp_path, "4242")
+    assert live(Q1) == ()
+    done = start(shaper, tmp_path, Q1)
     assert done.returncode == 0, done
     event = shaper_event(done.stdout)
     assert event is not None and event["event"] == "bound"
-    (pid,) = live("4242") or (None,)
+    (pid,) = live(Q1) or (None,)
     assert f"pid {pid}" in done.stdout
-    assert live("4243") == ()  # another queue's shapers are not this one's
-    assert start(shaper, tmp_path, "4243").returncode == 0
+    assert live(Q2) == ()  # another queue's shapers are not this one's
+    assert start(shaper, tmp_path, Q2).returncode == 0
     # a second start on one queue stops the first: never two shapers on one queue
-    again = start(shaper, tmp_path, "4242")
-    assert again.returncode == 0 and pid not in (live("4242") or ())
-    assert len(live("4242") or ()) == 1
-    stopped = ctl("stop", "4242", "5")
+    again = start(shaper, tmp_path, Q1)
+    assert again.returncode == 0 and pid not in (live(Q1) or ())
+    assert len(live(Q1) or ()) == 1
+    stopped = ctl("stop", Q1, "5")
     assert stopped.returncode == 0 and _pids(stopped.stdout, "left") == ()
-    assert live("4242") == () and len(live("4243") or ()) == 1
-    assert '"event": "stopped"' in (tmp_path / "status-4242.log").read_text()
-    assert ctl("stop", "4242", "5").returncode == 0  # idempotent
+    assert live(Q1) == () and len(live(Q2) or ()) == 1
+    assert '"event": "stopped"' in (tmp_path / f"status-{Q1}.log").read_text()
+    assert ctl("stop", Q1, "5").returncode == 0  # idempotent
 
 
 def test_then_runs_once_bound_and_only_then(shaper: Path, tmp_path: Path) -> None:
@@ -83,8 +89,8 @@ def test_then_runs_once_bound_and_only_then(shaper: Path, tmp_path: Path) -> Non
     check = (sys.executable, "-c",
              "import pathlib, sys; t = pathlib.Path(sys.argv[1]).read_text(); "
              "assert '\"bound\"' in t; pathlib.Path(sys.argv[2]).write_text('x'); sys.exit(3)",
-             str(tmp_path / "status-4242.log"), str(mark))
-    done = start(shaper, tmp_path, "4242", *check)
+             str(tmp_path / f"status-{Q1}.log"), str(mark))
+    done = start(shaper, tmp_path, Q1, *check)
     assert done.returncode == 0 and mark.exists()
     assert _pids(done.stdout, "then") == (3,)  # its exit code, for the harness to judge
     mark.unlink()

@@ -14,6 +14,7 @@ RTT (well under 1 ms), while a fault that did not take hold adds nothing at all.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import ClassVar, Self
 
@@ -75,9 +76,10 @@ class LatencyFault(ShapedFault):
         Idempotent; never raises for 'does not hold'."""
         holds, notes = True, []
         figures: dict[str, float | str] = {"delay_ms": self.params.delay_ms}
-        for node in self.targets:
-            wait = min(120, math.ceil(2 * 2 * self.params.delay_ms / 1000) + 2)
-            stats, hops = await self.ping(node, ACTIVE_PROBES, ACTIVE_INTERVAL_S, wait)
+        wait = min(120, math.ceil(2 * 2 * self.params.delay_ms / 1000) + 2)
+        seen = await asyncio.gather(  # every target's pings at once
+            *(self.ping(node, ACTIVE_PROBES, ACTIVE_INTERVAL_S, wait) for node in self.targets))
+        for node, (stats, hops) in zip(self.targets, seen, strict=True):
             if stats is None:
                 holds = False
                 notes.append(f"{node.name}: no other node to observe from")

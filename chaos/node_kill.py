@@ -21,6 +21,7 @@ from chaos_eval.chaos.net.reachability import PairProbe, probe_from
 from chaos_eval.chaos.probes import (
     EndpointTracker,
     HttpOutcome,
+    HttpProbe,
     probe_endpoint,
     probe_endpoint_of,
     serving_evidence,
@@ -105,15 +106,34 @@ class NodeKillFault:
         return None
 
     async def _dead(self, node: Node) -> tuple[bool, str, dict[str, str]]:
+        """The engine's state, the endpoint a client held before the kill, and the peer port
+        seen from a peer: three independent observations, all taken after the kill returned.
+        The engine answers a SIGKILL once the container has exited, so all three start at
+        once; when the state still reads running (SIGTERM: the process may take its time),
+        poll it until stopped and only then probe, as a probe taken earlier proves nothing."""
+
         async def stopped() -> ContainerInfo | None:
             return await self._docker.inspect(node.container_id)
 
-        info, _ = await poll_until(stopped, lambda i: i is None or not i.running, STOP_TIMEOUT_S)
-        if info is not None and info.running:
-            return False, f"{node.name}: still running", {}
-        # the address a client held before the kill
-        probe, peer = await asyncio.gather(  # two independent observations, at once
-            probe_endpoint(self._endpoints[node.name], PROBE_TIMEOUT_S), self._peer_probe(node))
+        def down(i: ContainerInfo | None) -> bool:
+            return i is None or not i.running
+
+        async def probes() -> tuple[HttpProbe, PairProbe | None]:
+            return await asyncio.gather(
+                probe_endpoint(self._endpoints[node.name], PROBE_TIMEOUT_S),
+                self._peer_probe(node))
+
+        observed: tuple[HttpProbe, PairProbe | None] | None = None
+        if self.params.signal == "SIGKILL":
+            info, observed = await asyncio.gather(stopped(), probes())
+            if not down(info):
+                observed = None
+        if observed is None:
+            info, _ = await poll_until(stopped, down, STOP_TIMEOUT_S)
+            if not down(info):
+                return False, f"{node.name}: still running", {}
+            observed = await probes()
+        probe, peer = observed
         fig = {f"{node.name}_endpoint": probe.outcome.value}
         fig[f"{node.name}_peer_probe"] = "none" if peer is None else str(peer)
         if probe.outcome is HttpOutcome.ANSWERED:

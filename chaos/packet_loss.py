@@ -15,6 +15,7 @@ take hold loses nothing on a Docker bridge.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import ClassVar
 
@@ -77,11 +78,12 @@ class PacketLossFault(ShapedFault):
         for 'does not hold'."""
         holds, notes = True, []
         figures: dict[str, float | str] = {"loss_pct_requested": self.params.loss_pct}
-        for node in self.targets:
-            hops = self.hops(node)
-            n, q, threshold = loss_plan(self.params.loss_pct, self.params.correlation_pct,
-                                        max(1, hops))
-            stats, _ = await self.ping(node, n, PROBE_INTERVAL_S, 2)
+        plans = [loss_plan(self.params.loss_pct, self.params.correlation_pct,
+                           max(1, self.hops(node))) for node in self.targets]
+        seen = await asyncio.gather(  # every target's pings at once
+            *(self.ping(node, n, PROBE_INTERVAL_S, 2)
+              for node, (n, _, _) in zip(self.targets, plans, strict=True)))
+        for node, (_, q, threshold), (stats, _) in zip(self.targets, plans, seen, strict=True):
             if stats is None:
                 holds = False
                 notes.append(f"{node.name}: no other node to observe from")

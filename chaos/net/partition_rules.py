@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chaos_eval.chaos.net.addresses import checked_ipv4
+from chaos_eval.chaos.net.restore import WAIT, rules_file
+from chaos_eval.chaos.net.restore import restore_argv as _restore_argv
 from chaos_eval.errors import FaultError
 from chaos_eval.fault import UndoOp
 
 CHAIN = "CHAOS_EVAL_PART"
 COMMENT = "chaos-eval"
 HOOKS = ("INPUT", "OUTPUT")
-WAIT = ("-w", "5")  # wait up to 5 s for the xtables lock
 IPTABLES = ("iptables", *WAIT)
 RULES_PATH = "/tmp/chaos-eval-partition.rules"  # in the helper's own filesystem
 # exit codes (iptables 1.8, nft and legacy): 1 = rule/chain absent (or already exists, for
@@ -74,18 +75,6 @@ def drop_rules(peer_ips: Iterable[str]) -> tuple[tuple[str, ...], ...]:
     )
 
 
-def rules_file(rules: Iterable[tuple[str, ...]]) -> str:
-    """A filter-table transaction for `iptables-restore --noflush`. No token may hold
-    whitespace, a quote or a comment mark: it would change how the line is split."""
-    lines = ["*filter"]
-    for rule in rules:
-        for token in rule:
-            if not token or any(c.isspace() or c in "\"'#" for c in token):
-                raise FaultError(f"partition: unsafe token {token!r} in a rules file")
-        lines.append(" ".join(rule))
-    return "\n".join([*lines, "COMMIT", ""])
-
-
 def inject_rules(peer_ips: Iterable[str]) -> str:
     """One node's whole partition; the jumps come last, so it bites all at once."""
     return rules_file((("-N", CHAIN), *drop_rules(peer_ips), *(jump_rule("-I", h) for h in HOOKS)))
@@ -103,7 +92,7 @@ def removal_rules(jumps: Mapping[str, int] | None = None, chain: bool = True) ->
 
 def restore_argv() -> tuple[str, ...]:
     """Apply RULES_PATH on top of the table (never flushing anything else)."""
-    return ("iptables-restore", "--noflush", *WAIT, RULES_PATH)
+    return _restore_argv(RULES_PATH)
 
 
 # -- reading `iptables -S` -------------------------------------------------------------------

@@ -85,12 +85,16 @@ class ShapedFault:
         return stats, hops
 
     async def measure_baseline(self) -> Mapping[str, PingStats]:
-        """RTT and loss to each target before the fault (inject does it if not done yet)."""
-        base: dict[str, PingStats] = {}
-        for node in self.targets:
-            stats, _ = await self.ping(node, BASELINE_PROBES, BASELINE_INTERVAL_S, 2)
-            if stats is not None:
-                base[node.name] = stats
+        """RTT and loss to each target before the fault (inject does it if not done yet); at
+        the same time, whether the kernel has netem (`Shaping.prepare`), so inject need not
+        find out. Both only observe."""
+
+        async def pings() -> dict[str, PingStats]:
+            seen = await asyncio.gather(*(self.ping(node, BASELINE_PROBES, BASELINE_INTERVAL_S, 2)
+                                          for node in self.targets))
+            return {n.name: s for n, (s, _) in zip(self.targets, seen, strict=True) if s}
+
+        base, _ = await asyncio.gather(pings(), self.shaping.prepare())
         self.baseline = base
         return base
 

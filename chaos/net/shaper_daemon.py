@@ -1,10 +1,21 @@
 """The nfqueue shaper daemon's lifecycle: its argv, name and status events, and starting it
 (to a deadline, until it logs "bound") and stopping it in a target's network namespace.
 
-The daemon (chaos/helper/shaper.py, installed in the helper image as SHAPER_BIN) is a
-long-running helper joined to the target's netns. It prints one JSON status line per event:
-"bound" once it holds its NFQUEUE (only then may the harness queue traffic to it), "error"
-with a hint when it cannot, "stopped" on SIGTERM after accepting every packet it held.
+The daemon (chaos/helper/shaper.py, installed in the helper image as SHAPER_BIN) prints one
+JSON status line per event: "bound" once it holds its NFQUEUE (only then may the harness
+queue traffic to it), "error" with a hint when it cannot, "stopped" on SIGTERM after
+accepting every packet it held. It runs in one of two places, both joined to the target's
+netns with CAP_NET_ADMIN:
+
+    in the node helper   when the trial has one for the target (eval/engine/helper_exec.py):
+                         one exec of chaos/helper/shaperctl.py starts it as a process of
+                         that helper and returns once it is bound (`start_in_helper`); one
+                         stops it (`stop_in_helper`), one lists live ones (`pids_in_helper`).
+                         Removing the helper ends it too: a run killed with -9 leaves it to
+                         the ledger's undo plan (which names the helper) and to resume/gc
+                         (which remove every labelled container).
+    a container          otherwise (`start_shaper`, `stop_shaper`): a daemon helper of its
+                         own, named after trial and target (`helper_name`).
 """
 
 from __future__ import annotations
@@ -18,13 +29,15 @@ from dataclasses import dataclass
 
 from chaos_eval.chaos.net.shape import Shape, Slot, pct_text
 from chaos_eval.engine.client import Docker
-from chaos_eval.engine.containers import ContainerInfo
+from chaos_eval.engine.containers import ContainerInfo, HelperResult
 from chaos_eval.errors import DockerError, FaultError
 from chaos_eval.polling import poll_until
+from chaos_eval.resources import shipped
 
 log = logging.getLogger(__name__)
 
 SHAPER_BIN = "chaos-eval-shaper"
+CTL_PATH = "/tmp/chaos-eval-shaperctl.py"  # chaos/helper/shaperctl.py, in the node helper
 SHAPER_READY_TIMEOUT_S = 20.0
 SHAPER_STOP_TIMEOUT_S = 5.0
 POLL_INTERVAL_S = 0.05
@@ -127,3 +140,92 @@ async def stop_shaper(docker: Docker, name: str, node: str) -> None:
     event = shaper_event(await docker.logs(name))
     log.info("%s: shaper %s: %s", node, name, event)
     await docker.remove(name)
+
+
+# -- in the node helper -----------------------------------------------------------------------
+
+
+def status_path(slot: Slot) -> str:
+    return f"/tmp/chaos-eval-shaper-{slot.short}.log"
+
+
+def ctl_argv(*args: str) -> tuple[str, ...]:
+    return ("python3", CTL_PATH, *args)
+
+
+async def _ctl(docker: Docker, netns_of: str, image: str, timeout_s: float,
+               *args: str, files: Mapping[str, bytes] | None = None) -> HelperResult | None:
+    """One exec of shaperctl in the node helper of `netns_of`; None when it has none."""
+    program = shipped("chaos/helper/shaperctl.py").read_bytes()
+    return await docker.node_exec(ctl_argv(*args), netns_of=netns_of, volume=None,
+                                  caps=("NET_ADMIN",), image=image, timeout_s=timeout_s + 10,
+                                  files={**(files or {}), CTL_PATH: program})
+
+
+async def start_in_helper(
+    docker: Docker, slot: Slot, argv: tuple[str, ...], *, node: str, netns_of: str, image: str,
+    then: tuple[str, ...] = (), files: Mapping[str, bytes] | None = None,
+) -> int | None:
+    """Start the shaper in the target's node helper, and once it is bound (only then) run
+    `then` there, in the same exec (`files` copied in first). Returns `then`'s exit code (0
+    when there is none); None when the target has no node helper (start it as a container
+    instead). FaultError (naming `node`) when the shaper reports an error, exits, or is not
+    bound in time."""
+    res = await _ctl(docker, netns_of, image, SHAPER_READY_TIMEOUT_S, "start",
+                     status_path(slot), f"{SHAPER_READY_TIMEOUT_S:g}", str(len(then)), *then,
+                     *argv, files=files)
+    if res is None:
+        return None
+    event = shaper_event(res.stdout)
+    if res.ok and event is not None and event["event"] == "bound":
+        if not then:
+            return 0
+        code = _pids(res.stdout, "then")
+        if code is None or len(code) != 1:
+            raise FaultError(f"{node}: shaperctl: no exit code of {then[:1]}: {res.stdout!r:.300}")
+        if code[0]:
+            log.info("%s: %s after binding: exit %s: %s", node, " ".join(then), code[0],
+                     res.stderr.strip()[:300])
+        return code[0]
+    if event is not None and event["event"] == "error":
+        raise FaultError(f"{node}: shaper: {event.get('error')} ({event.get('hint')})")
+    raise FaultError(f"{node}: shaper in the node helper did not bind (exit {res.exit_code}): "
+                     f"{(res.stdout + res.stderr)[-300:]}")
+
+
+def _pids(stdout: str, word: str) -> tuple[int, ...] | None:
+    for line in stdout.splitlines():
+        head, _, rest = line.partition(" ")
+        if (head == word or line == word) and all(p.isdigit() for p in rest.split()):
+            return tuple(int(p) for p in rest.split())
+    return None
+
+
+async def stop_in_helper(docker: Docker, slot: Slot, node: str, netns_of: str,
+                         image: str) -> None:
+    """SIGTERM every live shaper of `slot` in the target's node helper (it accepts what it
+    holds), wait to a deadline, then SIGKILL. Idempotent; nothing to do without a node
+    helper. DockerError when one is left live or the answer is not understood."""
+    res = await _ctl(docker, netns_of, image, SHAPER_STOP_TIMEOUT_S,
+                     "stop", str(slot.queue), f"{SHAPER_STOP_TIMEOUT_S:g}")
+    if res is None:
+        return
+    left = _pids(res.stdout, "left")
+    if not res.ok or left is None or left:
+        raise DockerError(f"{node}: shaper in the node helper not stopped "
+                          f"(exit {res.exit_code}): {(res.stdout + res.stderr)[-300:]}")
+    log.info("%s: shaper in node helper: %s", node, res.stdout.strip().replace("\n", "; "))
+
+
+async def pids_in_helper(docker: Docker, slot: Slot, netns_of: str,
+                         image: str) -> tuple[int, ...] | None:
+    """Live shapers of `slot` in the target's node helper; None when it has none.
+    DockerError when the answer is not understood (never read as "none")."""
+    res = await _ctl(docker, netns_of, image, 5.0, "list", str(slot.queue))
+    if res is None:
+        return None
+    pids = _pids(res.stdout, "live")
+    if not res.ok or pids is None:
+        raise DockerError(f"shaperctl list: exit {res.exit_code}: "
+                          f"{(res.stdout + res.stderr)[-300:]}")
+    return pids

@@ -5,8 +5,9 @@ chaos/net/netem.py and chaos/net/queue_rules.py and the daemon of chaos/net/shap
 
     inject   choose the backend per target, record the choice, then
              netem:   tc qdisc replace dev eth0 root handle H: netem ...
-             nfqueue: start the shaper daemon helper, wait (to a deadline) until it logs
-                      "bound", THEN create the chain, its NFQUEUE rule, and the jump
+             nfqueue: start the shaper daemon (in the target's node helper when the trial
+                      has one, else as a helper container), wait (to a deadline) until it
+                      logs "bound", THEN create the chain, its NFQUEUE rule, and the jump
     cleanup  jump deleted while present, chain flushed and deleted, our root qdisc
              deleted, THEN the shaper stopped with SIGTERM (it releases every held packet)
              and removed. Idempotent; safe after a half-done inject, a restarted target
@@ -26,30 +27,32 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from chaos_eval.chaos.net.netem import (
     ABSENT_QDISC,
     NETEM_UNKNOWN,
     netem_argv,
     netem_delete_argv,
-    netem_probe_argv,
     parse_root_qdisc,
     qdisc_show_argv,
 )
+from chaos_eval.chaos.net.netem_support import netem_supported
 from chaos_eval.chaos.net.queue_rules import (
     ABSENT_CHAIN,
     ABSENT_JUMP,
-    chain_residue,
+    RULES_PATH,
     delete_chain_argv,
     flush_chain_argv,
+    inject_rules,
     jump_check_argv,
     jump_delete_argv,
     jump_insert_argv,
-    list_rules_argv,
     new_chain_argv,
     queue_rule_argv,
+    removal_rules,
 )
+from chaos_eval.chaos.net.residue import Residue, read_residue
+from chaos_eval.chaos.net.restore import restore_argv
 from chaos_eval.chaos.net.shape import (
     LATENCY_SLOT,
     LOSS_SLOT,
@@ -58,7 +61,14 @@ from chaos_eval.chaos.net.shape import (
     Shape,
     Slot,
 )
-from chaos_eval.chaos.net.shaper_daemon import helper_name, shaper_argv, start_shaper, stop_shaper
+from chaos_eval.chaos.net.shaper_daemon import (
+    helper_name,
+    shaper_argv,
+    start_in_helper,
+    start_shaper,
+    stop_in_helper,
+    stop_shaper,
+)
 from chaos_eval.engine.client import Docker
 from chaos_eval.engine.containers import ContainerInfo, HelperResult
 from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
@@ -71,43 +81,6 @@ log = logging.getLogger(__name__)
 
 MAX_JUMP_DELETES = 8
 
-_netem_support: dict[str, bool] = {}  # helper image -> kernel has sch_netem
-
-
-async def netem_supported(docker: Docker, labels: Mapping[str, str], image: str) -> bool:
-    """Whether the kernel has sch_netem, probed once per process in a helper with its own
-    empty network namespace. Raises FaultError when the probe says neither yes nor no."""
-    if image not in _netem_support:
-        res = await docker.run_helper(netem_probe_argv(), labels=labels, image=image)
-        if res.ok:
-            _netem_support[image] = True
-        elif NETEM_UNKNOWN in res.stderr:
-            _netem_support[image] = False
-        else:
-            raise FaultError(f"netem probe inconclusive: exit {res.exit_code}: {res.stderr}")
-        log.info("kernel has sch_netem: %s", _netem_support[image])
-    return _netem_support[image]
-
-
-@dataclass(frozen=True)
-class Residue:
-    """What of one slot is left on one target."""
-
-    node: str
-    rules: tuple[str, ...]
-    qdisc: str | None
-    shaper: str | None
-
-    @property
-    def clean(self) -> bool:
-        return not self.rules and self.qdisc is None and self.shaper is None
-
-    def __str__(self) -> str:
-        left = [*self.rules, *([f"qdisc {self.qdisc}"] if self.qdisc else [])]
-        left += [f"container {self.shaper}"] if self.shaper else []
-        return f"{self.node}: " + ("clean" if not left else "left " + "; ".join(left))
-
-
 class Shaping:
     """One fault's shaping of its targets (see the module docstring)."""
 
@@ -119,6 +92,7 @@ class Shaping:
         self.backend, self.targets, self.image = backend, tuple(targets), image
         self.labels = ctx.labels("helper")
         self.chosen: dict[str, Backend] = {}  # recorded BEFORE the backend is touched
+        self.in_helper: set[str] = set()  # targets whose shaper runs in their node helper
 
     def shaper_name(self, node: Node) -> str:
         return helper_name(self.ctx.project, self.slot, node.name)
@@ -127,21 +101,25 @@ class Shaping:
         return zlib.crc32(f"{self.ctx.seed}:{self.slot.kind}:{node.name}".encode())
 
     def undo_plan(self) -> tuple[UndoAction, ...]:
-        """Both backends' removal for every target, rules before the shaper. Pure."""
+        """Both backends' removal for every target, rules before the shaper: its container,
+        and the target's node helper when it has one (a shaper may run in it)."""
         netns_steps = _netns_undo(self.slot)
         steps: list[UndoAction] = []
         for node in self.targets:
             steps += [UndoAction(UndoOp.HELPER_RUN, node.container_id, argv, ok_exit_codes=ok)
                       for argv, ok in netns_steps]
             steps.append(UndoAction(UndoOp.REMOVE_CONTAINER, self.shaper_name(node)))
+            helper = self.docker.node_helper_of(node.container_id)
+            if helper is not None:
+                steps.append(UndoAction(UndoOp.REMOVE_CONTAINER, helper))
         return tuple(steps)
 
     async def _run(
         self, node: Node, argv: tuple[str, ...], ok: tuple[int, ...] = (0,),
-        error: type[FaultError] = FaultError,
+        error: type[FaultError] = FaultError, files: Mapping[str, bytes] | None = None,
     ) -> HelperResult:
         res = await self.docker.run_helper(
-            argv, labels=self.labels, netns_of=node.container_id, image=self.image
+            argv, labels=self.labels, netns_of=node.container_id, image=self.image, files=files
         )
         if res.exit_code not in ok:
             raise error(f"{node.name}: {' '.join(argv)}: exit {res.exit_code}: "
@@ -149,6 +127,12 @@ class Shaping:
         return res
 
     # -- inject ---------------------------------------------------------------------------
+
+    async def prepare(self) -> bool:
+        """False when backend auto must take nfqueue: the kernel lacks netem (probed once per
+        process, in a helper of its own: no target is touched); the baseline asks it early."""
+        return self.backend != "auto" or await netem_supported(self.docker, self.labels,
+                                                               self.image)
 
     async def inject(self) -> None:
         """Shape every target. Raises FaultError naming each target that failed."""
@@ -160,9 +144,7 @@ class Shaping:
     async def _choose(self, node: Node) -> Backend:
         if self.backend == "nfqueue":
             return Backend.NFQUEUE
-        if self.backend == "auto" and not await netem_supported(
-            self.docker, self.labels, self.image
-        ):
+        if not await self.prepare():
             return Backend.NFQUEUE
         root = parse_root_qdisc((await self._run(node, qdisc_show_argv())).stdout)
         if root is None or root.is_default or root.handle == self.slot.handle:
@@ -177,8 +159,8 @@ class Shaping:
         backend = await self._choose(node)
         self.chosen[node.name] = backend
         if backend is Backend.NFQUEUE:
-            await self._start_shaper(node)
-            await self._add_rules(node)
+            if await self._start_shaper(node):
+                await self._add_rules(node)
             return
         res = await self._run(node, netem_argv(self.slot, self.shape), ok=(0, 1, 2))
         if res.exit_code != 0:
@@ -186,15 +168,35 @@ class Shaping:
                 if NETEM_UNKNOWN in res.stderr else res.stderr.strip()[:300]
             raise FaultError(f"{node.name}: netem: {why}")
 
-    async def _start_shaper(self, node: Node) -> None:
-        await start_shaper(
-            self.docker, self.shaper_name(node),
-            shaper_argv(self.slot, self.shape, self.seed(node)), node=node.name,
-            labels=self.labels, netns_of=node.container_id, image=self.image,
-        )
+    async def _start_shaper(self, node: Node, *, add_rules: bool = True) -> bool:
+        """Start the shaper and wait until it is bound: in the node helper when there is one,
+        where the same exec then adds the rules (`add_rules`) in one transaction; else as a
+        container. True when the rules are still to be added (`_add_rules`)."""
+        argv = shaper_argv(self.slot, self.shape, self.seed(node))
+        self.in_helper.add(node.name)  # recorded before: cleanup stops it there too
+        then = restore_argv(RULES_PATH) if add_rules else ()
+        files = {RULES_PATH: inject_rules(self.slot).encode()} if add_rules else None
+        code = await start_in_helper(self.docker, self.slot, argv, node=node.name,
+                                     netns_of=node.container_id, image=self.image, then=then,
+                                     files=files)
+        if code is not None:
+            return add_rules and code != 0  # the transaction refused: step by step
+        self.in_helper.discard(node.name)
+        await start_shaper(self.docker, self.shaper_name(node), argv, node=node.name,
+                           labels=self.labels, netns_of=node.container_id, image=self.image)
+        return add_rules
+
+    async def _transaction(self, node: Node, rules: str, error: type[FaultError]) -> bool:
+        """Apply one iptables-restore transaction; False when it refused (changing nothing)."""
+        files = {RULES_PATH: rules.encode()}
+        return (await self._run(node, restore_argv(RULES_PATH), (0, 1, 2), error, files)).ok
 
     async def _add_rules(self, node: Node) -> None:
-        """Chain and its rule first, the jump last: traffic is queued only once all is set."""
+        """Chain and its rule first, the jump last: traffic is queued only once all is set.
+        One transaction (chaos/net/queue_rules.py); when it refuses (an earlier attempt
+        left the chain), step by step, keeping one jump."""
+        if await self._transaction(node, inject_rules(self.slot), FaultError):
+            return
         fresh = (await self._run(node, new_chain_argv(self.slot), ok=(0, 1))).exit_code == 0
         if not fresh:  # left by an earlier attempt: reset its content, keep one jump
             await self._run(node, flush_chain_argv(self.slot))
@@ -222,6 +224,9 @@ class Shaping:
             log.info("%s: stopped while being cleaned; its netns went with it", node.name)
         try:
             await stop_shaper(self.docker, self.shaper_name(node), node.name)
+            if node.name in self.in_helper or node.name not in self.chosen:
+                await stop_in_helper(self.docker, self.slot, node.name, node.container_id,
+                                     self.image)
         except DockerError as e:
             raise CleanupError(f"{node.name}: shaper: {e}") from e
 
@@ -242,6 +247,9 @@ class Shaping:
             await self._run(node, netem_delete_argv(self.slot), ABSENT_QDISC, CleanupError)
 
     async def _remove_rules(self, node: Node) -> None:
+        """One transaction when the table is as inject left it, else step by step."""
+        if await self._transaction(node, removal_rules(self.slot), CleanupError):
+            return
         for _ in range(MAX_JUMP_DELETES):  # -D reports "absent" exactly like -C (1 or 2)
             res = await self._run(node, jump_delete_argv(self.slot), ABSENT_JUMP, CleanupError)
             if res.exit_code != 0:
@@ -255,17 +263,9 @@ class Shaping:
     # -- observation ----------------------------------------------------------------------
 
     async def residue(self, node: Node) -> Residue:
-        """What is left of this slot on `node`, read from its netns and the engine."""
-        rules: tuple[str, ...] = ()
-        qdisc: str | None = None
-        info = await self.docker.inspect(node.container_id)
-        if info is not None and info.running:
-            rules = chain_residue((await self._run(node, list_rules_argv())).stdout, self.slot)
-            root = parse_root_qdisc((await self._run(node, qdisc_show_argv())).stdout)
-            qdisc = root.handle if root is not None and root.handle == self.slot.handle else None
-        shaper = self.shaper_name(node)
-        present = await self.docker.inspect(shaper) is not None
-        return Residue(node.name, rules, qdisc, shaper if present else None)
+        """What is left of this slot on `node` (chaos/net/residue.py)."""
+        return await read_residue(self.docker, self.labels, self.image, self.slot, node,
+                                  self.shaper_name(node))
 
 
 def _netns_undo(slot: Slot) -> tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]:

@@ -1,38 +1,76 @@
-"""Exec capture: how a command exec'd into a node helper hands back what it printed.
+"""Exec capture: how a command exec'd into a node helper gets its files and its time limit,
+and hands back what it printed.
 
 The engine's exec stream can lose a fast command's output (it may exit before the stream is
 attached: docker-py issue 2042), and an `iptables -S` listing that came back empty reads as
-"nothing of ours is left", so a proof must never rest on it. So the node helper carries
-CAPTURE_PROGRAM (stdlib Python, at CAPTURE_PATH): it runs the command, writes its exit
-code, stdout and stderr to a result file in the helper's own filesystem (atomically: a
-temporary file renamed into place), and exits with the command's code. The engine waits
-for the exec to end, then reads that file back through the archive API (a file, not a
-stream: nothing is lost) and parses it with `parse_result`; no file, or a malformed one,
-is an error, never an empty answer. Pure: the program text, the argv, the parser.
+"nothing of ours is left", so a proof must never rest on a bare stream. So the node helper
+carries CAPTURE_PROGRAM (stdlib Python, at CAPTURE_PATH). One exec of it:
+
+1. writes the call's files (path -> bytes, base64 in its argv: no archive upload first),
+   each atomically (a temporary file renamed into place);
+2. runs the command within its time limit (SIGTERM at the limit, SIGKILL KILL_GRACE_S
+   later; exit TIMEOUT_EXIT, as coreutils `timeout` would, without a process of its own);
+3. writes its exit code, stdout and stderr to a result file, atomically, and prints the same
+   bytes framed: `RESULT <tag> <length>` line, the result, `END <tag>` line, where the tag is
+   the result file's name (random per exec);
+4. exits with the command's code.
+
+The engine takes the result from the stream only when the frame is whole (`parse_frame`:
+this exec's tag at both ends, the exact length between): a lost or cut stream cannot pass
+for an answer, empty or not. Otherwise it reads the result file back through the archive
+API (a file, not a stream: nothing is lost). The frame and the file hold the very same
+bytes, written by the same program from one buffer, so either is the answer; no file, or a
+malformed one, is an error, never an empty answer. Pure: the program text, the argv, the
+parsers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 
 CAPTURE_PATH = "/usr/local/lib/chaos-eval-capture.py"
 RESULT_DIR = "/tmp/chaos-eval-exec"
+TIMEOUT_EXIT = 124  # the command ran out of time (coreutils timeout's code)
+KILL_GRACE_S = 1  # SIGTERM at the limit, SIGKILL this much later
+INLINE_FILES_MAX = 64 * 1024  # base64 bytes of files carried in argv (one argv word < 128 KiB)
 
 CAPTURE_PROGRAM = b'''\
-import os, subprocess, sys
-path, argv = sys.argv[1], sys.argv[2:]
+import base64, os, subprocess, sys
+path, limit, files, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
+def put(p, data):
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    tmp = "%s.tmp%d" % (p, os.getpid())
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, p)
+for item in files.split(",") if files != "-" else ():
+    dest, _, data = item.partition(":")
+    put(dest, base64.b64decode(data))
 try:
-    done = subprocess.run(argv, capture_output=True)
-    code, out, err = done.returncode, done.stdout, done.stderr
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 except OSError as e:
     code, out, err = 127, b"", str(e).encode()
-os.makedirs(os.path.dirname(path), exist_ok=True)
-with open(path + ".tmp", "wb") as f:
-    f.write(b"%d %d %d\\n" % (code, len(out), len(err)) + out + err)
-os.rename(path + ".tmp", path)
+else:
+    try:
+        out, err = proc.communicate(timeout=limit)
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=@GRACE@)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        code = @TIMEOUT_EXIT@
+blob = b"%d %d %d\\n" % (code, len(out), len(err)) + out + err
+put(path, blob)
+tag = os.path.basename(path).encode()
+sys.stdout.buffer.write(b"RESULT %s %d\\n" % (tag, len(blob)) + blob + b"END %s\\n" % tag)
+sys.stdout.flush()
 sys.exit(code if 0 <= code < 256 else 1)
-'''
+'''.replace(b"@GRACE@", b"%d" % KILL_GRACE_S).replace(b"@TIMEOUT_EXIT@", b"%d" % TIMEOUT_EXIT)
 
 
 def result_path(exec_tag: str) -> str:
@@ -42,9 +80,29 @@ def result_path(exec_tag: str) -> str:
     return str(PurePosixPath(RESULT_DIR) / exec_tag)
 
 
-def capture_argv(path: str, argv: Iterable[str]) -> tuple[str, ...]:
-    """`argv` run under the capture program, its result written to `path`. Pure."""
-    return ("python3", CAPTURE_PATH, path, *argv)
+def inline_files(files: Mapping[str, bytes] | None) -> str | None:
+    """The capture program's files argument: "-" for none, else `path:base64` items joined
+    by commas; None when they are too big to carry in argv (upload them instead). Paths
+    must be absolute and free of ':' and ',' (ValueError). Pure."""
+    if not files:
+        return "-"
+    items = []
+    for path, data in sorted(files.items()):
+        if not path.startswith("/") or any(c in path for c in ":,") or path.endswith("/"):
+            raise ValueError(f"file path cannot travel in argv: {path!r}")
+        items.append(f"{path}:{base64.b64encode(data).decode()}")
+    text = ",".join(items)
+    return text if len(text) <= INLINE_FILES_MAX else None
+
+
+def capture_argv(
+    path: str, argv: Iterable[str], *, timeout_s: float, files: str = "-"
+) -> tuple[str, ...]:
+    """`argv` run under the capture program within `timeout_s`, after writing `files` (an
+    `inline_files` argument), its result written to `path` and framed on stdout. Pure."""
+    if not timeout_s > 0:
+        raise ValueError(f"timeout must be > 0, got {timeout_s}")
+    return ("python3", CAPTURE_PATH, path, f"{timeout_s:.3f}", files, *argv)
 
 
 def parse_result(blob: bytes) -> tuple[int, bytes, bytes]:
@@ -57,3 +115,19 @@ def parse_result(blob: bytes) -> tuple[int, bytes, bytes]:
     if len(body) != n_out + n_err or n_out < 0 or n_err < 0:
         raise ValueError(f"exec result holds {len(body)} bytes, expected {n_out + n_err}")
     return code, body[:n_out], body[n_out:]
+
+
+def parse_frame(stream: bytes | None, exec_tag: str) -> bytes | None:
+    """The result the capture program printed, iff the stream holds its whole frame for
+    this exec (tag at both ends, exact length); None when it does not (read the file)."""
+    if not stream:
+        return None
+    tag = exec_tag.encode()
+    head, sep, rest = stream.partition(b"\n")
+    words = head.split()
+    if not sep or len(words) != 3 or words[:2] != [b"RESULT", tag] or not words[2].isdigit():
+        return None
+    n = int(words[2])
+    if rest[n:] != b"END " + tag + b"\n":
+        return None
+    return rest[:n]

@@ -14,10 +14,13 @@ the call fits it:
 Anything else (a stopped node, a volume-only helper, another process such as resume's undo)
 gets a one-shot helper as before. A node that was restarted since its helper started has a
 new netns: the helper is replaced before the exec (the engine reports the node's StartedAt).
-Each exec is bounded by coreutils `timeout` inside the helper (`exec_argv`); running out of
-time is a DockerError, as a one-shot helper's would be. What it printed comes back through a
-result file, never the exec stream, which can lose a fast command's output
-(eval/engine/exec_capture.py).
+Each exec runs under the capture program (eval/engine/exec_capture.py): it writes the call's
+files (carried in its argv), bounds the command's time (running out of it is a DockerError,
+as a one-shot helper's would be) and hands back what it printed as a frame on the exec
+stream that is taken only when whole, else through a result file read back: a fast
+command's lost output can never pass for an empty answer. One exec is then one API round
+trip (create, start to its end) instead of an upload, `timeout`, an exec, a state poll and
+a download.
 
 Node helpers carry the trial's labels with role NODE_HELPER_ROLE, so resume and `eval gc`
 find them by label like everything else; a snapshot's list of the trial's daemon helpers
@@ -44,7 +47,11 @@ from chaos_eval.engine.containers import HelperResult, helper_archive, helper_kw
 from chaos_eval.engine.exec_capture import (
     CAPTURE_PATH,
     CAPTURE_PROGRAM,
+    KILL_GRACE_S,
+    TIMEOUT_EXIT,
     capture_argv,
+    inline_files,
+    parse_frame,
     parse_result,
     result_path,
 )
@@ -55,8 +62,6 @@ log = logging.getLogger(__name__)
 NODE_HELPER_ROLE = "node-helper"
 NODE_HELPER_CAPS = ("NET_ADMIN",)
 KEEPALIVE_ARGV = ("sleep", "infinity")
-TIMEOUT_EXIT = 124  # coreutils timeout: the command ran out of time
-KILL_GRACE_S = 1  # SIGTERM at the limit, SIGKILL this much later
 
 
 @dataclass(frozen=True)
@@ -69,13 +74,6 @@ class NodeHelper:
     volume: str | None
     image: str
     labels: Mapping[str, str]
-
-
-def exec_argv(argv: Iterable[str], timeout_s: float) -> tuple[str, ...]:
-    """`argv` bounded by coreutils `timeout` (TERM at the limit, KILL a second later). Pure."""
-    if not timeout_s > 0:
-        raise ValueError(f"timeout must be > 0, got {timeout_s}")
-    return ("timeout", "-k", str(KILL_GRACE_S), f"{timeout_s:.3f}", *argv)
 
 
 def fits(helper: NodeHelper, *, volume: str | None, caps: Iterable[str], image: str) -> bool:
@@ -174,6 +172,11 @@ class NodeHelpers(EngineConnection):
             await self._call(f"remove node helper {container[:12]}",
                              self.client.api.remove_container, container, force=True)
 
+    def node_helper_of(self, target: str) -> str | None:
+        """The container id of `target`'s registered node helper, if it has one."""
+        helper = self._node_helpers.get(target)
+        return None if helper is None else helper.container
+
     async def _current_helper(
         self, target: str, *, volume: str | None, caps: Iterable[str], image: str
     ) -> NodeHelper | None:
@@ -200,6 +203,23 @@ class NodeHelpers(EngineConnection):
             await self._remove_quietly(helper.container)
             return await self._start_locked(target, helper.volume, helper.labels, helper.image)
 
+    def _read_result(self, exec_id: str, container: str, path: str, shown: list[str],
+                     limit: float) -> bytes:
+        """The result file of an exec whose stream did not hold its whole frame (blocking:
+        runs in the worker thread), once the exec has ended."""
+        api = self.client.api
+        wait = 0.005
+        while api.exec_inspect(exec_id).get("Running") and time.monotonic() < limit:
+            time.sleep(wait)
+            wait = min(wait * 2, 0.1)
+        try:
+            stream, _ = api.get_archive(container, path)
+        except docker.errors.NotFound as e:
+            raise DockerError(f"node helper {shown}: no result ({e})") from e
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile(tar.getmembers()[0])
+            return member.read() if member is not None else b""
+
     async def node_exec(
         self,
         argv: Iterable[str],
@@ -212,7 +232,8 @@ class NodeHelpers(EngineConnection):
         files: Mapping[str, bytes] | None,
     ) -> HelperResult | None:
         """Run argv in the node's helper (module docstring); None when there is no helper
-        for this call (the caller runs it one-shot). DockerError when the exec fails or
+        for this call, or it was removed before the command could start (the caller runs it
+        one-shot). DockerError when the exec fails or
         runs out of time."""
         try:
             helper = await self._current_helper(netns_of, volume=volume, caps=caps, image=image)
@@ -221,28 +242,26 @@ class NodeHelpers(EngineConnection):
         if helper is None:
             return None
         shown = list(argv)[:3]
-        path = result_path(secrets.token_hex(8))
-        cmd = list(capture_argv(path, exec_argv(argv, timeout_s)))
-        archive = helper_archive(files) if files else None
+        tag = secrets.token_hex(8)
+        path = result_path(tag)
+        inline = inline_files(files)
+        archive = helper_archive(files) if files and inline is None else None
+        cmd = list(capture_argv(path, argv, timeout_s=timeout_s, files=inline or "-"))
 
-        def run() -> tuple[HelperResult, float]:
+        def run() -> tuple[HelperResult, float] | None:
             api = self.client.api
             t0 = time.monotonic()
-            if archive is not None and not api.put_archive(helper.container, "/", archive):
-                raise DockerError(f"node helper {shown}: could not copy its files in")
-            ex = api.exec_create(helper.container, cmd, stdout=True, stderr=True)
-            api.exec_start(ex["Id"])  # returns at its end; what it streams is not trusted
-            wait, limit = 0.005, t0 + timeout_s + KILL_GRACE_S + 5
-            while api.exec_inspect(ex["Id"]).get("Running") and time.monotonic() < limit:
-                time.sleep(wait)
-                wait = min(wait * 2, 0.1)
             try:
-                stream, _ = api.get_archive(helper.container, path)
-            except docker.errors.NotFound as e:
-                raise DockerError(f"node helper {shown}: no result ({e})") from e
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                member = tar.extractfile(tar.getmembers()[0])
-                blob = member.read() if member is not None else b""
+                if archive is not None and not api.put_archive(helper.container, "/", archive):
+                    raise DockerError(f"node helper {shown}: could not copy its files in")
+                ex = api.exec_create(helper.container, cmd, stdout=True, stderr=True)
+            except docker.errors.NotFound:
+                return None  # the helper is gone (e.g. an undo plan removed it): nothing ran
+            out, _ = api.exec_start(ex["Id"], demux=True)  # returns at its end
+            blob = parse_frame(out, tag)  # None unless whole: then the file is the answer
+            if blob is None:
+                blob = self._read_result(ex["Id"], helper.container, path, shown,
+                                         t0 + timeout_s + KILL_GRACE_S + 5)
             try:
                 code, out, err = parse_result(blob)
             except ValueError as e:
@@ -252,14 +271,19 @@ class NodeHelpers(EngineConnection):
             return res, time.monotonic() - t0
 
         # files go to fixed paths: one exec with files at a time per helper
-        lock = self._node_lock("files:" + helper.container) if archive else None
+        lock = self._node_lock("files:" + helper.container) if files else None
         try:
             async with lock or contextlib.nullcontext():
-                done: tuple[HelperResult, float] = await self._call("node helper exec", run)
-            res, took = done
+                done: tuple[HelperResult, float] | None = await self._call("node helper exec",
+                                                                           run)
         except docker.errors.NotFound as e:  # the helper went away under us
             self._node_helpers.pop(netns_of, None)
             raise DockerError(f"node helper for {netns_of[:12]}: {e}") from e
+        if done is None:
+            log.info("node helper of %s is gone: running one-shot", netns_of[:12])
+            self._node_helpers.pop(netns_of, None)
+            return None
+        res, took = done
         if res.exit_code == TIMEOUT_EXIT and took >= timeout_s:
             raise DockerError(f"helper {shown}: no exit within {timeout_s:g}s")
         return res

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
 from chaos_eval.chaos.latency import LatencyFault, LatencyParams
+from chaos_eval.chaos.net.netem_support import netem_supported
 from chaos_eval.chaos.net.shape import LATENCY_SLOT
-from chaos_eval.chaos.net.shaping import netem_supported
+from chaos_eval.chaos.net.shaper_daemon import pids_in_helper
 from chaos_eval.cleanup.undo import run_undo
+from chaos_eval.engine.helper_exec import NODE_HELPER_ROLE
 from chaos_eval.errors import FaultError
+from chaos_eval.fault import UndoOp
 from chaos_eval.subject import Node
 from tests.integration.etcd_local import LocalEtcd
 from tests.integration.shaping_support import (
@@ -34,6 +38,20 @@ log = logging.getLogger("figures")
 def image(etcd: LocalEtcd) -> str:
     """chaos-eval/helper:local as built from its recipe: it carries chaos-eval-shaper."""
     return etcd.helper_image
+
+
+@pytest.fixture
+async def node_helpers(etcd: LocalEtcd, image: str) -> AsyncIterator[dict[str, str]]:
+    """The trial's node helpers, as a trial starts them: node name -> helper container."""
+    labels = etcd.ctx.labels(NODE_HELPER_ROLE)
+    await etcd.docker.start_node_helpers(
+        [(n.container_id, n.data_volume) for n in etcd.nodes], labels=labels, image=image)
+    try:
+        found = {n.name: etcd.docker.node_helper_of(n.container_id) for n in etcd.nodes}
+        assert all(found.values())
+        yield {k: v for k, v in found.items() if v}
+    finally:
+        await etcd.docker.remove_node_helpers(labels)
 
 
 def latency(etcd: LocalEtcd, image: str, target: Node, **params: object) -> LatencyFault:
@@ -107,7 +125,7 @@ async def test_cleanup_after_half_done_inject(etcd: LocalEtcd, image: str) -> No
     members = await trial_containers(etcd.docker, etcd.ctx)
     fault = latency(etcd, image, target, delay_ms=200, backend="nfqueue")
     await fault.measure_baseline()
-    await fault.shaping._start_shaper(target)
+    await fault.shaping._start_shaper(target, add_rules=False)
     assert await trial_containers(etcd.docker, etcd.ctx) != members  # the shaper runs
     await fault.cleanup_chaos()
     assert (await fault.verify_removed()).holds
@@ -190,3 +208,70 @@ async def test_netem_backend(etcd: LocalEtcd, image: str) -> None:
     await fault.cleanup_chaos()
     assert (await fault.verify_removed()).holds
     await assert_clean(etcd, image, target, members)
+
+
+async def test_shaper_in_the_node_helper_rises_returns_and_leaves_nothing(
+    etcd: LocalEtcd, image: str, node_helpers: dict[str, str]
+) -> None:
+    """With node helpers (as in a trial) the shaper runs as a process of the target's helper,
+    not a container; cleanup stops it, and the proof of removal looks for it there."""
+    target = etcd.node("etcd1")
+    members = await trial_containers(etcd.docker, etcd.ctx)  # the node helpers included
+    fault = latency(etcd, image, target, delay_ms=200, backend="nfqueue")
+    await fault.inject()
+    assert fault.shaping.in_helper == {"etcd1"}
+    assert await trial_containers(etcd.docker, etcd.ctx) == members  # no container of its own
+    live = await pids_in_helper(etcd.docker, LATENCY_SLOT, target.container_id, image)
+    assert live is not None and len(live) == 1, live
+    rules, _ = await netns_state(etcd.docker, etcd.ctx, target, image)
+    assert LATENCY_SLOT.chain in rules
+    active = await fault.verify_active()
+    assert active.holds, active
+    # a residue seen while it runs names the process: the proof would refuse it
+    assert not (await fault.shaping.residue(target)).clean
+    await fault.cleanup_chaos()
+    assert await pids_in_helper(etcd.docker, LATENCY_SLOT, target.container_id, image) == ()
+    removed = await fault.verify_removed()
+    assert removed.holds, removed
+    await assert_clean(etcd, image, target, members)
+    await fault.cleanup_chaos()  # twice is fine
+    await assert_clean(etcd, image, target, members)
+
+
+async def test_another_process_stops_a_shaper_in_the_node_helper(
+    etcd: LocalEtcd, image: str, node_helpers: dict[str, str]
+) -> None:
+    """A fresh fault object (it never chose a backend) finds the shaper in the node helper."""
+    target = etcd.node("etcd2")
+    members = await trial_containers(etcd.docker, etcd.ctx)
+    fault = latency(etcd, image, target, delay_ms=200, backend="nfqueue")
+    await fault.inject()
+    assert (await fault.verify_active()).holds
+    other = latency(etcd, image, target, delay_ms=200, backend="nfqueue")
+    other.baseline = fault.baseline
+    await other.cleanup_chaos()
+    assert await pids_in_helper(etcd.docker, LATENCY_SLOT, target.container_id, image) == ()
+    assert (await other.verify_removed()).holds
+    await assert_clean(etcd, image, target, members)
+
+
+async def test_ledger_undo_plan_ends_a_shaper_in_the_node_helper(
+    etcd: LocalEtcd, image: str, node_helpers: dict[str, str]
+) -> None:
+    """The undo plan (written before inject) names the target's node helper: run on its own,
+    as resume or gc would after a kill -9, it removes the rules and, with the helper, the
+    shaper inside it; later commands for that node run one-shot."""
+    target = etcd.node("etcd3")
+    members = await trial_containers(etcd.docker, etcd.ctx)
+    fault = latency(etcd, image, target, delay_ms=150, backend="nfqueue")
+    plan = fault.undo_plan()
+    helper = node_helpers["etcd3"]
+    assert plan[-1].op is UndoOp.REMOVE_CONTAINER and plan[-1].container == helper
+    await fault.inject()
+    assert fault.shaping.in_helper == {"etcd3"}
+    assert (await fault.verify_active()).holds
+    problems = await run_undo(etcd.docker, plan, etcd.ctx.labels("helper"))
+    assert problems == []
+    assert await etcd.docker.inspect(helper) is None
+    assert (await fault.verify_removed()).holds
+    await assert_clean(etcd, image, target, members - {helper})

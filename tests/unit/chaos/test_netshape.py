@@ -161,6 +161,16 @@ def test_iptables_argv() -> None:
     assert queue_rules.list_rules_argv() == (*head, "-S")
 
 
+def test_inject_rules_is_the_three_steps_in_one_transaction() -> None:
+    """The restore file holds exactly what the step-by-step argvs add, jump last."""
+    for slot in (ns.LATENCY_SLOT, ns.LOSS_SLOT):
+        steps = [queue_rules.new_chain_argv(slot), queue_rules.queue_rule_argv(slot),
+                 queue_rules.jump_insert_argv(slot)]
+        lines = queue_rules.inject_rules(slot).splitlines()
+        assert lines[0] == "*mangle" and lines[-1] == "COMMIT"
+        assert [tuple(line.split()) for line in lines[1:-1]] == [argv[5:] for argv in steps]
+
+
 def test_shaper_argv_and_name() -> None:
     argv = sd.shaper_argv(ns.LOSS_SLOT, ns.Shape(loss_pct=30, loss_corr_pct=12.5), seed=-1)
     assert argv == (

@@ -7,6 +7,7 @@ import tarfile
 import pytest
 from pydantic import ValidationError
 
+from chaos_eval.chaos.net import restore
 from chaos_eval.chaos.net.addresses import checked_ipv4
 from chaos_eval.chaos.net.partition_plan import plan_partition
 from chaos_eval.chaos.net.partition_rules import (
@@ -355,3 +356,12 @@ def test_helper_archive() -> None:
     for bad in ("tmp/x", "/tmp/../etc/x", "/tmp/./x", "/tmp/x/", "/"):
         with pytest.raises(ValueError):
             helper_archive({bad: b""})
+
+
+def test_restore_transactions_name_their_table() -> None:
+    """chaos/net/restore.py: one transaction per table; only the tables the harness uses."""
+    assert restore.rules_file([("-N", "X")], "mangle") == "*mangle\n-N X\nCOMMIT\n"
+    assert restore.rules_file([]) == "*filter\nCOMMIT\n"
+    with pytest.raises(FaultError, match="table"):
+        restore.rules_file([("-N", "X")], "nat")
+    assert restore.restore_argv("/tmp/r") == ("iptables-restore", "--noflush", "-w", "5", "/tmp/r")

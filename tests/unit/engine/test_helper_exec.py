@@ -1,24 +1,13 @@
-"""Node helpers' pure parts: the bounded exec argv and which helper calls a node helper
-may serve (the rest run one-shot, as before)."""
+"""Node helpers' pure part: which helper calls a node helper may serve (the rest run
+one-shot, as before). The exec's argv is tests/unit/engine/test_exec_capture.py's."""
 
 from __future__ import annotations
 
-import pytest
-
-from chaos_eval.engine.helper_exec import NODE_HELPER_CAPS, NodeHelper, exec_argv, fits
+from chaos_eval.engine.helper_exec import NODE_HELPER_CAPS, NodeHelper, fits
 
 
 def helper(volume: str | None = "vol1") -> NodeHelper:
     return NodeHelper("h1", "t1", "2026-01-01T00:00:00Z", volume, "chaos-eval/helper:local", {})
-
-
-def test_exec_argv_bounds_the_command_with_timeout() -> None:
-    assert exec_argv(("iptables-save",), 30) == ("timeout", "-k", "1", "30.000", "iptables-save")
-    assert exec_argv(["tc", "-j", "qdisc", "show"], 0.5)[3:] == ("0.500", "tc", "-j", "qdisc",
-                                                                 "show")
-    for bad in (0, -1.0, float("nan")):
-        with pytest.raises(ValueError, match="timeout"):
-            exec_argv(("true",), bad)
 
 
 def test_fits_only_what_the_helper_offers() -> None:

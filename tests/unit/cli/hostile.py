@@ -38,6 +38,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A results db with one finished campaign, made once per module; copy it, never edit it."""
     mp = pytest.MonkeyPatch()
     mp.setitem(registry.SUBJECTS, "fake", "tests.unit.fakes:FakeSubject")
+    Tracker.reset()  # made before any test's own reset: not with what an earlier module left
     try:
         return make_results_db(tmp_path_factory.mktemp("pristine") / "eval.db", parallel=2)
     finally:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from chaos_eval.analysis.metrics import FaultWindow
-from chaos_eval.cleanup.removal_proof import RemovalCheck, snapshot_before
+from chaos_eval.cleanup.removal_proof import RemovalCheck
 from chaos_eval.cleanup.undo import run_undo
 from chaos_eval.engine.client import Docker
 from chaos_eval.errors import ChaosEvalError, CleanupError, EngineUnreachable, FaultError
@@ -62,12 +62,12 @@ async def fault_phase(
     store: Store,
     rec: TrialRecord,
     clock: Callable[[], float],
-    before: Awaitable[RemovalCheck] | None = None,
+    before: Awaitable[RemovalCheck] | None,
 ) -> tuple[FaultWindow, Recovery]:
     """Inject, hold, and always remove the fault. Returns the fault window on the trial clock
     and the recovery observation, which starts the moment `cleanup_chaos` returns and runs
-    while `verify_removed` gathers its proof. `before`: the before-snapshot, if the trial
-    started taking it already (eval/run/trial.py: during the warm-up)."""
+    while `verify_removed` gathers its proof. `before`: the before-snapshot of a fault trial,
+    which the trial started taking during the warm-up (None for a baseline)."""
 
     def observe(removed_at: float) -> Recovery:
         return asyncio.create_task(
@@ -79,6 +79,7 @@ async def fault_phase(
         await asyncio.sleep(plan.timing.fault_duration_s)
         end = clock()
         return FaultWindow(start, end), observe(end)
+    assert before is not None  # a fault trial always starts its before-snapshot
     leader = None
     if isinstance(subject, LeaderAware):
         node = await subject.leader(plan.chaos.role)
@@ -87,11 +88,10 @@ async def fault_phase(
     await store.record_targets(plan.trial_id, [n.name for n in targets])
     fault = build_fault(plan, targets, nodes, replace(ctx, subject=subject), docker)
     # The fault's own baseline and the generic proof of removal's before-snapshot (eval/
-    # cleanup/removal_proof.py: every node, compared later; taken during the warm-up when
-    # the trial started it there) observe, change nothing and are independent: at once.
+    # cleanup/removal_proof.py: every node, compared later; started by the trial during the
+    # warm-up) observe, change nothing and are independent: awaited at once.
     check, *baseline = await asyncio.gather(
-        before if before is not None else snapshot_before(
-            plan.subject.type, docker, ctx, nodes, rec.proof, plan.timing.cleanup_timeout_s),
+        before,
         *([fault.measure_baseline()] if isinstance(fault, BaselineAware) else []),
         return_exceptions=True,  # both run to their end; then the first failure is raised
     )

@@ -1,6 +1,6 @@
 """The subjects' compose files, as Compose itself resolves them (`config`: no engine, no
 images needed): labels on everything, ports only on 127.0.0.1, bounded tmpfs data volumes,
-and the flags each subject's fault behaviour depends on."""
+no engine healthchecks, and the flags each subject's fault behaviour depends on."""
 
 from __future__ import annotations
 
@@ -40,10 +40,14 @@ def resolved(name: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
 
 
 def check_common(doc: dict[str, Any], roles: dict[str, str]) -> None:
-    """Every service, network and volume labelled; every port on 127.0.0.1, ephemeral."""
+    """Every service, network and volume labelled; every port on 127.0.0.1, ephemeral; no
+    engine healthcheck left running (the harness judges health itself: an exec every
+    interval into every member is CPU that nothing reads)."""
     services = doc["services"]
     assert {s: services[s]["labels"]["chaos-eval.role"] for s in roles} == roles
     for name, svc in services.items():
+        check = svc.get("healthcheck", {"disable": True})
+        assert check.get("disable") is True or check.get("test") in (["NONE"], "NONE"), name
         for label in LABELS:
             assert svc["labels"][label], (name, label)
         assert svc["labels"]["chaos-eval.trial"] == "t1"

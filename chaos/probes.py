@@ -10,17 +10,16 @@ here into `HttpOutcome` values; nothing above this module sees them.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import cache
 
 import httpx
 
 from chaos_eval.engine.client import Docker
 from chaos_eval.fault import Evidence
+from chaos_eval.http_client import http_client
 from chaos_eval.polling import poll_until
 from chaos_eval.subject import Endpoint, Node
 
@@ -43,13 +42,6 @@ class HttpProbe:
     detail: str = ""
 
 
-@cache
-def _tls() -> ssl.SSLContext:
-    """httpx's default verifying context, made once: making it loads the CA bundle, ~20-40 ms
-    that blocked the event loop on every probe (and the proofs running beside it)."""
-    return httpx.create_ssl_context(trust_env=False)
-
-
 async def http_probe(
     url: str,
     *,
@@ -61,7 +53,7 @@ async def http_probe(
     t0 = time.monotonic()
     status: int | None = None
     try:
-        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False, verify=_tls()) as client:
+        async with http_client(timeout_s) as client:
             resp = await client.request(method, url, json=json_body)
             status = resp.status_code
         outcome, detail = HttpOutcome.ANSWERED, ""

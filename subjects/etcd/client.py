@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from chaos_eval.http_client import http_client
 from chaos_eval.outcomes import OpOutcome
 from chaos_eval.register import MISMATCH
 from chaos_eval.subjects.etcd.batch_read import (
@@ -85,7 +86,7 @@ class EtcdKVClient:
         self._resolve = resolve
         self._cluster_id = cluster_id
         self._last_resolve = float("-inf")
-        self._http = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+        self._http = http_client(timeout_s)
         self.page_limit = PAGE_LIMIT  # keys a page of `get_many` (tests page smaller)
 
     @property

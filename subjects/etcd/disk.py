@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import httpx
 
 from chaos_eval.errors import CleanupError, ParameterError
+from chaos_eval.http_client import http_client
 from chaos_eval.subject import Endpoint, Node
 from chaos_eval.subjects.etcd.gateway import STATUS_PATH
 
@@ -95,7 +96,7 @@ async def _post(url: str, body: Mapping[str, object]) -> dict[str, Any] | None:
     """POST a JSON body; the response document when it is a 200 with a JSON object, else
     None (no answer, an error status, or not JSON). Never raises."""
     try:
-        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S, trust_env=False) as c:
+        async with http_client(PROBE_TIMEOUT_S) as c:
             resp = await c.post(url, content=json.dumps(body))
         doc = resp.json() if resp.status_code == 200 else None
     except (httpx.HTTPError, ValueError):

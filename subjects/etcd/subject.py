@@ -22,6 +22,7 @@ from chaos_eval.engine.client import Docker
 from chaos_eval.engine.compose import Compose
 from chaos_eval.engine.containers import ContainerInfo
 from chaos_eval.errors import ImageError, ParameterError
+from chaos_eval.http_client import http_client
 from chaos_eval.images.recipes import image_ref
 from chaos_eval.outcomes import OpOutcome
 from chaos_eval.subject import (
@@ -205,7 +206,7 @@ class EtcdSubject(EtcdDiskFull):
         return {}
 
     def _http(self, timeout_s: float | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=timeout_s or self._probe_timeout_s, trust_env=False)
+        return http_client(timeout_s or self._probe_timeout_s)
 
     async def health(self) -> Health:
         return await self._health(self._probe_timeout_s)

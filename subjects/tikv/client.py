@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from chaos_eval.http_client import http_client
 from chaos_eval.outcomes import OpOutcome
 from chaos_eval.workload import ReadResult
 
@@ -89,8 +90,7 @@ class TikvKVClient:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self._timeout_s + HTTP_MARGIN_S,
-                                           trust_env=False)
+            self._http = http_client(self._timeout_s + HTTP_MARGIN_S)
         return self._http
 
     async def _call(self, op: str, body: dict[str, Any], *, write: bool

@@ -35,6 +35,7 @@ from chaos_eval.engine.client import Docker
 from chaos_eval.engine.compose import Compose
 from chaos_eval.engine.containers import ContainerInfo
 from chaos_eval.errors import ParameterError
+from chaos_eval.http_client import http_client
 from chaos_eval.images.recipes import external_ref, image_ref
 from chaos_eval.outcomes import OpOutcome
 from chaos_eval.subject import (
@@ -185,7 +186,7 @@ class TikvSubject:
         if [n.name for n in nodes] != [*PDS, *STORES]:
             reasons.append(f"nodes {[n.name for n in nodes]}, want {[*PDS, *STORES]}")
         leader: str | None = None
-        async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+        async with http_client(timeout_s) as http:
             raw, why = await pd_request(http, nodes, pd_api.HEALTH_PATH)
             health = parsed(pd_api.parse_health, raw, why, "PD health", reasons)
             raw, why = await pd_request(http, nodes, pd_api.LEADER_PATH)
@@ -250,7 +251,7 @@ class TikvSubject:
         `region_leader` names the store leading the workload's region."""
         nodes = await self.nodes()
         extra: dict[str, str] = {}
-        async with httpx.AsyncClient(timeout=self._probe_timeout_s, trust_env=False) as http:
+        async with http_client(self._probe_timeout_s) as http:
             raw, _ = await pd_request(http, nodes, pd_api.LEADER_PATH)
             leader = quiet(pd_api.parse_leader, raw)
             raw, why = await pd_request(http, nodes, pd_api.STORES_PATH)
@@ -269,7 +270,7 @@ class TikvSubject:
         """The PD leader (role None or "pd"), or the store leading the workload's region
         (role "tikv")."""
         nodes = await self.nodes()
-        async with httpx.AsyncClient(timeout=self._probe_timeout_s, trust_env=False) as http:
+        async with http_client(self._probe_timeout_s) as http:
             if role in (None, "pd"):
                 raw, _ = await pd_request(http, nodes, pd_api.LEADER_PATH)
                 name = quiet(pd_api.parse_leader, raw)

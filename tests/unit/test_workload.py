@@ -65,10 +65,12 @@ async def test_a_hung_node_does_not_starve_the_others() -> None:
     w = workload(clients, rate=150, conc=2)
     await run_for(w, 1.0)
     per_node = {n: sum(1 for o in w.ops() if o.node == n) for n in clients}
-    # 50 ops/s per node for ~1 s: the healthy nodes keep their pace; the hung one is capped
-    # by its own two slots
-    assert per_node["a"] >= 35 and per_node["b"] >= 35, per_node
+    # 50 ops/s per node for ~1 s. The hung node is capped by its own two slots (an op takes
+    # 1 s); had it taken the others' slots, they would be capped alike (a few ops each).
+    # The healthy nodes' floor is well below their pace, so a loaded host running the event
+    # loop late cannot fail this (it did, at 35): what is tested is independence, not speed.
     assert per_node["hung"] <= 4, per_node
+    assert per_node["a"] >= 15 and per_node["b"] >= 15, per_node
 
 
 async def test_final_read_finds_lost_and_present_writes() -> None:

@@ -4,12 +4,15 @@ A trial is its configured phases (warm-up + the fault's hold: waits, whatever el
 plus work that shares the machine with the trials beside it (cluster start, health,
 recovery, teardown: eval/analysis/sharing.py). Per cell, the work is the median over earlier
 trials of the same cell (same subject, fault and parameters, run under the same `timing:`)
-in the db, when there are any; else the overhead measured over earlier trials of the same
-subject type in the db, or, with no history at all, assumed (ASSUMED_OVERHEAD_S). Each cell
-says which; `seconds` is one trial alone (phases + work). The whole is the schedule the
-runner keeps, played back with that sharing: baselines first (the pilot gate), then the
-matrix in order, `parallel` at a time, each slot also waiting `cooldown_seconds` after its
-trial. Error trials are not timings of the cell and are left out.
+in the db, when there are any (a wait for a warm pool's turn is a wait, not work); else the
+overhead measured over earlier trials of the same subject type in the db, or, with no
+history at all, assumed (ASSUMED_OVERHEAD_S). Each cell says which; `seconds` is one trial
+alone (phases + work). The whole is the schedule the runner keeps, played back with that
+sharing: baselines first (the pilot gate), then the matrix in order, `parallel` at a time,
+each slot also waiting `cooldown_seconds` after its trial. Error trials are not timings of
+the cell and are left out. A warm pool is not played back: what it hides (the next
+cluster's start, a trial's teardown) is counted in full, so with one the estimate is an
+upper bound.
 """
 
 from __future__ import annotations
@@ -52,6 +55,18 @@ def phases_s(timing: Timing) -> float:
     return timing.warmup_s + timing.fault_duration_s
 
 
+def queued_s(t: TrialRow) -> float:
+    """How long a trial waited, its cluster healthy, for its turn (a warm pool's `queued`
+    phase): a wait, like the configured phases, never work of its cell."""
+    if '"queued_s"' not in t.measurements:  # most trials: no pool, no parse
+        return 0.0
+    try:
+        value = json.loads(t.measurements).get("queued_s", 0.0)
+    except (ValueError, AttributeError):
+        return 0.0
+    return float(value) if isinstance(value, int | float) and value > 0 else 0.0
+
+
 def _timing(c: CampaignRow) -> Timing | None:
     try:
         return Timing.model_validate(json.loads(c.spec_json).get("timing", {}))
@@ -74,8 +89,8 @@ def history_of(
         for t, (s, e), share in zip(timed, spans, work_shares(spans), strict=True):
             if t.status.value not in ("passed", "failed") or e <= s:
                 continue
-            # the share of its wall time that was not a configured wait
-            work = share * max(1.0 - phases_s(timing) / (e - s), 0.0)
+            # the share of its wall time that was not a wait (configured, or for its turn)
+            work = share * max(1.0 - (phases_s(timing) + queued_s(t)) / (e - s), 0.0)
             overhead[t.subject_type].append(work)
             if timing == cfg.timing:
                 by_cell[(t.subject, t.fault, t.params)].append(work)

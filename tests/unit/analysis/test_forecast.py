@@ -75,6 +75,16 @@ def test_history_of_the_same_cell_and_timing_gives_its_median() -> None:
     assert by["latency"].seconds == 5 + 40 and "measured overhead 40s" in by["latency"].source
 
 
+def test_a_wait_for_a_warm_pool_turn_is_not_work_of_the_cell() -> None:
+    """A trial that waited 20 s (healthy, queued) for its turn ran 5 s of phases and 35 s of
+    work in its 60 s: the cell's estimate is 40 s a trial, not 60."""
+    same = campaign(spec_json(CFG))
+    queued = done(1, "node_kill", "{}", 60, measurements=json.dumps({"queued_s": 20.0}))
+    bad = done(2, "node_kill", "{}", 40, measurements="{not json")
+    h = history_of(CFG, [(same, [queued, bad])])
+    assert h.by_cell[("etcd", "node_kill", "{}")] == [pytest.approx(35.0)] * 2
+
+
 def test_makespan_keeps_the_pilot_gate_parallel_and_cooldown() -> None:
     seconds = {(p.subject, p.fault, p.params): 10.0 for p in PLANNED}
     # no phases: pure shared work, parallel slots buy nothing on a saturated machine

@@ -123,6 +123,11 @@ def snapshot_of(
             max(mean - r.elapsed_s, 0.0) for r in running
         )
         eta = work / cfg.parallel
+        if cfg.warm_pool and per_hour:
+            # a pool overlaps trials (the next cluster starts while one runs; a trial's
+            # duration includes its wait for a turn), so durations over `parallel` overstate
+            # what is left: the pace the run keeps does not
+            eta = (len(trials) - len(done) + to_come) / per_hour * 3600
     return Snapshot(
         total=len(trials) + to_come, done=len(done), passed=count[TrialStatus.PASSED],
         failed=count[TrialStatus.FAILED], errors=count[TrialStatus.ERROR],

@@ -37,6 +37,19 @@ def cfg(**over: Any) -> Any:
     return parse_campaign(d, "mem")
 
 
+def test_with_a_warm_pool_the_eta_is_the_pace_kept() -> None:
+    """Durations include the wait for a turn: with a pool the ETA is what is left (running
+    and pending) at the pace the run has kept, not durations over `parallel`."""
+    now = NOW - 1000 + 300  # 3 done over the 300 s since the first started: 36 an hour
+    trials = [trial(i, TrialStatus.PASSED) for i in range(3)]  # 100 s apart, 60 s each
+    trials += [trial(3, TrialStatus.RUNNING, started_at=now - 20), trial(4, TrialStatus.PENDING)]
+    pooled = snapshot_of(cfg(parallel=1, warm_pool=1), trials, {}, now)
+    assert pooled.trials_per_hour == pytest.approx(36.0)
+    assert pooled.eta_s == pytest.approx(2 * 100)  # two left, one every 100 s
+    plain = snapshot_of(cfg(parallel=1), trials, {}, now)
+    assert plain.eta_s == pytest.approx(60 + (60 - 20))  # the pending one, the running rest
+
+
 def test_rates_retries_mean_and_eta() -> None:
     trials = [
         trial(0, TrialStatus.PASSED),

@@ -47,6 +47,21 @@ class Docker(HelperContainers):
             return None
         return parse_container(attrs)
 
+    async def has_path(self, container: str, path: str) -> bool:
+        """Whether `path` exists in the container's filesystem (one archive read, no exec;
+        meant for small files such as a marker). False when it or the container does not."""
+
+        def run() -> bool:
+            try:
+                stream, _ = self.client.api.get_archive(container, path)
+            except docker.errors.NotFound:
+                return False
+            b"".join(stream)  # read to its end: the connection goes back to the pool
+            return True
+
+        found: bool = await self._call(f"stat {path} in {container[:12]}", run)
+        return found
+
     async def find_containers(self, labels: Mapping[str, str]) -> tuple[ContainerInfo, ...]:
         """Every container (running or not) carrying ALL of `labels`, inspected, by name."""
         flt = {"label": [f"{k}={v}" for k, v in sorted(labels.items())]}

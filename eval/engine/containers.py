@@ -8,11 +8,16 @@ Nothing in this module does I/O.
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
+
+_ENGINE_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?([Zz]|[+-]\d\d:\d\d)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,9 @@ class ContainerInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     ports: Mapping[int, int] = field(default_factory=dict)  # container tcp port -> 127.0.0.1 port
     mounts: Mapping[str, str] = field(default_factory=dict)  # destination -> volume name
+    # when the engine recorded the process's exit (RFC 3339, ns): set after it died, kept
+    # while it runs again; "" or the zero time "0001-01-01T00:00:00Z" when it never exited
+    finished_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,25 @@ def parse_container(attrs: Mapping[str, Any]) -> ContainerInfo:
         labels=dict((attrs.get("Config") or {}).get("Labels") or {}),
         ports=ports,
         mounts=mounts,
+        finished_at=str(state.get("FinishedAt", "")),
     )
+
+
+def engine_time_ns(text: str) -> int | None:
+    """Nanoseconds since the epoch of a time as the engine writes it (RFC 3339 with up to
+    nine fraction digits, `Z` or an offset): the kernel's CLOCK_REALTIME, which containers
+    share. None for the engine's zero time (before 1970: never happened) or anything
+    else. Pure."""
+    m = _ENGINE_TIME.fullmatch(text)
+    if m is None:
+        return None
+    try:
+        at = datetime.fromisoformat(m[1] + ("+00:00" if m[3] in ("Z", "z") else m[3]))
+    except ValueError:
+        return None
+    if at < _EPOCH:
+        return None
+    return (at - _EPOCH) // timedelta(seconds=1) * 10**9 + int((m[2] or "").ljust(9, "0"))
 
 
 def parse_volume(attrs: Mapping[str, Any], name: str) -> VolumeInfo:

@@ -1,19 +1,23 @@
 """Node kill on a real three-member etcd cluster: the member is gone (engine state, its
 endpoint, a peer's connect to its peer port), the other two keep a quorum and accept
 writes, and after cleanup it runs again, answers on its new port and rejoins with the
-writes it missed."""
+writes it missed. With node helpers (as a trial runs), a peer's watch beside the kill
+observes the peer port, and its exec has ended once verify_active returns."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
 from chaos_eval.chaos.net.reachability import probe_pair
 from chaos_eval.chaos.node_kill import NodeKillFault, NodeKillParams
 from chaos_eval.chaos.probes import HttpOutcome, http_probe
+from chaos_eval.engine.helper_exec import NODE_HELPER_ROLE
 from chaos_eval.fault import UndoOp
 from chaos_eval.spec.targeting import select_targets
 from chaos_eval.subject import Node
@@ -30,7 +34,28 @@ def kill(etcd: LocalEtcd, targets: tuple[Node, ...], signal: str = "SIGKILL") ->
     )
 
 
-async def run_kill(etcd: LocalEtcd, spec: str, signal: str) -> None:
+@contextlib.asynccontextmanager
+async def node_helpers(etcd: LocalEtcd) -> AsyncIterator[None]:
+    labels = etcd.ctx.labels(NODE_HELPER_ROLE)
+    await etcd.docker.start_node_helpers(
+        [(n.container_id, n.data_volume) for n in etcd.nodes], labels=labels,
+        image=etcd.helper_image)
+    try:
+        yield
+    finally:
+        await etcd.docker.remove_node_helpers(labels)
+
+
+async def running_execs(etcd: LocalEtcd, helper: str) -> list[str]:
+    def run() -> list[str]:
+        api = etcd.docker.client.api
+        ids = api.inspect_container(helper).get("ExecIDs") or []
+        return [i for i in ids if api.exec_inspect(i).get("Running")]
+
+    return await asyncio.to_thread(run)
+
+
+async def run_kill(etcd: LocalEtcd, spec: str, signal: str, *, watched: bool = False) -> None:
     leader = await etcd.wait_healthy()
     targets = select_targets(spec, etcd.nodes, 3, leader, None)
     (node,) = targets
@@ -47,6 +72,14 @@ async def run_kill(etcd: LocalEtcd, spec: str, signal: str) -> None:
     inject_s = time.monotonic() - t0
     active = await fault.verify_active()
     assert active.holds, active
+    seen = str(active.figures[f"{node.name}_peer_seen"])
+    if watched:  # a watch ran to its end and was judged; whether it proved it is timing
+        assert "attempts" in seen, seen
+        first_peer = min(others, key=lambda n: n.name)  # the one the fault watches from
+        helper = etcd.docker.node_helper_of(first_peer.container_id)
+        assert helper is not None and await running_execs(etcd, helper) == []
+    else:
+        assert seen == "probed after the kill (no watch)", seen
 
     # independent observations
     info = await etcd.docker.inspect(node.container_id)
@@ -74,11 +107,12 @@ async def run_kill(etcd: LocalEtcd, spec: str, signal: str) -> None:
     # it rejoined: a linearizable read through it sees the writes made while it was down
     assert await etcd.get(etcd.node(node.name), f"w{last}", serializable=False) == str(last)
     log.info(
-        "node_kill %s(%s): inject %.2fs, cleanup %.2fs, "
+        "node_kill %s(%s): inject %.2fs, peer %s, cleanup %.2fs, "
         "serving again after %.2fs, majority write stall %.2fs",
         signal,
         spec,
         inject_s,
+        seen,
         cleanup_s,
         removed.figures["seconds"],
         stall,
@@ -91,6 +125,16 @@ async def test_kill_follower_sigkill(etcd: LocalEtcd) -> None:
 
 async def test_kill_leader_sigterm(etcd: LocalEtcd) -> None:
     await run_kill(etcd, "leader", "SIGTERM")
+
+
+async def test_kill_follower_sigkill_watched(etcd: LocalEtcd) -> None:
+    async with node_helpers(etcd):
+        await run_kill(etcd, "follower", "SIGKILL", watched=True)
+
+
+async def test_kill_leader_sigterm_watched(etcd: LocalEtcd) -> None:
+    async with node_helpers(etcd):
+        await run_kill(etcd, "leader", "SIGTERM", watched=True)
 
 
 async def test_cleanup_twice_and_after_outside_restart(etcd: LocalEtcd) -> None:

@@ -344,6 +344,28 @@ def test_reach_program_probes_all_at_once(capsys: pytest.CaptureFixture[str]) ->
         assert reach.main(bad) == 2
 
 
+def test_reach_program_polls_once_more_when_it_wakes_past_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A handshake that completed counts as open even when the process is scheduled only
+    after its deadline: the last, non-waiting poll sees it before anything is ETIMEDOUT."""
+    reach = load_helper_program("reach")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    ticks = iter((0.0,))
+
+    def late() -> float:  # the deadline is taken at 0; every later look is long past it
+        return next(ticks, 1000.0)
+
+    monkeypatch.setattr(reach.time, "monotonic", late)
+    try:
+        port = listener.getsockname()[1]
+        assert reach.probe([("127.0.0.1", port), ("127.0.0.1", port)], 0.3) == ["open", "open"]
+    finally:
+        listener.close()
+
+
 def test_helper_archive() -> None:
     data = helper_archive({RULES_PATH: b"*filter\nCOMMIT\n", REACH_PATH: b"print()\n"})
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:

@@ -33,7 +33,7 @@ def run_captured(
     prog.write_bytes(CAPTURE_PROGRAM)
     out = tmp_path / "res" / TAG
     cmd = capture_argv(str(out), argv, timeout_s=timeout_s, files=files)
-    done = subprocess.run([sys.executable, str(prog), *cmd[2:]], capture_output=True,
+    done = subprocess.run([sys.executable, "-S", str(prog), *cmd[3:]], capture_output=True,
                           check=False)
     assert done.stderr == b""
     assert not list(out.parent.glob("*.tmp*"))
@@ -51,6 +51,18 @@ def test_capture_keeps_stdout_stderr_and_exit_code(tmp_path: Path) -> None:
     assert code == 0 and res == (0, b"", b"")  # empty is a real answer here, and says so
     code, res = run_captured(tmp_path, ["/nonexistent/cmd"])
     assert code == 127 and res[0] == 127 and b"nonexistent" in res[2]
+
+
+def test_capture_reads_both_streams_whole_without_blocking(tmp_path: Path) -> None:
+    """More than a pipe holds on both streams at once: read as they come, nothing lost."""
+    code, res = run_captured(tmp_path, [sys.executable, "-c",
+                                        "import sys\n"
+                                        "for i in range(3000):\n"
+                                        "    sys.stdout.write('o%05d' % i * 20 + '\\n')\n"
+                                        "    sys.stderr.write('e%05d' % i * 5 + '\\n')\n"])
+    assert code == 0 and res[0] == 0
+    assert res[1] == b"".join(b"o%05d" % i * 20 + b"\n" for i in range(3000))
+    assert res[2] == b"".join(b"e%05d" % i * 5 + b"\n" for i in range(3000))
 
 
 def test_capture_writes_the_files_before_the_command(tmp_path: Path) -> None:
@@ -96,7 +108,7 @@ def test_a_frame_counts_only_when_whole_and_ours() -> None:
 
 def test_argv_files_and_paths() -> None:
     assert capture_argv("/tmp/chaos-eval-exec/ab", ("tc", "-j"), timeout_s=0.5) == (
-        "python3", "/usr/local/lib/chaos-eval-capture.py", "/tmp/chaos-eval-exec/ab", "0.500",
+        "python3", "-S", "/usr/local/lib/chaos-eval-capture.py", "/tmp/chaos-eval-exec/ab", "0.500",
         "-", "tc", "-j")
     for bad_t in (0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="timeout"):

@@ -21,6 +21,8 @@ from chaos_eval.engine.exec_capture import (
     parse_frame,
     parse_result,
     result_path,
+    standby_argv,
+    standby_request,
 )
 
 TAG = "0f1e2d3c"
@@ -87,6 +89,41 @@ def test_capture_bounds_the_command_time(tmp_path: Path) -> None:
                                         "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
                                         "time.sleep(30)"], timeout_s=0.3)
     assert code == TIMEOUT_EXIT and res[0] == TIMEOUT_EXIT
+
+
+def run_standby(tmp_path: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    prog = tmp_path / "capture.py"
+    prog.write_bytes(CAPTURE_PROGRAM)
+    return subprocess.run([sys.executable, "-S", str(prog), *standby_argv()[3:]], input=stdin,
+                          capture_output=True, check=False, timeout=30)
+
+
+def test_a_standby_runs_the_call_it_reads_as_the_argv_form_would(tmp_path: Path) -> None:
+    out = tmp_path / "res" / TAG
+    rules = tmp_path / "in" / "r"
+    files = inline_files({str(rules): b"x y\n"})
+    assert files is not None
+    argv = [sys.executable, "-c", "import sys; print(open(sys.argv[1]).read(), end=''); "
+            "print(sys.stdin.read() == '', end=''); sys.exit(4)", str(rules)]
+    request = standby_request(str(out), argv, timeout_s=10, files=files)
+    done = run_standby(tmp_path, request + b"what follows the call is never read")
+    assert done.returncode == 4 and done.stderr == b""
+    blob = out.read_bytes()
+    assert parse_frame(done.stdout, TAG) == blob
+    assert parse_result(blob) == (4, b"x y\nTrue", b"")  # the command's stdin is empty
+
+
+def test_a_standby_released_or_cut_short_runs_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "res" / TAG
+    mark = tmp_path / "ran"
+    request = standby_request(str(out), ["touch", str(mark)], timeout_s=10)
+    for stdin in (b"", b"\n", request[:-1], b"x" + request):
+        done = run_standby(tmp_path, stdin)
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b""), stdin
+    assert not mark.exists() and not out.exists()
+    with pytest.raises(ValueError, match="NUL"):
+        standby_request(str(out), ["a\0b"], timeout_s=1)
+    assert standby_request("/p", ["true"], timeout_s=1) == b"15\n/p\x001.000\x00-\x00true"
 
 
 def test_parse_result_refuses_what_is_not_whole() -> None:

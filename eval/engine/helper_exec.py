@@ -22,7 +22,7 @@ command's lost output can never pass for an empty answer. One exec is then one A
 trip (create, start to its end) instead of an upload, `timeout`, an exec, a state poll and
 a download. Each helper also keeps one exec started ahead, waiting on its stdin
 (eval/engine/helper_run.py): a command handed to it skips the exec's start (0.1-0.2 s here);
-the next one starts once the command is done.
+the next one starts once no command runs.
 
 Node helpers carry the trial's labels with role NODE_HELPER_ROLE, so resume and `eval gc`
 find them by label like everything else; a snapshot's list of the trial's daemon helpers

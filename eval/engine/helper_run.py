@@ -37,7 +37,6 @@ from chaos_eval.errors import DockerError
 log = logging.getLogger(__name__)
 
 STANDBY_MAX_AGE_S = STANDBY_IDLE_S - 300
-STANDBY_SETTLE_S = 0.05  # no standby starts until no command has run for this long
 
 
 @dataclass
@@ -59,31 +58,26 @@ class Standby:
 
 class Standbys:
     """At most one standby per helper container, each started in the background (by
-    `launch`, a coroutine that runs `launch_standby`) once no command has run for
-    STANDBY_SETTLE_S: starting an exec takes a core for a while here, and a command that
-    follows another at once (verify_active right after inject) should not share it.
-    Commands announce themselves with `running()`."""
+    `launch`, a coroutine that runs `launch_standby`) while no command runs: starting an
+    exec takes a core for a while here, and commands that run together (a fault's nodes,
+    one exec each) should not share it with one. Commands announce themselves with
+    `running()`."""
 
     def __init__(self, launch: Callable[[str], Awaitable[Standby]]) -> None:
         self._launch = launch
         self._tasks: dict[str, asyncio.Future[Standby]] = {}
         self._wanted: set[str] = set()  # to start once no command runs
         self._busy = 0  # commands running
-        self._last = 0.0  # when the last command ended (monotonic)
 
     def prepare(self, container: str) -> None:
-        """Have a standby started in `container` (once commands have settled), unless it
+        """Have a standby started in `container` (now, or once no command runs), unless it
         has one, started or starting."""
         if container not in self._tasks:
             self._wanted.add(container)
-            self._start_settled()
+            self._start_wanted()
 
-    def _start_settled(self) -> None:
-        if self._busy or not self._wanted:
-            return
-        wait = self._last + STANDBY_SETTLE_S - time.monotonic()
-        if wait > 0:
-            asyncio.get_running_loop().call_later(wait, self._start_settled)
+    def _start_wanted(self) -> None:
+        if self._busy:
             return
         for container in sorted(self._wanted - set(self._tasks)):
             self._tasks[container] = asyncio.ensure_future(self._launch(container))
@@ -91,14 +85,13 @@ class Standbys:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """Around a command: standbys wanted meanwhile start once commands have settled."""
+        """Around a command: standbys wanted meanwhile start once no command runs."""
         self._busy += 1
         try:
             yield
         finally:
             self._busy -= 1
-            self._last = time.monotonic()
-            self._start_settled()
+            self._start_wanted()
 
     async def take(self, container: str) -> Standby | None:
         """The container's standby, waiting for it if it is still starting (it started

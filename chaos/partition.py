@@ -11,43 +11,47 @@ Shapes (the trial's targets define one side):
 
 Mechanism: DROP rules in a harness-owned chain of the filter table of EACH affected node's
 network namespace, jumped to from INPUT and OUTPUT (chaos/net/partition_rules.py has the rules
-and their builders). One one-shot NET_ADMIN helper joined to the node applies its whole
-rule set atomically (`iptables-restore --noflush`); one removes it; reachability is proven
-with one helper per source node probing all its peers at once (chaos/net/reachability.py). So a
-node costs a small, fixed number of helper starts, not one per iptables command or pair.
+and their builders). One NET_ADMIN helper exec joined to the node applies its whole rule set
+atomically (`iptables-restore --noflush`) and, in the same exec, then probes every peer from
+the node in a few rounds (chaos/net/probe_rounds.py); one removes it; reachability is proven
+with one helper per source node probing all its peers at once (chaos/net/reachability.py),
+except that verify_active first takes the rounds inject saw that began after the LAST node's
+rules were in (kernel clock). So a node costs a small, fixed number of helper execs, not one
+per iptables command or pair, and inject -> observed one round trip to the engine, not two.
 
 Only peer addresses on the private network are dropped: clients reaching a node through
 its port published on 127.0.0.1 arrive from the bridge gateway (docker-proxy), which is not
 a peer, so they still get through. Cleanup deletes exactly our two jumps and our chain; it
-never flushes a built-in chain. The ledger's undo plan is the same removal one iptables
-command a step (eval/cleanup/undo.py runs it for a run that died mid-partition).
+never flushes a built-in chain (chaos/net/partition_tables.py works on each node's table).
+The ledger's undo plan is the same removal one iptables command a step (eval/cleanup/undo.py
+runs it for a run that died mid-partition).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from dataclasses import replace
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from chaos_eval.chaos.net.addresses import checked_ipv4
 from chaos_eval.chaos.net.partition_plan import Shape, plan_partition
 from chaos_eval.chaos.net.partition_rules import (
-    RULES_PATH,
-    found,
     inject_rules,
     leftovers,
     list_rules_argv,
-    removal_rules,
-    restore_argv,
     undo_argvs,
 )
-from chaos_eval.chaos.net.reachability import PairProbe, ordered_pairs, peer_port, reachability
+from chaos_eval.chaos.net.partition_tables import Applied, PartitionTables
+from chaos_eval.chaos.net.probe_rounds import settled
+from chaos_eval.chaos.net.reachability import (
+    PairProbe,
+    ordered_pairs,
+    peer_port,
+    reachability,
+    running_nodes,
+)
 from chaos_eval.engine.client import Docker
-from chaos_eval.engine.containers import HelperResult
 from chaos_eval.engine.helper_containers import HELPER_IMAGE_DEFAULT
 from chaos_eval.engine.helper_fanout import bounded_gather
 from chaos_eval.errors import CleanupError, DockerError, FaultError
@@ -57,7 +61,6 @@ from chaos_eval.subject import Node, TrialContext
 
 log = logging.getLogger(__name__)
 
-MAX_REMOVAL_ATTEMPTS = 3  # list-then-remove rounds when the table is not as inject left it
 VERIFY_ACTIVE_TIMEOUT_S = 5.0
 VERIFY_REMOVED_TIMEOUT_S = 15.0
 
@@ -92,6 +95,11 @@ class PartitionFault:
         for n in cluster:
             peer_port(n)  # every member must have a port to prove (un)reachability with
         self._by_name = {n.name: n for n in cluster}
+        self._sorted = tuple(sorted(cluster, key=lambda n: n.name))
+        self._tables = PartitionTables(docker, self._labels, helper_image)
+        # inject's probes begun after every node's rules were in, for verify_active's first look
+        self._early: dict[tuple[str, str], PairProbe] = {}
+        self._spread = 0.0  # seconds between the first and the last node's rules going in
 
     def describe(self) -> str:
         sides = " | ".join(",".join(s) for s in self.plan.sides)
@@ -107,68 +115,42 @@ class PartitionFault:
             for argv, codes in undo_argvs()
         )
 
-    async def _run(self, node: Node, argv: tuple[str, ...]) -> HelperResult:
-        return await self._docker.run_helper(
-            argv, labels=self._labels, netns_of=node.container_id, image=self._image
-        )
-
-    async def _restore(self, node: Node, rules: str) -> HelperResult:
-        """Apply one rules file to the node's filter table, atomically, in one helper."""
-        return await self._docker.run_helper(
-            restore_argv(),
-            labels=self._labels,
-            netns_of=node.container_id,
-            image=self._image,
-            files={RULES_PATH: rules.encode()},
-        )
-
     # inject -------------------------------------------------------------------------------
 
     async def inject(self) -> None:
-        results = await bounded_gather(self._inject_node, self._affected())
+        """Every affected node's rules, each node in one exec that then probes its peers;
+        keeps the probes begun after the last node's rules were in (chaos/net/
+        probe_rounds.py) for verify_active."""
+        self._early = {}
+        nodes = self._affected()
+        peers = {n.name: tuple(p for p in self._sorted if p.name != n.name) for n in nodes}
+        results = await bounded_gather(
+            lambda n: self._tables.apply(n, inject_rules(self.plan.drops[n.name]), peers[n.name]),
+            nodes)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise FaultError(f"partition inject failed: {'; '.join(map(str, errors))}")
-
-    async def _inject_node(self, node: Node) -> None:
-        """One helper; when the chain is left over from an earlier attempt (the transaction
-        refuses it whole), remove what is ours and apply again: at most four."""
-        rules = inject_rules(self.plan.drops[node.name])
-        res = await self._restore(node, rules)
-        if not res.ok and await self._remove_listed(node):
-            res = await self._restore(node, rules)
-        if not res.ok:
-            raise FaultError(
-                f"{node.name}: iptables-restore: exit {res.exit_code}: {res.stderr.strip()}"
-            )
+        applied = {n.name: r for n, r in zip(nodes, results, strict=True)
+                   if isinstance(r, Applied)}
+        in_place = max(a.at for a in applied.values())
+        self._early = settled({k: (peers[k], a.rounds) for k, a in applied.items()}, in_place)
+        self._spread = in_place - min(a.at for a in applied.values())
 
     # observation --------------------------------------------------------------------------
 
     async def _running(self) -> tuple[tuple[Node, ...], tuple[str, ...]]:
-        """Running members, with their address as it is now (a restarted container may get
-        a new one on the private network), and the names of those not running."""
-        infos = await asyncio.gather(*(self._docker.inspect(n.container_id) for n in self.cluster))
-        up: list[Node] = []
-        down: list[str] = []
-        for node, info in zip(self.cluster, infos, strict=True):
-            if info is None or not info.running:
-                down.append(node.name)
-                continue
-            ips = set(info.ips.values())
-            if node.address not in ips and len(ips) == 1:
-                node = replace(node, address=checked_ipv4(ips.pop()))
-            up.append(node)
-        return tuple(up), tuple(down)
+        return await running_nodes(self._docker, self.cluster)
 
-    async def _matrix(self, nodes: tuple[Node, ...]) -> tuple[PairProbe, ...]:
-        return await reachability(
-            self._docker, self._labels, ordered_pairs(nodes), image=self._image
-        )
+    async def _matrix(self, pairs: tuple[tuple[Node, Node], ...]) -> tuple[PairProbe, ...]:
+        return await reachability(self._docker, self._labels, pairs, image=self._image)
 
     async def verify_active(self) -> Evidence:
         """Blocked pairs cannot connect to each other's peer port, in both directions, and
         every other pair still can; observed from each source node's netns (one helper a
-        source node and poll, connecting to all its peers at once)."""
+        source node and poll, connecting to all its peers at once). The first look takes,
+        for the sources it has them for, the probe rounds inject ran in the same exec as the
+        node's rules that began after every node's rules were in (chaos/net/
+        probe_rounds.py), and probes only the other sources."""
         up, down = await self._running()
         if down:
             return Evidence(False, f"cannot observe: not running: {', '.join(down)}")
@@ -176,9 +158,20 @@ class PartitionFault:
         def wrong(probes: tuple[PairProbe, ...]) -> list[PairProbe]:
             return [p for p in probes if p.open == self.plan.is_blocked(p.src, p.dst)]
 
-        probes, took = await poll_until(
-            lambda: self._matrix(up), lambda ps: not wrong(ps), VERIFY_ACTIVE_TIMEOUT_S
-        )
+        pairs = ordered_pairs(up)
+        same = all(n.address == self._by_name[n.name].address for n in up)  # none restarted
+        early, self._early = (self._early if same else {}), {}
+        used = len(early)
+
+        async def look() -> tuple[PairProbe, ...]:  # inject's rounds, once; the rest afresh
+            nonlocal early
+            seen, early = early, {}
+            rest = tuple((s, d) for s, d in pairs if (s.name, d.name) not in seen)
+            fresh = await self._matrix(rest) if rest else ()
+            seen = {**seen, **{(p.src, p.dst): p for p in fresh}}
+            return tuple(seen[(s.name, d.name)] for s, d in pairs)
+
+        probes, took = await poll_until(look, lambda ps: not wrong(ps), VERIFY_ACTIVE_TIMEOUT_S)
         bad = wrong(probes)
         blocked = [p for p in probes if self.plan.is_blocked(p.src, p.dst)]
         open_ = [p for p in probes if not self.plan.is_blocked(p.src, p.dst)]
@@ -188,6 +181,8 @@ class PartitionFault:
             "open_pairs_checked": len(open_),
             "open_pairs_confirmed": sum(p.open for p in open_),
             "seconds": round(took, 3),
+            "pairs_seen_at_inject": used,
+            "rules_in_spread_s": round(self._spread, 3),
         }
         if bad:
             return Evidence(False, f"unexpected: {', '.join(map(str, bad))}", figures)
@@ -211,53 +206,12 @@ class PartitionFault:
             log.info("partition cleanup: %s not running; its netns and rules are gone", node.name)
             return
         try:
-            await self._cleanup_running(node)
+            await self._tables.remove(node)
         except DockerError as e:
             info = await self._docker.inspect(node.container_id)
             if info is None or not info.running:
                 return  # it stopped meanwhile: the rules went with its netns
             raise CleanupError(f"{node.name}: {e}") from e
-
-    async def _cleanup_running(self, node: Node) -> None:
-        """One helper removes what inject leaves (both jumps, the chain) in one transaction.
-        If the table holds anything else of ours (half-done, doubled or already removed),
-        that transaction changes nothing; then list it and remove exactly what is there."""
-        rules = removal_rules()
-        assert rules is not None
-        if (await self._restore(node, rules)).ok:
-            return
-        for _ in range(MAX_REMOVAL_ATTEMPTS):
-            if not await self._remove_listed(node):
-                return
-        raise CleanupError(
-            f"{node.name}: rules of ours still listed after {MAX_REMOVAL_ATTEMPTS} removals"
-        )
-
-    async def _remove_listed(self, node: Node) -> bool:
-        """List the node's filter table and remove every jump of ours and our chain in one
-        transaction. False when nothing of ours was listed; True after a removal attempt
-        (whether it worked is for the next listing to tell). CleanupError when the table
-        holds lines of ours in a shape we never write (we do not guess at deleting them)."""
-        listing = await self._run(node, list_rules_argv())
-        if not listing.ok:
-            raise CleanupError(
-                f"{node.name}: iptables -S: exit {listing.exit_code}: {listing.stderr.strip()}"
-            )
-        ours = found(listing.stdout)
-        if ours.foreign:
-            raise CleanupError(f"{node.name}: unexpected rules of ours: {'; '.join(ours.foreign)}")
-        rules = removal_rules(ours.jumps, ours.chain)
-        if rules is None:
-            return False
-        res = await self._restore(node, rules)
-        if not res.ok:
-            log.info(
-                "partition: removal on %s: exit %s: %s",
-                node.name,
-                res.exit_code,
-                res.stderr.strip(),
-            )
-        return True
 
     async def verify_removed(self) -> Evidence:
         """Every member runs, no member's filter table holds our chain or a chaos-eval jump,
@@ -265,7 +219,7 @@ class PartitionFault:
         node, then one probing helper a node and poll."""
         t0 = time.monotonic()
         up, down = await self._running()
-        listings = await bounded_gather(lambda n: self._run(n, list_rules_argv()), up)
+        listings = await bounded_gather(lambda n: self._tables.run(n, list_rules_argv()), up)
         problems = [f"not running (cannot prove removal): {', '.join(down)}"] if down else []
         left = 0
         for node, res in zip(up, listings, strict=True):
@@ -277,7 +231,8 @@ class PartitionFault:
             if ours:
                 problems.append(f"{node.name} still has: {'; '.join(ours)}")
         probes, _ = await poll_until(
-            lambda: self._matrix(up), lambda ps: all(p.open for p in ps), VERIFY_REMOVED_TIMEOUT_S
+            lambda: self._matrix(ordered_pairs(up)), lambda ps: all(p.open for p in ps),
+            VERIFY_REMOVED_TIMEOUT_S,
         )
         closed = [p for p in probes if not p.open]
         if closed:

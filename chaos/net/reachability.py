@@ -9,8 +9,9 @@ Every address and port is checked before it reaches an argv.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from chaos_eval.chaos.net.addresses import checked_ipv4
@@ -28,6 +29,7 @@ NC_TIMEOUT_S = 1  # nc -w: connect timeout of one pair probe (nc takes whole sec
 # verify loop that polls re-probes a pair seen wrongly anyway.
 REACH_TIMEOUT_S = 0.3
 REACH_PATH = "/tmp/chaos-eval-reach.py"  # chaos/helper/reach.py, in the helper's filesystem
+PYTHON = ("python3", "-S")  # reach.py needs nothing from site packages: start without them
 
 
 # -- validation: nothing reaches an argv unchecked ------------------------------------------
@@ -93,16 +95,18 @@ async def probe_pair(
 
 
 def reach_argv(
-    targets: Iterable[tuple[str, int]], timeout_s: float = REACH_TIMEOUT_S
+    targets: Iterable[tuple[str, int]], timeout_s: float = REACH_TIMEOUT_S,
+    options: tuple[str, ...] = (),
 ) -> tuple[str, ...]:
     """argv of one helper probing every (ip, port) at once with chaos/helper/reach.py
-    (copied in as REACH_PATH): one `<ip> <port> open|closed <reason>` line each."""
+    (copied in as REACH_PATH): one `<ip> <port> open|closed <reason>` line each. `options`
+    (its --first/--rounds, chaos/net/probe_rounds.py) go before the probe arguments."""
     if not 0.05 <= timeout_s <= 30:
         raise ParameterError(f"probe timeout must be within 0.05-30 s, got {timeout_s}")
     args = [a for ip, port in targets for a in (checked_ipv4(ip), str(checked_port(port)))]
     if not args:
         raise ParameterError("no targets to probe")
-    return ("python3", REACH_PATH, f"{timeout_s:g}", *args)
+    return (*PYTHON, REACH_PATH, *options, f"{timeout_s:g}", *args)
 
 
 def parse_reach(stdout: str, targets: tuple[tuple[str, int], ...]) -> tuple[tuple[bool, str], ...]:
@@ -185,3 +189,23 @@ def ordered_pairs(nodes: Iterable[Node]) -> tuple[tuple[Node, Node], ...]:
     """Every (src, dst) with src != dst, in name order."""
     ns = sorted(nodes, key=lambda n: n.name)
     return tuple((a, b) for a in ns for b in ns if a.name != b.name)
+
+
+async def running_nodes(
+    docker: Docker, nodes: Iterable[Node]
+) -> tuple[tuple[Node, ...], tuple[str, ...]]:
+    """The running ones of `nodes`, with their address as it is now (a restarted container may
+    get a new one on the private network), and the names of those not running."""
+    nodes = tuple(nodes)
+    infos = await asyncio.gather(*(docker.inspect(n.container_id) for n in nodes))
+    up: list[Node] = []
+    down: list[str] = []
+    for node, info in zip(nodes, infos, strict=True):
+        if info is None or not info.running:
+            down.append(node.name)
+            continue
+        ips = set(info.ips.values())
+        if node.address not in ips and len(ips) == 1:
+            node = replace(node, address=checked_ipv4(ips.pop()))
+        up.append(node)
+    return tuple(up), tuple(down)

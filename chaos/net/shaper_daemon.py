@@ -150,7 +150,7 @@ def status_path(slot: Slot) -> str:
 
 
 def ctl_argv(*args: str) -> tuple[str, ...]:
-    return ("python3", CTL_PATH, *args)
+    return ("python3", "-S", CTL_PATH, *args)  # stdlib only: no site packages to look for
 
 
 async def _ctl(docker: Docker, netns_of: str, image: str, timeout_s: float,

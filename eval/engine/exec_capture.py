@@ -20,8 +20,12 @@ this exec's tag at both ends, the exact length between): a lost or cut stream ca
 for an answer, empty or not. Otherwise it reads the result file back through the archive
 API (a file, not a stream: nothing is lost). The frame and the file hold the very same
 bytes, written by the same program from one buffer, so either is the answer; no file, or a
-malformed one, is an error, never an empty answer. Pure: the program text, the argv, the
-parsers.
+malformed one, is an error, never an empty answer.
+
+Every exec pays for the program's start, so it starts lean: `python3 -S` (no site
+packages to look for) and only builtin modules (os.posix_spawnp and a poll loop, not
+`subprocess`, whose import alone took ~16 ms of the helper's CPU; binascii, not base64).
+Pure: the program text, the argv, the parsers.
 """
 
 from __future__ import annotations
@@ -35,10 +39,22 @@ RESULT_DIR = "/tmp/chaos-eval-exec"
 TIMEOUT_EXIT = 124  # the command ran out of time (coreutils timeout's code)
 KILL_GRACE_S = 1  # SIGTERM at the limit, SIGKILL this much later
 INLINE_FILES_MAX = 64 * 1024  # base64 bytes of files carried in argv (one argv word < 128 KiB)
+STANDBY_IDLE_S = 3600  # a standby that got no call within this ends by itself
 
 CAPTURE_PROGRAM = b'''\
-import base64, os, subprocess, sys
-path, limit, files, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
+import binascii, os, select, sys, time
+if sys.argv[1:] == ["-"]:  # a standby: the call comes on stdin (standby_request)
+    if not select.select([0], [], [], @IDLE@)[0]:
+        sys.exit(0)
+    head = sys.stdin.buffer.readline()
+    size = int(head) if head.strip().isdigit() else -1
+    body = sys.stdin.buffer.read(size) if size >= 0 else b""
+    if size < 0 or len(body) != size:
+        sys.exit(0)  # released (end of stdin) or cut short: nothing was run
+    fields = body.decode().split("\\0")
+    path, limit, files, argv = fields[0], float(fields[1]), fields[2], fields[3:]
+else:
+    path, limit, files, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4:]
 def put(p, data):
     os.makedirs(os.path.dirname(p), exist_ok=True)
     tmp = "%s.tmp%d" % (p, os.getpid())
@@ -47,30 +63,53 @@ def put(p, data):
     os.rename(tmp, p)
 for item in files.split(",") if files != "-" else ():
     dest, _, data = item.partition(":")
-    put(dest, base64.b64decode(data))
+    put(dest, binascii.a2b_base64(data))
+out_r, out_w = os.pipe()
+err_r, err_w = os.pipe()
 try:
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)])
 except OSError as e:
-    code, out, err = 127, b"", str(e).encode()
-else:
-    try:
-        out, err = proc.communicate(timeout=limit)
-        code = proc.returncode
-    except subprocess.TimeoutExpired:
-        proc.terminate()
-        try:
-            out, err = proc.communicate(timeout=@GRACE@)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
+    pid, code, got = None, 127, {out_r: [], err_r: [str(e).encode()]}
+os.close(out_w)
+os.close(err_w)
+if pid is not None:
+    got = {out_r: [], err_r: []}
+    poller = select.poll()
+    for fd in got:
+        poller.register(fd, select.POLLIN)
+    live, term_at, kill_at = set(got), time.monotonic() + limit, None
+    while live:
+        now = time.monotonic()
+        if kill_at is None and now >= term_at:
+            os.kill(pid, 15)
+            kill_at = now + @GRACE@
+        elif kill_at is not None and now >= kill_at:
+            os.kill(pid, 9)
+            kill_at = float("inf")
+        wake = term_at if kill_at is None else kill_at
+        for fd, _ in poller.poll(None if wake == float("inf") else max(0, wake - now) * 1000 + 1):
+            data = os.read(fd, 65536)
+            if data:
+                got[fd].append(data)
+            else:
+                poller.unregister(fd)
+                live.discard(fd)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if kill_at is not None:
         code = @TIMEOUT_EXIT@
+for fd in (out_r, err_r):
+    os.close(fd)
+out, err = b"".join(got[out_r]), b"".join(got[err_r])
 blob = b"%d %d %d\\n" % (code, len(out), len(err)) + out + err
 put(path, blob)
 tag = os.path.basename(path).encode()
 sys.stdout.buffer.write(b"RESULT %s %d\\n" % (tag, len(blob)) + blob + b"END %s\\n" % tag)
 sys.stdout.flush()
 sys.exit(code if 0 <= code < 256 else 1)
-'''.replace(b"@GRACE@", b"%d" % KILL_GRACE_S).replace(b"@TIMEOUT_EXIT@", b"%d" % TIMEOUT_EXIT)
+'''.replace(b"@GRACE@", b"%d" % KILL_GRACE_S).replace(b"@TIMEOUT_EXIT@", b"%d" % TIMEOUT_EXIT) \
+    .replace(b"@IDLE@", b"%d" % STANDBY_IDLE_S)
 
 
 def result_path(exec_tag: str) -> str:
@@ -102,7 +141,27 @@ def capture_argv(
     `inline_files` argument), its result written to `path` and framed on stdout. Pure."""
     if not timeout_s > 0:
         raise ValueError(f"timeout must be > 0, got {timeout_s}")
-    return ("python3", CAPTURE_PATH, path, f"{timeout_s:.3f}", files, *argv)
+    return ("python3", "-S", CAPTURE_PATH, path, f"{timeout_s:.3f}", files, *argv)
+
+
+def standby_argv() -> tuple[str, ...]:
+    """The capture program as a standby: it waits (STANDBY_IDLE_S at most) for one
+    `standby_request` on its stdin, then runs it exactly as `capture_argv` would; at the end
+    of its stdin it exits having run nothing."""
+    return ("python3", "-S", CAPTURE_PATH, "-")
+
+
+def standby_request(
+    path: str, argv: Iterable[str], *, timeout_s: float, files: str = "-"
+) -> bytes:
+    """What a standby reads on its stdin to run what `capture_argv(path, argv, ...)` runs:
+    its length in decimal on a line, then the fields (path, time limit, files, argv) joined
+    by NUL, which no argv word can hold (ValueError). Pure."""
+    fields = capture_argv(path, argv, timeout_s=timeout_s, files=files)[3:]
+    if any("\0" in f for f in fields):
+        raise ValueError("an argv word cannot hold NUL")
+    body = "\0".join(fields).encode()
+    return b"%d\n" % len(body) + body
 
 
 def parse_result(blob: bytes) -> tuple[int, bytes, bytes]:

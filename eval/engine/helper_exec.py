@@ -20,7 +20,9 @@ as a one-shot helper's would be) and hands back what it printed as a frame on th
 stream that is taken only when whole, else through a result file read back: a fast
 command's lost output can never pass for an empty answer. One exec is then one API round
 trip (create, start to its end) instead of an upload, `timeout`, an exec, a state poll and
-a download.
+a download. Each helper also keeps one exec started ahead, waiting on its stdin
+(eval/engine/helper_run.py): a command handed to it skips the exec's start (0.1-0.2 s here);
+the next one starts once no command runs.
 
 Node helpers carry the trial's labels with role NODE_HELPER_ROLE, so resume and `eval gc`
 find them by label like everything else; a snapshot's list of the trial's daemon helpers
@@ -31,11 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import secrets
-import tarfile
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,10 +50,10 @@ from chaos_eval.engine.exec_capture import (
     TIMEOUT_EXIT,
     capture_argv,
     inline_files,
-    parse_frame,
-    parse_result,
     result_path,
+    standby_request,
 )
+from chaos_eval.engine.helper_run import Call, Standby, Standbys, launch_standby, run_call
 from chaos_eval.errors import DockerError
 
 log = logging.getLogger(__name__)
@@ -92,6 +91,8 @@ class NodeHelpers(EngineConnection):
         super().__init__(client)
         self._node_helpers: dict[str, NodeHelper] = {}
         self._node_locks: dict[str, asyncio.Lock] = {}
+        self._standbys = Standbys(
+            lambda c: self._call("start standby", launch_standby, self.client.api, c))
 
     def _node_lock(self, key: str) -> asyncio.Lock:
         return self._node_locks.setdefault(key, asyncio.Lock())
@@ -153,6 +154,7 @@ class NodeHelpers(EngineConnection):
         helper: NodeHelper | None = await self._call("start node helper", run)
         if helper is not None:
             self._node_helpers[target] = helper
+            self._standbys.prepare(helper.container)
         return helper
 
     async def remove_node_helpers(self, labels: Mapping[str, str]) -> int:
@@ -161,6 +163,7 @@ class NodeHelpers(EngineConnection):
         for target, helper in list(self._node_helpers.items()):
             if all(helper.labels.get(k) == v for k, v in labels.items()):
                 del self._node_helpers[target]
+                self._standbys.drop(helper.container)
         flt = {"label": [f"{k}={v}" for k, v in sorted(labels.items())]}
         found = await self._call("list node helpers", self.client.api.containers, all=True,
                                  filters=flt)
@@ -200,25 +203,9 @@ class NodeHelpers(EngineConnection):
                 return helper
             log.info("node %s restarted: replacing its helper", target[:12])
             del self._node_helpers[target]
+            self._standbys.drop(helper.container)
             await self._remove_quietly(helper.container)
             return await self._start_locked(target, helper.volume, helper.labels, helper.image)
-
-    def _read_result(self, exec_id: str, container: str, path: str, shown: list[str],
-                     limit: float) -> bytes:
-        """The result file of an exec whose stream did not hold its whole frame (blocking:
-        runs in the worker thread), once the exec has ended."""
-        api = self.client.api
-        wait = 0.005
-        while api.exec_inspect(exec_id).get("Running") and time.monotonic() < limit:
-            time.sleep(wait)
-            wait = min(wait * 2, 0.1)
-        try:
-            stream, _ = api.get_archive(container, path)
-        except docker.errors.NotFound as e:
-            raise DockerError(f"node helper {shown}: no result ({e})") from e
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.extractfile(tar.getmembers()[0])
-            return member.read() if member is not None else b""
 
     async def node_exec(
         self,
@@ -231,10 +218,16 @@ class NodeHelpers(EngineConnection):
         timeout_s: float,
         files: Mapping[str, bytes] | None,
     ) -> HelperResult | None:
-        """Run argv in the node's helper (module docstring); None when there is no helper
-        for this call, or it was removed before the command could start (the caller runs it
-        one-shot). DockerError when the exec fails or
-        runs out of time."""
+        """Run argv in the node's helper (module docstring), handed to its standby when it
+        has one; None when there is no helper for this call, or it was removed before the
+        command could start (the caller runs it one-shot). DockerError when the exec fails
+        or runs out of time."""
+        with self._standbys.running():
+            return await self._node_exec(argv, netns_of, volume, caps, image, timeout_s, files)
+
+    async def _node_exec(self, argv: Iterable[str], netns_of: str, volume: str | None,
+                         caps: Iterable[str], image: str, timeout_s: float,
+                         files: Mapping[str, bytes] | None) -> HelperResult | None:
         try:
             helper = await self._current_helper(netns_of, volume=volume, caps=caps, image=image)
         except docker.errors.NotFound as e:  # e.g. the helper image is gone
@@ -246,44 +239,37 @@ class NodeHelpers(EngineConnection):
         path = result_path(tag)
         inline = inline_files(files)
         archive = helper_archive(files) if files and inline is None else None
-        cmd = list(capture_argv(path, argv, timeout_s=timeout_s, files=inline or "-"))
+        cmd = capture_argv(path, argv, timeout_s=timeout_s, files=inline or "-")
+        limit_s = timeout_s + KILL_GRACE_S + 5
+        call = Call(tag, path, cmd, standby_request(path, argv, timeout_s=timeout_s,
+                                                    files=inline or "-"), archive, limit_s, shown)
+        handed: list[Standby] = []
 
-        def run() -> tuple[HelperResult, float] | None:
-            api = self.client.api
-            t0 = time.monotonic()
-            try:
-                if archive is not None and not api.put_archive(helper.container, "/", archive):
-                    raise DockerError(f"node helper {shown}: could not copy its files in")
-                ex = api.exec_create(helper.container, cmd, stdout=True, stderr=True)
-            except docker.errors.NotFound:
-                return None  # the helper is gone (e.g. an undo plan removed it): nothing ran
-            out, _ = api.exec_start(ex["Id"], demux=True)  # returns at its end
-            blob = parse_frame(out, tag)  # None unless whole: then the file is the answer
-            if blob is None:
-                blob = self._read_result(ex["Id"], helper.container, path, shown,
-                                         t0 + timeout_s + KILL_GRACE_S + 5)
-            try:
-                code, out, err = parse_result(blob)
-            except ValueError as e:
-                raise DockerError(f"node helper {shown}: {e}") from e
-            res = HelperResult(code, out.decode("utf-8", "replace"),
-                               err.decode("utf-8", "replace"))
-            return res, time.monotonic() - t0
+        def run(standby: Standby | None) -> tuple[HelperResult, float] | None:
+            handed.extend([standby] if standby else [])
+            return run_call(self.client.api, helper.container, call, standby)
 
         # files go to fixed paths: one exec with files at a time per helper
         lock = self._node_lock("files:" + helper.container) if files else None
+        standby = None
         try:
             async with lock or contextlib.nullcontext():
-                done: tuple[HelperResult, float] | None = await self._call("node helper exec",
-                                                                           run)
+                standby = None if archive else await self._standbys.take(helper.container)
+                done = await self._call("node helper exec", run, standby)
         except docker.errors.NotFound as e:  # the helper went away under us
             self._node_helpers.pop(netns_of, None)
             raise DockerError(f"node helper for {netns_of[:12]}: {e}") from e
+        finally:
+            if standby is not None and not handed:  # cancelled before it was handed over
+                standby.close()
+            if self._node_helpers.get(netns_of) is helper:
+                self._standbys.prepare(helper.container)  # for the next command
         if done is None:
             log.info("node helper of %s is gone: running one-shot", netns_of[:12])
             self._node_helpers.pop(netns_of, None)
             return None
-        res, took = done
-        if res.exit_code == TIMEOUT_EXIT and took >= timeout_s:
+        res: HelperResult = done[0]
+        if res.exit_code == TIMEOUT_EXIT and done[1] >= timeout_s:
             raise DockerError(f"helper {shown}: no exit within {timeout_s:g}s")
         return res
+

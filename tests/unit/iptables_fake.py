@@ -4,11 +4,17 @@ counting the helpers they start.
 
 It understands exactly what the partition sends: `iptables -w 5 <rule>` and `iptables -w 5
 -S` one command a helper, `iptables-restore --noflush -w 5 <file>` with the file copied in
-(applied all-or-nothing, as the kernel does), and chaos/helper/reach.py probes.
+(applied all-or-nothing, as the kernel does), and chaos/helper/reach.py probes, plain or in
+rounds after a restore (`--first ... --rounds R EVERY`): then it waits out the rounds in
+real time (asyncio.sleep), reads each round's answers from the tables as they are at that
+moment, and reports times on the test's own monotonic clock (`clock_offset` shifts them, as
+a helper on another clock would; `delay` holds a node's restore back).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -86,6 +92,9 @@ class IptablesDocker:
         self.tables = {cid: Table() for cid in addresses}
         self.started: list[tuple[str, str]] = []  # (container id, program)
         self.running = set(addresses)
+        self.clock_offset = 0.0  # added to every time a probe program reports
+        self.delay: dict[str, float] = {}  # container id -> seconds before its restore
+        self.first_output: str | None = None  # replaces the `first` line when set
 
     def helpers(self, program: str | None = None) -> int:
         return sum(program in (None, p) for _, p in self.started)
@@ -114,27 +123,58 @@ class IptablesDocker:
         self.started.append((netns_of, args[0]))
         table = self.tables[netns_of]
         if args[0] == "iptables-restore":
-            assert args[:4] == ["iptables-restore", "--noflush", "-w", "5"] and files
-            text = files[args[4]].decode()
-            lines = text.splitlines()
-            assert lines[0] == "*filter" and lines[-1] == "COMMIT", text
-            trial = table.copy()
-            for n, line in enumerate(lines[1:-1], start=2):
-                if trial.apply(line.split()):
-                    return HelperResult(1, "", f"iptables-restore: line {n} failed")
-            self.tables[netns_of] = trial
-            return HelperResult(0, "", "")
+            return self._restore(netns_of, args, files)
         if args[0] == "python3":
-            assert args[1] == REACH_PATH and files and REACH_PATH in files
-            src_ip = self.addresses[netns_of]
-            by_ip = {ip: cid for cid, ip in self.addresses.items()}
-            out = []
-            for ip, port in zip(args[3::2], args[4::2], strict=True):
-                dst = self.tables[by_ip[ip]]
-                cut = table.drops("OUTPUT", "-d", ip) or dst.drops("INPUT", "-s", src_ip)
-                out.append(f"{ip} {port} {'closed EPERM' if cut else 'open'}")
-            return HelperResult(0, "\n".join(out) + "\n", "")
+            assert args[:3] == ["python3", "-S", REACH_PATH] and files and REACH_PATH in files
+            args = args[2:]
+            if args[1] != "--first":
+                return HelperResult(0, self._probe(netns_of, args[2:]), "")
+            return await self._rounds(netns_of, args, files)
         assert tuple(args[:3]) == IPTABLES, args
         if args[3:] == ["-S"]:
             return HelperResult(0, table.listing(), "")
         return HelperResult(table.apply(args[3:]), "", "")
+
+    def _restore(self, netns_of: str, args: list[str],
+                 files: Mapping[str, bytes] | None) -> HelperResult:
+        assert args[:4] == ["iptables-restore", "--noflush", "-w", "5"] and files
+        text = files[args[4]].decode()
+        lines = text.splitlines()
+        assert lines[0] == "*filter" and lines[-1] == "COMMIT", text
+        trial = self.tables[netns_of].copy()
+        for n, line in enumerate(lines[1:-1], start=2):
+            if trial.apply(line.split()):
+                return HelperResult(1, "", f"iptables-restore: line {n} failed")
+        self.tables[netns_of] = trial
+        return HelperResult(0, "", "")
+
+    def _probe(self, netns_of: str, ip_ports: list[str]) -> str:
+        src_ip = self.addresses[netns_of]
+        by_ip = {ip: cid for cid, ip in self.addresses.items()}
+        out = []
+        for ip, port in zip(ip_ports[::2], ip_ports[1::2], strict=True):
+            dst = self.tables[by_ip[ip]]
+            cut = self.tables[netns_of].drops("OUTPUT", "-d", ip) \
+                or dst.drops("INPUT", "-s", src_ip)
+            out.append(f"{ip} {port} {'closed EPERM' if cut else 'open'}\n")
+        return "".join(out)
+
+    async def _rounds(self, netns_of: str, args: list[str],
+                      files: Mapping[str, bytes]) -> HelperResult:
+        n = int(args[2])  # args: REACH_PATH --first N WORD... --rounds R EVERY TIMEOUT IP PORT...
+        first, rest = args[3:3 + n], args[3 + n:]
+        assert rest[0] == "--rounds", args
+        rounds, every, ip_ports = int(rest[1]), float(rest[2]), rest[4:]
+        await asyncio.sleep(self.delay.get(netns_of, 0.0))
+        res = self._restore(netns_of, first, files)
+        at = time.monotonic()
+        out = [f"first {res.exit_code} {at + self.clock_offset:.6f}\n"]
+        if self.first_output is not None:
+            out = [self.first_output]
+        if not res.ok:
+            return HelperResult(res.exit_code, "".join(out), res.stderr)
+        for k in range(rounds):
+            await asyncio.sleep(max(0.0, at + k * every - time.monotonic()))
+            started = time.monotonic() + self.clock_offset
+            out.append(f"round {k} {started:.6f}\n" + self._probe(netns_of, ip_ports))
+        return HelperResult(0, "".join(out), "")

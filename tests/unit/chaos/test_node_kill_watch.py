@@ -104,7 +104,7 @@ class KillDocker:
         assert files and netns_of == "cid2"  # the first peer, in name order
         if args[2] != "watch":
             self.calls.append("probe")
-            return HelperResult(0, f"{args[3]} {args[4]} closed ETIMEDOUT\n", "")
+            return HelperResult(0, f"{args[-2]} {args[-1]} closed ETIMEDOUT\n", "")
         self.calls.append("watch")
         assert args[3:7] == ["2", "0.3", "0.1", "0.005"] and args[8:] == ["172.20.0.2", "2380"]
         self.watch_state = "starting"

@@ -304,6 +304,7 @@ def test_reach_argv_and_parse() -> None:
     targets = (("172.20.0.3", 2380), ("172.20.0.4", 6379))
     assert reach_argv(targets) == (
         "python3",
+        "-S",
         REACH_PATH,
         "0.3",
         "172.20.0.3",

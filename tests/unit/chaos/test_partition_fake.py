@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from chaos_eval.chaos import partition
 from chaos_eval.chaos.net.partition_rules import CHAIN
 from chaos_eval.chaos.net.reachability import reachability
 from chaos_eval.chaos.partition import PartitionFault, PartitionParams
@@ -13,7 +14,7 @@ from chaos_eval.cleanup.undo import run_undo
 from chaos_eval.errors import CleanupError
 from chaos_eval.subject import Node
 from tests.unit.chaos.test_partition_argv import CTX, N3, _node
-from tests.unit.iptables_fake import IptablesDocker
+from tests.unit.iptables_fake import IptablesDocker, Table
 
 
 def _fake(nodes: tuple[Node, ...] = N3) -> IptablesDocker:
@@ -41,7 +42,11 @@ async def test_one_helper_per_node_to_inject_verify_and_clean() -> None:
     assert active.holds, active
     assert active.figures["blocked_pairs_confirmed"] == 10
     assert active.figures["open_pairs_confirmed"] == 20
-    assert docker.helpers() == 6  # one per source node, not one per directed pair (30)
+    # inject ran three execs at a time: the first three were over (their rounds all begun)
+    # before the last rules went in, so those sources are probed afresh, one helper each;
+    # the last three's rounds count (one per source node, never one per pair)
+    assert docker.helpers() == 3
+    assert active.figures["pairs_seen_at_inject"] == 3 * 5
     docker.started.clear()
     await fault.cleanup_chaos()
     assert docker.helpers() == 6  # was 8 a node
@@ -108,3 +113,77 @@ async def test_reachability_groups_pairs_by_source() -> None:
         ("etcd2", "etcd3", True),
     ]
     assert docker.helpers("python3") == 2
+
+
+async def test_inject_probes_count_only_after_every_node_s_rules() -> None:
+    """Three nodes: each exec applies the rules and probes; verify_active needs no helper."""
+    docker = _fake()
+    fault = _fault(docker, "isolate", N3[0])
+    await fault.inject()
+    assert docker.helpers("python3") == 3 and docker.helpers() == 3
+    docker.started.clear()
+    active = await fault.verify_active()
+    assert active.holds, active
+    assert active.figures["pairs_seen_at_inject"] == 6 and docker.helpers() == 0
+    docker.started.clear()
+    again = await fault.verify_active()  # inject's rounds are used once: now afresh
+    assert again.holds and again.figures["pairs_seen_at_inject"] == 0
+    assert docker.helpers("python3") == 3
+
+
+async def test_rounds_begun_before_the_last_rules_are_not_taken() -> None:
+    """One node's rules go in late (past the others' rounds): only its own rounds (begun
+    after it) count; the other sources are probed afresh."""
+    docker = _fake()
+    docker.delay["cid3"] = 0.2  # longer than the others' rounds last
+    fault = _fault(docker, "isolate", N3[0])
+    await fault.inject()
+    docker.started.clear()
+    active = await fault.verify_active()
+    assert active.holds, active
+    assert active.figures["pairs_seen_at_inject"] == 2  # etcd3 -> etcd1, etcd2
+    assert float(active.figures["rules_in_spread_s"]) >= 0.2
+    assert sorted(c for c, _ in docker.started) == ["cid1", "cid2"]
+
+
+async def test_times_off_the_harness_clock_are_not_taken() -> None:
+    docker = _fake()
+    docker.clock_offset = 1000.0  # a helper that does not read our clock
+    fault = _fault(docker, "split", N3[0])
+    await fault.inject()
+    docker.started.clear()
+    active = await fault.verify_active()
+    assert active.holds and active.figures["pairs_seen_at_inject"] == 0
+    assert docker.helpers("python3") == 3
+
+
+async def test_an_answer_nobody_understands_is_applied_again() -> None:
+    """The exec's report is garbled: whether the rules went in is unknown, so inject lists
+    the table, removes what is ours and applies the rules again on their own."""
+    docker = _fake()
+    docker.first_output = "first ? ?\n"
+    fault = _fault(docker, "isolate", N3[0])
+    await fault.inject()
+    assert docker.helpers() == 3 * 4  # rounds, list, remove, restore a node
+    assert all(dict(t.jumps) == {"INPUT": 1, "OUTPUT": 1} for t in docker.tables.values())
+    docker.started.clear()
+    active = await fault.verify_active()
+    assert active.holds and active.figures["pairs_seen_at_inject"] == 0
+    assert docker.helpers("python3") == 3
+
+
+async def test_a_node_restarted_after_inject_is_probed_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A member whose address changed since inject (restarted: a fresh netns without our
+    rules) makes inject's rounds worthless: everything is probed afresh, and seen wrong."""
+    monkeypatch.setattr(partition, "VERIFY_ACTIVE_TIMEOUT_S", 0.2)
+    docker = _fake()
+    fault = _fault(docker, "isolate", N3[0])
+    await fault.inject()
+    docker.addresses["cid2"] = "172.20.0.9"
+    docker.tables["cid2"] = Table()
+    docker.started.clear()
+    active = await fault.verify_active()
+    assert not active.holds and active.figures["pairs_seen_at_inject"] == 0
+    assert docker.helpers("python3") >= 3

@@ -267,6 +267,7 @@ class NodeHelpers(EngineConnection):
         if done is None:
             log.info("node helper of %s is gone: running one-shot", netns_of[:12])
             self._node_helpers.pop(netns_of, None)
+            self._standbys.drop(helper.container)
             return None
         res: HelperResult = done[0]
         if res.exit_code == TIMEOUT_EXIT and done[1] >= timeout_s:

@@ -65,7 +65,7 @@ class Standbys:
 
     def __init__(self, launch: Callable[[str], Awaitable[Standby]]) -> None:
         self._launch = launch
-        self._tasks: dict[str, asyncio.Future[Standby]] = {}
+        self._tasks: dict[str, asyncio.Future[Standby | None]] = {}
         self._wanted: set[str] = set()  # to start once no command runs
         self._busy = 0  # commands running
 
@@ -80,8 +80,15 @@ class Standbys:
         if self._busy:
             return
         for container in sorted(self._wanted - set(self._tasks)):
-            self._tasks[container] = asyncio.ensure_future(self._launch(container))
+            self._tasks[container] = asyncio.ensure_future(self._start(container))
         self._wanted.clear()
+
+    async def _start(self, container: str) -> Standby | None:
+        try:
+            return await self._launch(container)
+        except Exception as e:  # e.g. the helper was removed meanwhile: commands run fresh
+            log.info("standby for %s did not start: %s", container[:12], e)
+            return None
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -106,9 +113,6 @@ class Standbys:
         except asyncio.CancelledError:
             _close_when_done(task)
             raise
-        except Exception as e:
-            log.info("standby for %s did not start: %s", container[:12], e)
-            return None
 
     def drop(self, container: str) -> None:
         """Forget the container's standby and close it (once it has started)."""
@@ -118,10 +122,10 @@ class Standbys:
             _close_when_done(task)
 
 
-def _close_when_done(task: asyncio.Future[Standby]) -> None:
-    def close(t: asyncio.Future[Standby]) -> None:
-        if not t.cancelled() and t.exception() is None:
-            t.result().close()
+def _close_when_done(task: asyncio.Future[Standby | None]) -> None:
+    def close(t: asyncio.Future[Standby | None]) -> None:
+        if not t.cancelled() and (standby := t.result()) is not None:
+            standby.close()
 
     task.add_done_callback(close)
 

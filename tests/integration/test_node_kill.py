@@ -17,6 +17,7 @@ import pytest
 from chaos_eval.chaos.net.reachability import probe_pair
 from chaos_eval.chaos.node_kill import NodeKillFault, NodeKillParams
 from chaos_eval.chaos.probes import HttpOutcome, http_probe
+from chaos_eval.engine.exec_capture import standby_argv
 from chaos_eval.engine.helper_exec import NODE_HELPER_ROLE
 from chaos_eval.fault import UndoOp
 from chaos_eval.spec.targeting import select_targets
@@ -47,10 +48,16 @@ async def node_helpers(etcd: LocalEtcd) -> AsyncIterator[None]:
 
 
 async def running_execs(etcd: LocalEtcd, helper: str) -> list[str]:
+    """The helper's execs still running, but its standby (eval/engine/helper_run.py: an
+    exec waiting on its stdin for the next command, there by design)."""
+    standby = list(standby_argv())
+
     def run() -> list[str]:
         api = etcd.docker.client.api
         ids = api.inspect_container(helper).get("ExecIDs") or []
-        return [i for i in ids if api.exec_inspect(i).get("Running")]
+        found = [api.exec_inspect(i) for i in ids]
+        return [e["ID"] for e in found if e.get("Running") and [
+            e["ProcessConfig"]["entrypoint"], *e["ProcessConfig"]["arguments"]] != standby]
 
     return await asyncio.to_thread(run)
 
